@@ -1,0 +1,95 @@
+"""The backend port: what the bus needs from a transport with history. Backends know nothing of event
+types; they move and store bytes, and report connection changes to a listener.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import NamedTuple, Protocol
+
+from ..wire import DeadLetter
+
+
+class Retention(NamedTuple):
+    """How much history is kept, and how long a publish id is remembered.
+
+    Streams are trimmed approximately (Redis ``~``): at least ``max_events`` newest events are kept,
+    possibly a few more. Events older than ``max_age_s`` are trimmed on the next publish to the stream,
+    and a stream with no publish for ``max_age_s`` expires.
+    """
+
+    max_events: int = 10_000
+    max_age_s: float = 24 * 3600
+    global_max_events: int = 100_000
+    idempotency_window_s: float = 300
+    dead_letter_max: int = 10_000
+
+
+class PublishItem(NamedTuple):
+    tenant_id: str
+    event_id: str
+    payload: bytes  # wire JSON, without position
+
+
+class PublishOutcome(NamedTuple):
+    position: str
+    duplicate: bool
+
+
+class StoredEvent(NamedTuple):
+    position: str
+    payload: bytes
+
+
+class HistoryRead(NamedTuple):
+    """Entries strictly after ``since`` (oldest first), and whether retention still reaches back to it."""
+
+    entries: list[StoredEvent]
+    reaches_back: bool
+
+
+class BackendListener(Protocol):
+    def on_message(self, stream: str, payload: bytes) -> None:
+        """A message arrived on a stream's channel. Called on the event loop; must not block."""
+
+    def on_connection_lost(self, reason: str) -> None:
+        """The live connection dropped: messages may be missed until :meth:`on_resubscribed`."""
+
+    def on_resubscribed(self) -> None:
+        """Connection restored and every desired subscription confirmed again; fill gaps now."""
+
+
+class Backend(Protocol):
+    #: The backend's URL with any password replaced, safe to log.
+    safe_url: str
+
+    def set_listener(self, listener: BackendListener) -> None: ...
+
+    async def connect(self) -> None:
+        """Connect, or raise :class:`BackendUnavailableError` within the connect timeout."""
+
+    async def close(self) -> None: ...
+
+    async def publish(self, items: Sequence[PublishItem]) -> list[PublishOutcome]:
+        """Store and publish, atomically per batch, to the tenants' and the global stream."""
+
+    async def publish_raw(self, stream: str, payload: bytes) -> int:
+        """Plain ``PUBLISH`` to a stream's channel, as a service in another language would."""
+
+    async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead: ...
+
+    async def top(self, stream: str) -> str:
+        """The position of the newest stored event, or ``"0-0"``."""
+
+    async def subscribe(self, streams: Collection[str]) -> None:
+        """Add streams to the desired set and wait until the live connection confirms them."""
+
+    async def unsubscribe(self, streams: Collection[str]) -> None: ...
+
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None: ...
+
+    async def dead_letters(self, count: int) -> list[DeadLetter]:
+        """The newest dead letters, newest first."""
+
+    async def ping(self) -> float:
+        """Round-trip time in seconds; raises when the backend is unreachable."""

@@ -1,0 +1,177 @@
+"""The in-process backend (``memory://`` or ``memory://name``): the same semantics as Redis, in one process.
+
+Buses in one process that use the same URL share one :class:`MemoryBroker`, as they would share a Redis.
+Streams are capped by count and age, publish ids are remembered for the idempotency window, messages are
+delivered on the next event-loop turn (never re-entrantly inside ``publish``). Nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
+from typing import ClassVar
+
+from ..positions import START, format_position, parse_position
+from ..wire import GLOBAL, DeadLetter, frame_with_position
+from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, StoredEvent
+
+Clock = Callable[[], float]
+
+
+class _Stream:
+    __slots__ = ("added", "entries", "last")
+
+    def __init__(self) -> None:
+        self.entries: deque[tuple[str, bytes, int]] = deque()  # (position, payload, ms)
+        self.added = 0
+        self.last = (0, 0)
+
+    def append(self, payload: bytes, now_ms: int) -> str:
+        ms, seq = self.last
+        self.last = (now_ms, 0) if now_ms > ms else (ms, seq + 1)
+        position = format_position(*self.last)
+        self.entries.append((position, payload, now_ms))
+        self.added += 1
+        return position
+
+    def trim(self, max_events: int, min_ms: int) -> None:
+        while len(self.entries) > max_events or (self.entries and self.entries[0][2] < min_ms):
+            self.entries.popleft()
+
+
+class MemoryBroker:
+    """The shared state behind every ``memory://`` backend of one name in this process."""
+
+    _named: ClassVar[dict[str, MemoryBroker]] = {}
+
+    def __init__(self, retention: Retention, clock: Clock = time.time) -> None:
+        self.retention = retention
+        self.clock = clock
+        self.streams: dict[str, _Stream] = {}
+        self.idempotency: dict[tuple[str, str], tuple[str, float]] = {}
+        self.subscribers: dict[str, set[MemoryBackend]] = {}
+        self.dead: deque[DeadLetter] = deque(maxlen=retention.dead_letter_max)
+
+    @classmethod
+    def named(cls, name: str, retention: Retention, clock: Clock = time.time) -> MemoryBroker:
+        broker = cls._named.get(name)
+        if broker is None:
+            broker = cls._named[name] = cls(retention, clock)
+        return broker
+
+    def _stream(self, name: str, now: float) -> _Stream:
+        stream = self.streams.get(name)
+        if stream is not None and stream.entries and stream.entries[-1][2] < (now - self.retention.max_age_s) * 1000:
+            stream = None  # idle longer than the age limit: expired, as the Redis key would be
+        if stream is None:
+            stream = self.streams[name] = _Stream()
+        return stream
+
+    def publish(self, items: Sequence[PublishItem]) -> list[PublishOutcome]:
+        now = self.clock()
+        now_ms = int(now * 1000)
+        min_ms = int((now - self.retention.max_age_s) * 1000)
+        if len(self.idempotency) > 1024:
+            self.idempotency = {k: v for k, v in self.idempotency.items() if v[1] > now}
+        out: list[PublishOutcome] = []
+        for item in items:
+            key = (item.tenant_id, item.event_id)
+            known = self.idempotency.get(key)
+            if known is not None and known[1] > now:
+                out.append(PublishOutcome(known[0], True))
+                continue
+            tenant = self._stream(item.tenant_id, now)
+            position = tenant.append(item.payload, now_ms)
+            tenant.trim(self.retention.max_events, min_ms)
+            glob = self._stream(GLOBAL, now)
+            global_position = glob.append(item.payload, now_ms)
+            glob.trim(self.retention.global_max_events, min_ms)
+            self.idempotency[key] = (position, now + self.retention.idempotency_window_s)
+            self.deliver(item.tenant_id, frame_with_position(position, item.payload))
+            self.deliver(GLOBAL, frame_with_position(global_position, item.payload))
+            out.append(PublishOutcome(position, False))
+        return out
+
+    def deliver(self, stream: str, payload: bytes) -> int:
+        subscribers = self.subscribers.get(stream, ())
+        for backend in subscribers:
+            backend.receive(stream, payload)
+        return len(subscribers)
+
+    def history(self, name: str, since: str | None, limit: int) -> HistoryRead:
+        stream = self._stream(name, self.clock())
+        entries = stream.entries
+        if since is None:
+            return HistoryRead([StoredEvent(p, d) for p, d, _ in list(entries)[:limit]], True)
+        after = parse_position(since)
+        # "0-0" reaches back while nothing was ever trimmed; any other position while its entry is kept
+        reaches_back = stream.added == len(entries) if since == START else any(p == since for p, _, _ in entries)
+        if not reaches_back:
+            return HistoryRead([], False)
+        found = [StoredEvent(p, d) for p, d, _ in entries if parse_position(p) > after]
+        return HistoryRead(found[:limit], True)
+
+    def top(self, name: str) -> str:
+        stream = self._stream(name, self.clock())
+        return stream.entries[-1][0] if stream.entries else START
+
+
+class MemoryBackend:
+    """One bus's connection to a :class:`MemoryBroker`."""
+
+    def __init__(self, name: str = "", retention: Retention = Retention(), clock: Clock = time.time) -> None:
+        self.safe_url = f"memory://{name}"
+        self.broker = MemoryBroker.named(name, retention, clock)
+        self._listener: BackendListener | None = None
+        self._streams: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def set_listener(self, listener: BackendListener) -> None:
+        self._listener = listener
+
+    async def connect(self) -> None:
+        self._loop = asyncio.get_running_loop()
+
+    async def close(self) -> None:
+        await self.unsubscribe(list(self._streams))
+
+    def receive(self, stream: str, payload: bytes) -> None:
+        if self._listener is not None and self._loop is not None:
+            self._loop.call_soon(self._listener.on_message, stream, payload)
+
+    async def publish(self, items: Sequence[PublishItem]) -> list[PublishOutcome]:
+        return self.broker.publish(items)
+
+    async def publish_raw(self, stream: str, payload: bytes) -> int:
+        return self.broker.deliver(stream, payload)
+
+    async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead:
+        return self.broker.history(stream, since, limit)
+
+    async def top(self, stream: str) -> str:
+        return self.broker.top(stream)
+
+    async def subscribe(self, streams: Collection[str]) -> None:
+        for stream in streams:
+            self._streams.add(stream)
+            self.broker.subscribers.setdefault(stream, set()).add(self)
+
+    async def unsubscribe(self, streams: Collection[str]) -> None:
+        for stream in streams:
+            self._streams.discard(stream)
+            subscribers = self.broker.subscribers.get(stream)
+            if subscribers is not None:
+                subscribers.discard(self)
+                if not subscribers:
+                    del self.broker.subscribers[stream]
+
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        self.broker.dead.extend(letters)
+
+    async def dead_letters(self, count: int) -> list[DeadLetter]:
+        return list(reversed(self.broker.dead))[:count]
+
+    async def ping(self) -> float:
+        return 0.0

@@ -1,0 +1,305 @@
+"""The Redis backend: redis-py for commands and scripts, :mod:`.resp` for the subscriber connection.
+
+Connection health: the subscriber sends ``PING`` every ``ping_interval`` seconds and drops the connection
+when nothing at all arrives within ``ping_timeout`` after it, so a half-open connection (no FIN, no data)
+is detected within ``ping_interval + ping_timeout`` (default 5 + 3 = 8 s). It then reconnects with full-
+jitter exponential backoff (50 ms doubling to a 5 s cap), re-subscribes every desired channel, and tells
+the listener, which fills the gap from history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Collection, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.connection import parse_url
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from ..backoff import Backoff
+from ..errors import BackendUnavailableError, BusError
+from ..positions import START
+from ..wire import CHANNEL_PREFIX, DLQ_KEY, DeadLetter, channel_name, stream_key
+from . import scripts
+from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, StoredEvent
+from .resp import PubSubConnection
+
+log = logging.getLogger("arda.events.redis")
+MIN_REDIS_VERSION = (7, 0)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+class RedisBackend:
+    def __init__(
+        self,
+        url: str,
+        retention: Retention = Retention(),
+        *,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 5.0,
+        ping_interval: float = 5.0,
+        ping_timeout: float = 3.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.url = url
+        self.safe_url = redact_url(url)
+        self.retention = retention
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.backoff = backoff or Backoff()
+        self._params: dict[str, Any] = dict(parse_url(url))
+        self._client: aioredis.Redis | None = None
+        self._listener: BackendListener | None = None
+        self._desired: set[str] = set()
+        self._conn: PubSubConnection | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._closing = False
+        self._subscribe_lock = asyncio.Lock()
+        self._channel_streams: dict[bytes, str] = {}
+        self.reconnects = 0
+
+    def set_listener(self, listener: BackendListener) -> None:
+        self._listener = listener
+
+    def _unavailable(self, exc: BaseException) -> BackendUnavailableError:
+        cause = str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            cause = f"no answer within {self.connect_timeout:g} s"
+        return BackendUnavailableError(f"cannot reach Redis at {self.safe_url}: {cause}")
+
+    async def connect(self) -> None:
+        client = aioredis.Redis.from_url(
+            self.url,
+            socket_connect_timeout=self.connect_timeout,
+            socket_timeout=self.command_timeout,
+            socket_keepalive=True,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            health_check_interval=30,
+        )
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                info = await client.info("server")
+        except (RedisError, OSError, TimeoutError) as exc:
+            await client.aclose()
+            raise self._unavailable(exc) from None
+        version = tuple(int(p) for p in str(info.get("redis_version", "0.0")).split(".")[:2])
+        if version < MIN_REDIS_VERSION:
+            await client.aclose()
+            raise BusError(f"Redis at {self.safe_url} is {info.get('redis_version')}; Arda needs 7.0 or newer")
+        self._client = client
+        self._publish_script = client.register_script(scripts.PUBLISH_BATCH)
+        self._history_script = client.register_script(scripts.HISTORY)
+
+    async def _start_subscriber(self) -> None:
+        """Open the subscriber connection on first subscribe: a bus that only publishes never holds one."""
+        try:
+            await self._open_subscriber()
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            raise self._unavailable(exc) from None
+        self._supervisor = asyncio.create_task(self._supervise(), name="arda-redis-subscriber")
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        if self._conn is not None:
+            self._conn.close()
+        if self._client is not None:
+            await self._client.aclose()
+
+    # -- subscriber connection ------------------------------------------------------------------
+    def _on_message(self, channel: bytes, payload: bytes) -> None:
+        stream = self._channel_streams.get(channel)
+        if stream is None:
+            stream = self._channel_streams[channel] = channel.decode()[len(CHANNEL_PREFIX) :]
+        if self._listener is not None:
+            self._listener.on_message(stream, payload)
+
+    async def _open_subscriber(self) -> None:
+        conn = PubSubConnection(self._on_message)
+        await conn.open(self._params, self.connect_timeout)
+        self._conn = conn
+        if self._desired:
+            async with asyncio.timeout(self.connect_timeout):
+                await conn.subscribe(channel_name(s).encode() for s in self._desired)
+
+    async def _supervise(self) -> None:
+        while not self._closing:
+            conn = self._conn
+            assert conn is not None
+            pinger = asyncio.create_task(self._keepalive(conn))
+            try:
+                reason = await conn.closed
+            finally:
+                pinger.cancel()
+            if self._closing:
+                return
+            log.warning("redis subscriber connection lost", extra={"reason": reason, "url": self.safe_url})
+            if self._listener is not None:
+                self._listener.on_connection_lost(reason)
+            attempt = 0
+            while not self._closing:
+                await asyncio.sleep(self.backoff.delay(attempt))
+                try:
+                    await self._open_subscriber()
+                    break
+                except (OSError, TimeoutError, ConnectionError) as exc:
+                    attempt += 1
+                    log.info(
+                        "redis reconnect failed", extra={"attempt": attempt, "error": str(exc), "url": self.safe_url}
+                    )
+                    if self._conn is not None and self._conn is not conn:
+                        self._conn.abort("reconnect failed")
+            self.reconnects += 1
+            log.info("redis subscriber reconnected", extra={"url": self.safe_url, "channels": len(self._desired)})
+            if self._listener is not None:
+                self._listener.on_resubscribed()
+
+    async def _keepalive(self, conn: PubSubConnection) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            sent = loop.time()
+            try:
+                conn.ping()
+            except ConnectionError:
+                return
+            await asyncio.sleep(self.ping_timeout)
+            if conn.last_received < sent:
+                conn.abort(f"no reply to PING within {self.ping_timeout:g} s (half-open connection?)")
+                return
+
+    async def subscribe(self, streams: Collection[str]) -> None:
+        async with self._subscribe_lock:
+            new = [s for s in streams if s not in self._desired]
+            self._desired.update(new)
+            if self._supervisor is None:
+                try:
+                    await self._start_subscriber()  # subscribes everything desired
+                except BackendUnavailableError:
+                    self._desired.difference_update(new)
+                    raise
+                return
+        conn = self._conn
+        if not new or conn is None or conn.closed.done():
+            return  # the supervisor subscribes everything desired when it reconnects
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                await conn.subscribe(channel_name(s).encode() for s in new)
+        except (TimeoutError, ConnectionError):
+            if conn.closed.done():
+                return  # lost meanwhile: the supervisor re-subscribes on reconnect
+            self._desired.difference_update(new)
+            raise self._unavailable(TimeoutError()) from None
+
+    async def unsubscribe(self, streams: Collection[str]) -> None:
+        gone = [s for s in streams if s in self._desired]
+        self._desired.difference_update(gone)
+        if self._conn is not None and gone:
+            self._conn.unsubscribe(channel_name(s).encode() for s in gone)
+
+    # -- commands ---------------------------------------------------------------------------------
+    def _redis(self) -> aioredis.Redis:
+        if self._client is None:
+            raise BackendUnavailableError(f"not connected to Redis at {self.safe_url}")
+        return self._client
+
+    async def publish(self, items: Sequence[PublishItem]) -> list[PublishOutcome]:
+        self._redis()
+        try:
+            reply = await self._publish_script(keys=[], args=scripts.publish_args(self.retention, items))
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return scripts.publish_outcomes(reply)
+
+    async def publish_raw(self, stream: str, payload: bytes) -> int:
+        try:
+            return int(await self._redis().publish(channel_name(stream), payload))
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead:
+        try:
+            ok, entries = await self._history_script(keys=[stream_key(stream)], args=[since or "", limit])
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return HistoryRead(
+            [StoredEvent(position.decode(), dict(zip(f[::2], f[1::2], strict=True))[b"e"]) for position, f in entries],
+            ok == 1,
+        )
+
+    async def top(self, stream: str) -> str:
+        try:
+            newest: Any = await self._redis().xrevrange(stream_key(stream), "+", "-", count=1)
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return str(newest[0][0].decode()) if newest else START
+
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        try:
+            async with self._redis().pipeline(transaction=False) as pipe:
+                for letter in letters:
+                    pipe.xadd(
+                        DLQ_KEY,
+                        {
+                            "reason": letter.reason,
+                            "detail": letter.detail,
+                            "channel": letter.channel,
+                            "payload": letter.payload,
+                            "at": letter.at,
+                        },
+                        maxlen=self.retention.dead_letter_max,
+                        approximate=True,
+                    )
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def dead_letters(self, count: int) -> list[DeadLetter]:
+        try:
+            rows: Any = await self._redis().xrevrange(DLQ_KEY, "+", "-", count=count)
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        out = []
+        for _, fields in rows or ():
+            f: dict[bytes, bytes] = fields
+            out.append(
+                DeadLetter(
+                    f[b"reason"].decode(),
+                    f[b"detail"].decode(),
+                    f[b"channel"].decode(),
+                    f[b"payload"],
+                    f[b"at"].decode(),
+                )
+            )
+        return out
+
+    async def ping(self) -> float:
+        started = time.perf_counter()
+        try:
+            await self._redis().ping()
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return time.perf_counter() - started

@@ -1,0 +1,80 @@
+"""A blocking publisher for code without an event loop (Django views, Flask, Celery tasks).
+
+It speaks the same wire format as :class:`EventBus` (the same Lua script), so its events are stored in
+history, deduplicated by id, and delivered to every subscriber. Thread-safe: it uses redis-py's
+connection pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from .backends import scripts
+from .backends.base import PublishItem, Retention
+from .backends.redis import redact_url
+from .bus import PublishResult
+from .errors import BackendUnavailableError, PublishError
+from .models import AnyEvent
+from .registry import EventRegistry, default_registry
+
+
+class SyncPublisher:
+    """``SyncPublisher("redis://…").publish(event)`` — validate, store and publish, blocking."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        registry: EventRegistry | None = None,
+        retention: Retention = Retention(),
+        timeout: float = 5.0,
+    ) -> None:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("SyncPublisher needs a Redis URL; memory:// exists only inside one event loop")
+        self.safe_url = redact_url(url)
+        self.registry = registry or default_registry
+        self.retention = retention
+        self._client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            socket_keepalive=True,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        )
+        self._script = self._client.register_script(scripts.PUBLISH_BATCH)
+
+    def connect(self) -> SyncPublisher:
+        """Check Redis is reachable now (fail fast); raises :class:`BackendUnavailableError`."""
+        try:
+            self._client.ping()
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailableError(f"cannot reach Redis at {self.safe_url}: {exc}") from None
+        return self
+
+    def publish(self, event: AnyEvent | Mapping[str, Any]) -> PublishResult:
+        return self.publish_many([event])[0]
+
+    def publish_many(self, events: Iterable[AnyEvent | Mapping[str, Any]]) -> list[PublishResult]:
+        prepared = [self.registry.prepare(e) for e in events]
+        items = [PublishItem(e.tenant_id, e.id, data) for e, data in prepared]
+        try:
+            reply = self._script(keys=[], args=scripts.publish_args(self.retention, items))
+        except (RedisError, OSError) as exc:
+            raise PublishError(f"publish to Redis at {self.safe_url} failed: {exc}") from exc
+        outcomes = scripts.publish_outcomes(reply)
+        return [PublishResult(e.id, o.position, o.duplicate) for (e, _), o in zip(prepared, outcomes, strict=True)]
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> SyncPublisher:
+        return self.connect()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,85 @@
+"""The Redis wire format: channel and key names, message framing, and parsing of received messages.
+
+Channels   ``arda:events:{tenantId}`` and ``arda:events:global`` (pub/sub)
+Streams    ``arda:stream:{tenantId}`` and ``arda:stream:global`` (history; entry field ``e`` = event JSON)
+Dedup      ``arda:idem:{tenantId}:{eventId}`` (value: the position; expires after the idempotency window)
+DLQ        ``arda:dlq`` (stream; fields ``reason``, ``detail``, ``channel``, ``payload``, ``at``)
+
+A message published by the bus is the event JSON with the position spliced in as its first member:
+``{"position":"1764232800123-0","type":"order.created",...}``. A message published raw by another
+service is the bare event JSON; it is delivered live, without a position.
+Pure: no I/O here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import NamedTuple
+
+from .errors import EventValidationError
+from .models import AnyEvent
+from .positions import is_position
+from .registry import EventRegistry
+
+GLOBAL = "global"
+CHANNEL_PREFIX = "arda:events:"
+STREAM_PREFIX = "arda:stream:"
+IDEMPOTENCY_PREFIX = "arda:idem:"
+DLQ_KEY = "arda:dlq"
+#: Dead letters keep at most this many bytes of the offending payload.
+DLQ_PAYLOAD_LIMIT = 64 * 1024
+
+
+def channel_name(stream: str) -> str:
+    """``"tenant-001"`` → ``"arda:events:tenant-001"``; ``"global"`` → ``"arda:events:global"``."""
+    return CHANNEL_PREFIX + stream
+
+
+def stream_key(stream: str) -> str:
+    return STREAM_PREFIX + stream
+
+
+def stream_of_channel(channel: str) -> str | None:
+    return channel[len(CHANNEL_PREFIX) :] if channel.startswith(CHANNEL_PREFIX) else None
+
+
+def frame_with_position(position: str, event_json: bytes) -> bytes:
+    """Splice ``"position"`` into an event's JSON object as its first member (what the Lua script does)."""
+    return b'{"position":"' + position.encode() + b'",' + event_json[1:]
+
+
+class DeadLetter(NamedTuple):
+    reason: str  # "invalid_json", "invalid_event", "tenant_mismatch", "invalid_position"
+    detail: str
+    channel: str
+    payload: bytes
+    at: str  # ISO 8601
+
+
+class Malformed(NamedTuple):
+    reason: str
+    detail: str
+
+
+def parse_message(registry: EventRegistry, stream: str, payload: bytes) -> AnyEvent | Malformed:
+    """Turn a message received on ``stream``'s channel into an event, or say why it is malformed."""
+    try:
+        event = registry.decode(payload)
+    except EventValidationError as exc:
+        reason = "invalid_json" if exc.field is None and "JSON" in exc.detail else "invalid_event"
+        return Malformed(reason, str(exc))
+    if stream != GLOBAL and event.tenant_id != stream:
+        return Malformed("tenant_mismatch", f"tenantId {event.tenant_id!r} published on channel of {stream!r}")
+    if event.position is not None and not is_position(event.position):
+        return Malformed("invalid_position", f"position {event.position!r} is not '<ms>-<seq>'")
+    return event
+
+
+def dead_letter(malformed: Malformed, stream: str, payload: bytes, now: _dt.datetime) -> DeadLetter:
+    return DeadLetter(
+        malformed.reason,
+        malformed.detail,
+        channel_name(stream),
+        payload[:DLQ_PAYLOAD_LIMIT],
+        now.isoformat().replace("+00:00", "Z"),
+    )

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from arda.events import AnyEvent, EventBus
+from arda.testing.redis_server import RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One private redis-server for the session (no persistence); tests needing their own start one."""
+    server = RedisServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    redis_server.client().flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def fresh_redis() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, with fsync'd persistence, to kill and restart."""
+    server = RedisServer(persistent=True).start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def bus_url(request: pytest.FixtureRequest) -> str:
+    """The contract suite runs against both backends."""
+    if request.param == "memory":
+        return f"memory://test-{uuid.uuid4().hex}"
+    url: str = request.getfixturevalue("redis_url")
+    return url
+
+
+@pytest.fixture
+async def bus(bus_url: str) -> AsyncIterator[EventBus]:
+    async with EventBus(bus_url) as b:
+        yield b
+
+
+class Collector:
+    """A handler that records events and lets a test wait for a count."""
+
+    def __init__(self) -> None:
+        self.events: list[AnyEvent] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, event: AnyEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> list[AnyEvent]:
+        async with asyncio.timeout(timeout):
+            while len(self.events) < count:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.events
+
+    async def settle(self, quiet: float = 0.2) -> list[AnyEvent]:
+        """Wait until nothing more arrives for ``quiet`` seconds (to check that nothing extra comes)."""
+        while True:
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), quiet)
+            except TimeoutError:
+                return self.events
+
+    @property
+    def ids(self) -> list[str]:
+        return [e.id for e in self.events]
+
+
+async def eventually(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.01) -> None:
+    """Poll ``predicate`` until it is truthy; fail with TimeoutError after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - polls state owned by the code under test
+            await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def collector() -> Collector:
+    return Collector()
+
+
+def order(tenant: str = "tenant-001", n: int = 1, **extra: Any) -> dict[str, Any]:
+    """A valid order.created event in wire form."""
+    return {"type": "order.created", "tenantId": tenant, "orderId": f"o-{n}", "orderNumber": f"PO-{n}", **extra}
