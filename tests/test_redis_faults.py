@@ -215,3 +215,68 @@ def test_sync_publisher_fails_fast_when_redis_is_unreachable() -> None:
         SyncPublisher(f"redis://127.0.0.1:{free_port()}", timeout=1).connect()
     with pytest.raises(ValueError, match="memory://"):
         SyncPublisher("memory://")
+
+
+async def _frozen_subscriber(proxy: TcpProxy, received: Collector, gaps: list[Gap]) -> EventBus:
+    bus = EventBus(proxy.url, ping_interval=0.2, ping_timeout=0.2, command_timeout=1.0, on_gap=gaps.append, **FAST)  # type: ignore[arg-type]
+    await bus.subscribe_tenant("tenant-001", received)
+    return bus
+
+
+async def test_history_lost_while_disconnected_is_reported_even_for_an_empty_stream(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    """The subscriber's cursor is the empty-stream cursor; the stream is then lost and recreated."""
+    proxy = await TcpProxy(redis_server.port).start()
+    gaps: list[Gap] = []
+    received = Collector()
+    try:
+        async with EventBus(redis_url) as publisher:
+            subscriber = await _frozen_subscriber(proxy, received, gaps)
+            await asyncio.sleep(0.1)  # the subscribe-time replay is done
+            proxy.freeze()
+            await publisher.publish(order(n=1))
+            redis_server.client().delete("arda:stream:tenant-001")  # as a Redis restart without persistence would
+            await publisher.publish(order(n=2))
+            await eventually(lambda: bool(gaps), timeout=10)
+            assert gaps[0].reason == "history_trimmed"
+            after = await publisher.publish(order(n=3))
+            await received.wait_for(1)
+            await received.settle()
+            assert received.ids == [after.id]
+            await subscriber.shutdown()
+    finally:
+        await proxy.close()
+
+
+async def test_a_foreign_stream_entry_does_not_stall_recovery(redis_server: RedisServer, redis_url: str) -> None:
+    received = Collector()
+    async with EventBus(redis_url) as publisher, EventBus(redis_url, **FAST) as subscriber:  # type: ignore[arg-type]
+        await subscriber.subscribe_tenant("tenant-001", received)
+        first = await publisher.publish(order(n=1))
+        await received.wait_for(1)
+        redis_server.client().client_kill_filter(_type="pubsub")
+        redis_server.client().xadd("arda:stream:tenant-001", {"other": "tool"})  # no field "e"
+        rest = [(await publisher.publish(order(n=n))).id for n in range(2, 5)]
+        await received.wait_for(4)
+        await received.settle()
+        assert received.ids == [first.id, *rest]
+        await eventually(lambda: subscriber.stats.dead_lettered >= 1)
+
+
+async def test_publish_refused_by_redis_fails_only_that_event(redis_server: RedisServer, redis_url: str) -> None:
+    redis_server.client().set("arda:stream:tenant-bad", "not a stream")
+    async with EventBus(redis_url) as bus:
+        received = Collector()
+        await bus.subscribe_global(received)
+        good, bad = await asyncio.gather(
+            bus.publish(order("tenant-ok")), bus.publish(order("tenant-bad")), return_exceptions=True
+        )
+        assert isinstance(bad, PublishError)
+        assert "WRONGTYPE" in str(bad)
+        assert not isinstance(good, BaseException)
+        (event,) = await received.wait_for(1)
+        await received.settle()
+        assert event.id == good.id
+        assert redis_server.client().type("arda:stream:tenant-bad") == b"string"  # untouched
+        assert bus.stats.publish_failures == 1

@@ -14,8 +14,9 @@ class Retention(NamedTuple):
     """How much history is kept, and how long a publish id is remembered.
 
     Streams are trimmed approximately (Redis ``~``): at least ``max_events`` newest events are kept,
-    possibly a few more. Events older than ``max_age_s`` are trimmed on the next publish to the stream,
-    and a stream with no publish for ``max_age_s`` expires.
+    possibly a few more. Events older than ``max_age_s`` are trimmed on each publish to the stream (an idle
+    stream keeps its last events until its next publish). Publish ids are remembered for
+    ``idempotency_window_s``: a retry within it is answered with the first position, not stored again.
     """
 
     max_events: int = 10_000
@@ -23,6 +24,16 @@ class Retention(NamedTuple):
     global_max_events: int = 100_000
     idempotency_window_s: float = 300
     dead_letter_max: int = 10_000
+
+    def validate(self) -> Retention:
+        """Return self, or raise ``ValueError`` naming the setting that is out of range."""
+        if self.max_events < 1 or self.global_max_events < 1 or self.dead_letter_max < 1:
+            raise ValueError("retention: max_events, global_max_events and dead_letter_max must be >= 1")
+        if not 1 <= self.max_age_s <= 10 * 365 * 86400:
+            raise ValueError("retention: max_age_s must be between 1 second and 10 years")
+        if not 1 <= self.idempotency_window_s <= 7 * 86400:
+            raise ValueError("retention: idempotency_window_s must be between 1 second and 7 days")
+        return self
 
 
 class PublishItem(NamedTuple):
@@ -32,8 +43,10 @@ class PublishItem(NamedTuple):
 
 
 class PublishOutcome(NamedTuple):
-    position: str
+    position: str  # "" when ``error`` is set
     duplicate: bool
+    #: Why Redis refused this event (nothing of it was stored or sent); the others of the batch are unaffected.
+    error: str | None = None
 
 
 class StoredEvent(NamedTuple):

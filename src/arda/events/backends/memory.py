@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from typing import ClassVar
 
-from ..positions import START, format_position, parse_position
+from ..positions import format_position, parse_position
 from ..wire import GLOBAL, DeadLetter, frame_with_position
 from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, StoredEvent
 
@@ -21,12 +21,13 @@ Clock = Callable[[], float]
 
 
 class _Stream:
-    __slots__ = ("added", "entries", "last")
+    __slots__ = ("added", "anchored", "entries", "last")
 
     def __init__(self) -> None:
         self.entries: deque[tuple[str, bytes, int]] = deque()  # (position, payload, ms)
         self.added = 0
         self.last = (0, 0)
+        self.anchored = False  # top() handed out an empty-stream cursor "0-N" for it
 
     def append(self, payload: bytes, now_ms: int) -> str:
         ms, seq = self.last
@@ -61,10 +62,8 @@ class MemoryBroker:
             broker = cls._named[name] = cls(retention, clock)
         return broker
 
-    def _stream(self, name: str, now: float) -> _Stream:
+    def _stream(self, name: str) -> _Stream:
         stream = self.streams.get(name)
-        if stream is not None and stream.entries and stream.entries[-1][2] < (now - self.retention.max_age_s) * 1000:
-            stream = None  # idle longer than the age limit: expired, as the Redis key would be
         if stream is None:
             stream = self.streams[name] = _Stream()
         return stream
@@ -82,10 +81,10 @@ class MemoryBroker:
             if known is not None and known[1] > now:
                 out.append(PublishOutcome(known[0], True))
                 continue
-            tenant = self._stream(item.tenant_id, now)
+            tenant = self._stream(item.tenant_id)
             position = tenant.append(item.payload, now_ms)
             tenant.trim(self.retention.max_events, min_ms)
-            glob = self._stream(GLOBAL, now)
+            glob = self._stream(GLOBAL)
             global_position = glob.append(item.payload, now_ms)
             glob.trim(self.retention.global_max_events, min_ms)
             self.idempotency[key] = (position, now + self.retention.idempotency_window_s)
@@ -101,21 +100,28 @@ class MemoryBroker:
         return len(subscribers)
 
     def history(self, name: str, since: str | None, limit: int) -> HistoryRead:
-        stream = self._stream(name, self.clock())
+        stream = self.streams.get(name)
+        if stream is None:  # top() creates streams it hands out 0-0 for: a missing one has no history to give
+            return HistoryRead([], since is None)
         entries = stream.entries
         if since is None:
             return HistoryRead([StoredEvent(p, d) for p, d, _ in list(entries)[:limit]], True)
         after = parse_position(since)
-        # "0-0" reaches back while nothing was ever trimmed; any other position while its entry is kept
-        reaches_back = stream.added == len(entries) if since == START else any(p == since for p, _, _ in entries)
+        if after[0] == 0:  # top()'s empty-stream cursor "0-N": every entry added since must still be here
+            reaches_back = stream.anchored and len(entries) == stream.added - after[1]
+        else:
+            reaches_back = any(p == since for p, _, _ in entries)
         if not reaches_back:
             return HistoryRead([], False)
         found = [StoredEvent(p, d) for p, d, _ in entries if parse_position(p) > after]
         return HistoryRead(found[:limit], True)
 
     def top(self, name: str) -> str:
-        stream = self._stream(name, self.clock())
-        return stream.entries[-1][0] if stream.entries else START
+        stream = self._stream(name)
+        if stream.entries:
+            return stream.entries[-1][0]
+        stream.anchored = True
+        return format_position(0, stream.added)
 
 
 class MemoryBackend:

@@ -19,13 +19,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import parse_url
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.retry import Retry
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..backoff import Backoff
-from ..errors import BackendUnavailableError, BusError
-from ..positions import START
+from ..errors import BackendUnavailableError, BusError, PublishError
 from ..wire import CHANNEL_PREFIX, DLQ_KEY, DeadLetter, channel_name, stream_key
 from . import scripts
 from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, StoredEvent
@@ -45,6 +46,13 @@ def redact_url(url: str) -> str:
         host = f"{host}:{parts.port}"
     user = f"{parts.username}:***@" if parts.username else ":***@"
     return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def _field(flat: list[bytes], name: bytes) -> bytes:
+    for i in range(0, len(flat) - 1, 2):
+        if flat[i] == name:
+            return flat[i + 1]
+    return b""
 
 
 class RedisBackend:
@@ -81,6 +89,12 @@ class RedisBackend:
     def set_listener(self, listener: BackendListener) -> None:
         self._listener = listener
 
+    def _failed(self, exc: BaseException, what: str) -> BusError:
+        """A connection failure becomes :class:`BackendUnavailableError`; anything Redis refused, :class:`BusError`."""
+        if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
+            return self._unavailable(exc)
+        return BusError(f"Redis at {self.safe_url} refused {what}: {exc}")
+
     def _unavailable(self, exc: BaseException) -> BackendUnavailableError:
         cause = str(exc) or type(exc).__name__
         if isinstance(exc, TimeoutError):
@@ -109,6 +123,7 @@ class RedisBackend:
         self._client = client
         self._publish_script = client.register_script(scripts.PUBLISH_BATCH)
         self._history_script = client.register_script(scripts.HISTORY)
+        self._top_script = client.register_script(scripts.TOP)
 
     async def _start_subscriber(self) -> None:
         """Open the subscriber connection on first subscribe: a bus that only publishes never holds one."""
@@ -139,13 +154,18 @@ class RedisBackend:
 
     async def _open_subscriber(self) -> None:
         conn = PubSubConnection(self._on_message)
-        await conn.open(self._params, self.connect_timeout)
+        try:
+            await conn.open(self._params, self.connect_timeout)
+            if self._desired:
+                async with asyncio.timeout(self.connect_timeout):
+                    await conn.subscribe(channel_name(s).encode() for s in self._desired)
+        except BaseException:
+            conn.abort("could not open and subscribe")
+            raise
         self._conn = conn
-        if self._desired:
-            async with asyncio.timeout(self.connect_timeout):
-                await conn.subscribe(channel_name(s).encode() for s in self._desired)
 
     async def _supervise(self) -> None:
+        """Reconnect for as long as the backend is open. Never ends on an error: it logs and tries again."""
         while not self._closing:
             conn = self._conn
             assert conn is not None
@@ -165,13 +185,13 @@ class RedisBackend:
                 try:
                     await self._open_subscriber()
                     break
-                except (OSError, TimeoutError, ConnectionError) as exc:
+                except Exception as exc:
                     attempt += 1
                     log.info(
-                        "redis reconnect failed", extra={"attempt": attempt, "error": str(exc), "url": self.safe_url}
+                        "redis reconnect failed", extra={"attempt": attempt, "error": repr(exc), "url": self.safe_url}
                     )
-                    if self._conn is not None and self._conn is not conn:
-                        self._conn.abort("reconnect failed")
+            if self._closing:
+                return
             self.reconnects += 1
             log.info("redis subscriber reconnected", extra={"url": self.safe_url, "channels": len(self._desired)})
             if self._listener is not None:
@@ -230,32 +250,36 @@ class RedisBackend:
         self._redis()
         try:
             reply = await self._publish_script(keys=[], args=scripts.publish_args(self.retention, items))
-        except (RedisError, OSError) as exc:
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise self._unavailable(exc) from exc
+        except RedisError as exc:
+            raise PublishError(f"Redis at {self.safe_url} refused the publish: {exc}") from exc
         return scripts.publish_outcomes(reply)
 
     async def publish_raw(self, stream: str, payload: bytes) -> int:
         try:
             return int(await self._redis().publish(channel_name(stream), payload))
         except (RedisError, OSError) as exc:
-            raise self._unavailable(exc) from exc
+            raise self._failed(exc, "the command") from exc
 
     async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead:
         try:
             ok, entries = await self._history_script(keys=[stream_key(stream)], args=[since or "", limit])
         except (RedisError, OSError) as exc:
-            raise self._unavailable(exc) from exc
+            raise self._failed(exc, "the command") from exc
+        # An entry without the field ``e`` (written by something else) becomes an empty payload: malformed,
+        # dead-lettered by the reader like any other bad message.
         return HistoryRead(
-            [StoredEvent(position.decode(), dict(zip(f[::2], f[1::2], strict=True))[b"e"]) for position, f in entries],
+            [StoredEvent(position.decode(), _field(f, b"e")) for position, f in entries],
             ok == 1,
         )
 
     async def top(self, stream: str) -> str:
         try:
-            newest: Any = await self._redis().xrevrange(stream_key(stream), "+", "-", count=1)
+            newest: Any = await self._top_script(keys=[stream_key(stream)], args=[])
         except (RedisError, OSError) as exc:
-            raise self._unavailable(exc) from exc
-        return str(newest[0][0].decode()) if newest else START
+            raise self._failed(exc, "the command") from exc
+        return str(newest.decode())
 
     async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
         try:
@@ -275,13 +299,13 @@ class RedisBackend:
                     )
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise self._unavailable(exc) from exc
+            raise self._failed(exc, "the command") from exc
 
     async def dead_letters(self, count: int) -> list[DeadLetter]:
         try:
             rows: Any = await self._redis().xrevrange(DLQ_KEY, "+", "-", count=count)
         except (RedisError, OSError) as exc:
-            raise self._unavailable(exc) from exc
+            raise self._failed(exc, "the command") from exc
         out = []
         for _, fields in rows or ():
             f: dict[bytes, bytes] = fields
@@ -301,5 +325,5 @@ class RedisBackend:
         try:
             await self._redis().ping()
         except (RedisError, OSError) as exc:
-            raise self._unavailable(exc) from exc
+            raise self._failed(exc, "the command") from exc
         return time.perf_counter() - started

@@ -79,25 +79,33 @@ class PubSubConnection:
         self._abort_reason = ""
 
     async def open(self, params: dict[str, Any], timeout: float) -> None:
-        """Connect and authenticate, within ``timeout`` seconds. Raises ``OSError``/``TimeoutError``/``RespError``."""
-        async with asyncio.timeout(timeout):
-            path = params.get("path")
-            if path:
-                await self.loop.create_unix_connection(lambda: _Protocol(self), path)
-            else:
-                ssl_ctx = _ssl.create_default_context() if "SSL" in str(params.get("connection_class", "")) else None
-                await self.loop.create_connection(
-                    lambda: _Protocol(self), params.get("host", "localhost"), params.get("port", 6379), ssl=ssl_ctx
-                )
-                sock = self._transport.get_extra_info("socket") if self._transport else None
-                if sock is not None:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            password = params.get("password")
-            if password:
-                username = params.get("username")
-                args = ("AUTH", username, password) if username else ("AUTH", password)
-                await self._request(*args)
+        """Connect and authenticate, within ``timeout`` seconds. Raises ``OSError``/``TimeoutError``/``RespError``;
+        on failure the socket is closed."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._open(params)
+        except BaseException:
+            self.abort("open failed")
+            raise
+
+    async def _open(self, params: dict[str, Any]) -> None:
+        path = params.get("path")
+        if path:
+            await self.loop.create_unix_connection(lambda: _Protocol(self), path)
+        else:
+            ssl_ctx = _ssl.create_default_context() if "SSL" in str(params.get("connection_class", "")) else None
+            await self.loop.create_connection(
+                lambda: _Protocol(self), params.get("host", "localhost"), params.get("port", 6379), ssl=ssl_ctx
+            )
+            sock = self._transport.get_extra_info("socket") if self._transport else None
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        password = params.get("password")
+        if password:
+            username = params.get("username")
+            args = ("AUTH", username, password) if username else ("AUTH", password)
+            await self._request(*args)
 
     async def _request(self, *args: str) -> Any:
         future: asyncio.Future[Any] = self.loop.create_future()

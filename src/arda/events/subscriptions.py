@@ -1,0 +1,302 @@
+"""The receiving side of the bus: one subscription per stream, gap recovery, dead letters.
+
+For each subscribed stream (a tenant, or ``global``) the bus keeps a cursor: the position of the last event
+it delivered. Recovery — on subscribe and after every reconnect — buffers what arrives live, replays from
+history everything after the cursor, then drains the buffer without what history already gave. When
+history no longer reaches back, nothing partial is replayed: the gap is reported and delivery goes on live.
+Messages are decoded once per stream and handed to each handler's bounded queue (:mod:`.handlers`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import NamedTuple
+
+from .backends.base import Backend
+from .backoff import Backoff
+from .handlers import Handler, HandlerQueue
+from .models import AnyEvent, utc_now
+from .positions import fast_key
+from .registry import EventRegistry
+from .stats import BusStats
+from .wire import DeadLetter, Malformed, dead_letter, frame_with_position, parse_message
+
+log = logging.getLogger("arda.events")
+
+RECOVERY_PAGE = 1000
+#: Live messages held per stream while a replay runs; beyond it the oldest are dropped. Stored events among
+#: them were published before the replay's last history read, so the replay delivers them; raw (unstored)
+#: publishes among them are lost.
+RECOVERY_BUFFER = 100_000
+#: Dead letters waiting to be written; beyond it new ones are counted in ``dead_letter_dropped``.
+DLQ_QUEUE = 1000
+
+
+class Gap(NamedTuple):
+    stream: str  # tenant id or "global"
+    reason: str  # "history_trimmed" or "handler_overflow"
+    #: The last position delivered (to the handler, for "handler_overflow") before the gap; read
+    #: ``history(since=…)`` from it to see what is still retained.
+    since: str | None
+
+
+OnGap = Callable[[Gap], None]
+
+
+class StreamSubscription:
+    __slots__ = (
+        "buffer",
+        "buffering",
+        "cursor",
+        "cursor_key",
+        "queues",
+        "ready",
+        "recovery",
+        "replayed_until",
+        "stream",
+    )
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        self.queues: dict[Handler, HandlerQueue] = {}
+        self.cursor: str | None = None  # last position delivered (or the top when subscribing)
+        self.cursor_key: tuple[int, int] | None = None
+        # After a replay, live messages still in flight may repeat what history gave: dropped up to here.
+        self.replayed_until: tuple[int, int] | None = None
+        self.buffering = True
+        self.buffer: deque[AnyEvent] = deque()
+        self.recovery: asyncio.Task[None] | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def set_cursor(self, position: str | None) -> None:
+        self.cursor = position
+        self.cursor_key = fast_key(position) if position is not None else None
+
+
+class Subscriber:
+    """Receives from the backend (it is the backend's listener) and feeds the handler queues."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        registry: EventRegistry,
+        stats: BusStats,
+        backoff: Backoff,
+        handler_queue_size: int,
+        on_gap: OnGap | None,
+    ) -> None:
+        self.backend = backend
+        self.registry = registry
+        self.stats = stats
+        self.backoff = backoff
+        self.handler_queue_size = handler_queue_size
+        self.on_gap = on_gap
+        self.streams: dict[str, StreamSubscription] = {}
+        self._dlq: deque[DeadLetter] = deque()
+        self._dlq_task: asyncio.Task[None] | None = None
+
+    # -- subscribe / unsubscribe --------------------------------------------------------------------
+    async def add(self, stream: str, handler: Handler) -> None:
+        while True:
+            sub = self.streams.get(stream)
+            if sub is None:
+                break
+            await asyncio.shield(sub.ready)  # a subscribe of the same stream is under way: share its outcome
+            if self.streams.get(stream) is sub:
+                if handler not in sub.queues:
+                    sub.queues[handler] = self._queue(stream, handler)
+                return
+        sub = self.streams[stream] = StreamSubscription(stream)
+        sub.queues[handler] = self._queue(stream, handler)
+        try:
+            # Read the newest position before subscribing, then replay from it: nothing published after the
+            # caller's subscribe is missed, even what lands between the two round trips.
+            sub.set_cursor(await self.backend.top(stream))
+            await self.backend.subscribe([stream])
+        except BaseException as exc:
+            if self.streams.get(stream) is sub:
+                del self.streams[stream]
+            for queue in sub.queues.values():
+                queue.cancel()
+            sub.ready.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+            sub.ready.exception()  # retrieved: waiters re-raise it, nobody else needs to
+            raise
+        sub.ready.set_result(None)
+        if self.streams.get(stream) is not sub:  # every handler unsubscribed meanwhile
+            await self.backend.unsubscribe([stream])
+            return
+        self._start_recovery(sub)
+
+    def _queue(self, stream: str, handler: Handler) -> HandlerQueue:
+        return HandlerQueue(stream, handler, self.handler_queue_size, self.stats, self._handler_overflowed)
+
+    async def remove(self, stream: str, handler: Handler) -> None:
+        sub = self.streams.get(stream)
+        if sub is None:
+            return
+        queue = sub.queues.pop(handler, None)
+        if queue is not None:
+            queue.cancel()
+        if not sub.queues:
+            del self.streams[stream]
+            if sub.recovery is not None:
+                sub.recovery.cancel()
+            if sub.ready.done():  # else the subscribe under way sees it is gone and unsubscribes
+                await self.backend.unsubscribe([stream])
+
+    def queues(self) -> list[HandlerQueue]:
+        return [q for sub in self.streams.values() for q in sub.queues.values()]
+
+    async def close(self, drain_timeout: float) -> None:
+        """Let handler queues drain (up to ``drain_timeout``), then stop everything."""
+        waiters = [asyncio.create_task(q.idle.wait()) for q in self.queues()]
+        if waiters:
+            await asyncio.wait(waiters, timeout=drain_timeout)
+            for waiter in waiters:
+                waiter.cancel()
+        for sub in self.streams.values():
+            if sub.recovery is not None:
+                sub.recovery.cancel()
+            for queue in sub.queues.values():
+                queue.cancel()
+        self.streams.clear()
+        if self._dlq_task is not None:
+            await asyncio.wait([self._dlq_task], timeout=drain_timeout)
+
+    # -- backend listener ----------------------------------------------------------------------------
+    def on_message(self, stream: str, payload: bytes) -> None:
+        sub = self.streams.get(stream)
+        if sub is None:
+            return
+        parsed = parse_message(self.registry, stream, payload)
+        if isinstance(parsed, Malformed):
+            self._malformed(stream, payload, parsed)
+            return
+        if sub.buffering:
+            if len(sub.buffer) >= RECOVERY_BUFFER:
+                sub.buffer.popleft()  # stored events among these come back from the replay's history read
+            sub.buffer.append(parsed)
+            return
+        if sub.replayed_until is not None and parsed.position is not None:
+            if fast_key(parsed.position) <= sub.replayed_until:
+                return  # already delivered from history
+            sub.replayed_until = None  # the channel is ordered: nothing older follows
+        self._deliver(sub, parsed)
+
+    def on_connection_lost(self, reason: str) -> None:
+        for sub in self.streams.values():
+            sub.buffering = True
+            if sub.recovery is not None:
+                sub.recovery.cancel()
+                sub.recovery = None
+
+    def on_resubscribed(self) -> None:
+        self.stats.reconnects += 1
+        for sub in self.streams.values():
+            if sub.ready.done():
+                self._start_recovery(sub)
+
+    # -- delivery and recovery -----------------------------------------------------------------------
+    def _deliver(self, sub: StreamSubscription, event: AnyEvent) -> None:
+        position = event.position
+        if position is not None:
+            key = fast_key(position)
+            if sub.cursor_key is None or key > sub.cursor_key:
+                sub.cursor, sub.cursor_key = position, key
+        self.stats.received += 1
+        for queue in sub.queues.values():
+            queue.put(event)
+
+    def _start_recovery(self, sub: StreamSubscription) -> None:
+        if sub.recovery is not None:
+            sub.recovery.cancel()
+        sub.buffering = True
+        sub.recovery = asyncio.create_task(self._recover(sub), name=f"arda-recover-{sub.stream}")
+
+    async def _recover(self, sub: StreamSubscription) -> None:
+        attempt = 0
+        while True:
+            try:
+                gap_top = await self._replay(sub)
+                break
+            except Exception as exc:  # Redis trouble, or anything unexpected: never leave the stream buffering
+                log.warning("history read failed during recovery", extra={"stream": sub.stream, "error": repr(exc)})
+                await asyncio.sleep(self.backoff.delay(attempt))
+                attempt += 1
+        delivered_up_to = sub.cursor_key  # what the replay delivered (after a gap: the cursor before it)
+        while sub.buffer:
+            event = sub.buffer.popleft()
+            if event.position is None or delivered_up_to is None or fast_key(event.position) > delivered_up_to:
+                self._deliver(sub, event)
+        if gap_top is not None:
+            # The old cursor is gone from history: continue from the newest stored position, so the next
+            # recovery does not report the same gap again.
+            if sub.cursor_key is None or fast_key(gap_top) > sub.cursor_key:
+                sub.set_cursor(gap_top)
+            sub.replayed_until = None
+        else:
+            sub.replayed_until = delivered_up_to
+        sub.buffering = False
+        sub.recovery = None
+
+    async def _replay(self, sub: StreamSubscription) -> str | None:
+        """Deliver history after the cursor. None when complete; after a gap, the stream's newest position."""
+        since = sub.cursor
+        if since is None:
+            return None
+        while True:
+            read = await self.backend.history(sub.stream, since, RECOVERY_PAGE)
+            if not read.reaches_back:
+                top = await self.backend.top(sub.stream)
+                self._gap(Gap(sub.stream, "history_trimmed", since))
+                return top
+            for entry in read.entries:
+                parsed = parse_message(self.registry, sub.stream, frame_with_position(entry.position, entry.payload))
+                if isinstance(parsed, Malformed):
+                    self._malformed(sub.stream, entry.payload, parsed)
+                    continue
+                self.stats.replayed += 1
+                self._deliver(sub, parsed)
+            if len(read.entries) < RECOVERY_PAGE:
+                return None
+            since = read.entries[-1].position
+
+    def _handler_overflowed(self, stream: str, since: str | None) -> None:
+        self._gap(Gap(stream, "handler_overflow", since))
+
+    def _gap(self, gap: Gap) -> None:
+        self.stats.gaps += 1
+        log.warning("gap in delivery", extra={"stream": gap.stream, "reason": gap.reason, "since": gap.since})
+        if self.on_gap is not None:
+            try:
+                self.on_gap(gap)
+            except Exception:
+                log.exception("on_gap callback failed")
+
+    # -- malformed messages --------------------------------------------------------------------------
+    def _malformed(self, stream: str, payload: bytes, malformed: Malformed) -> None:
+        self.stats.malformed += 1
+        log.warning(
+            "[EventBus] Failed to parse event",
+            extra={"stream": stream, "reason": malformed.reason, "error": malformed.detail[:500]},
+        )
+        if len(self._dlq) >= DLQ_QUEUE:
+            self.stats.dead_letter_dropped += 1
+            return
+        self._dlq.append(dead_letter(malformed, stream, payload, utc_now()))
+        if self._dlq_task is None or self._dlq_task.done():
+            self._dlq_task = asyncio.create_task(self._write_dead_letters())
+
+    async def _write_dead_letters(self) -> None:
+        while self._dlq:
+            batch = list(self._dlq)
+            self._dlq.clear()
+            try:
+                await self.backend.dead_letter(batch)
+                self.stats.dead_lettered += len(batch)
+            except Exception as exc:
+                self.stats.dead_letter_dropped += len(batch)
+                log.warning("dead letters lost", extra={"count": len(batch), "error": repr(exc)})
