@@ -1,7 +1,13 @@
 """The ``arda`` command.
 
-``arda demo``     publish a few events and print what a subscriber receives (what ``make run`` starts)
+``arda serve``    run the notification service (what ``make run`` starts)
+``arda token``    mint a development JWT
+``arda publish``  publish an event through the HTTP API (or straight to Redis)
+``arda tail``     connect as a client and print notifications as they arrive
+``arda demo``     publish a few events on the bus and print what a subscriber receives
 ``arda schema``   print or write the JSON Schema of every event type
+``arda protocol`` print the WebSocket protocol's error and close codes (for clients)
+``arda config``   print the configuration table
 ``arda history``  print a tenant's retained events
 ``arda dlq``      list dead-lettered messages
 """
@@ -18,6 +24,8 @@ from collections.abc import Sequence
 import msgspec
 
 from . import __version__, logs
+from . import notifications as _notifications  # noqa: F401 - registers notification.acknowledged
+from .commands import add_service_commands
 from .events import (
     AnyEvent,
     ArdaError,
@@ -164,12 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_url(sub.add_parser("dlq", help="list dead-lettered messages, newest first"))
     p.add_argument("--count", type=int, default=50)
     p.set_defaults(func=cmd_dlq)
+    add_service_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.configure(args.log_level)
+    logs.configure(args.log_level or "WARNING")
     try:
         code: int = args.func(args)
     except ArdaError as exc:

@@ -270,6 +270,15 @@ class EventBus:
         last = read.entries[-1].position if read.entries else since
         return HistoryPage(events, read.reaches_back, last, len(read.entries) == limit)
 
+    async def latest_position(self, tenant_id: str) -> str:
+        """The position of the newest event retained for ``tenant_id`` — what a subscription starts after."""
+        await self._ready()
+        return await self.backend.top(validate_tenant_id(tenant_id))
+
+    async def latest_global_position(self) -> str:
+        await self._ready()
+        return await self.backend.top(GLOBAL)
+
     async def dead_letters(self, count: int = 100) -> list[DeadLetter]:
         await self._ready()
         return await self.backend.dead_letters(count)

@@ -1,0 +1,487 @@
+"""Token verification for the notification service: a JWT in, an :class:`Identity` out.
+
+What is accepted:
+
+* A signed JWT whose algorithm is pinned by the configured key, never by the token: ``HS256`` only with the
+  shared secret (``ARDA_JWT_SECRET``, at least 32 bytes); ``RS256`` with an RSA public key and ``ES256`` with
+  an EC P-256 public key (``ARDA_JWT_PUBLIC_KEY``, PEM); ``RS256``/``ES256`` with the key of the token's
+  ``kid`` in a JWKS document (``ARDA_JWKS_URL``). When a secret and a public key are both configured, each
+  algorithm verifies only with its own key. ``alg: none``, any other algorithm, and a token whose ``alg``
+  names a key type that is not configured (algorithm confusion: ``HS256`` signed with an RSA public key's PEM)
+  are refused.
+* Claims: ``sub`` (non-empty string) and ``exp`` are required; ``exp`` and ``nbf`` (when present) are checked
+  against the injected clock with ``leeway_s``; ``iss`` must equal ``ARDA_JWT_ISSUER`` and ``aud`` must contain
+  ``ARDA_JWT_AUDIENCE`` when those are set (an ``aud`` in the token with no audience configured is fine).
+  Tenants come from ``tenants`` (list of strings) and/or ``tenantId`` (one string); each must be a valid,
+  non-reserved tenant id. A token with no tenant is refused unless its ``roles`` contain ``"monitor"``.
+* Errors are :class:`~arda.notifications.errors.AuthError`: ``token_expired`` when ``exp`` has passed,
+  ``unauthorized`` (with the reason) for everything else. Messages never contain the token.
+
+Caching: a verified identity is kept until its ``exp`` in a bounded LRU keyed by a 16-byte BLAKE2b digest of
+the token (the cache never holds tokens). :meth:`Authenticator.verify` consults it first, and
+:meth:`Authenticator.verify_cached` is the synchronous fast path. A cached identity stays valid until ``exp``
+even if its signing key is later removed from the JWKS.
+
+JWKS: fetched lazily with one :class:`aiohttp.ClientSession` (timeout ``jwks_timeout_s``), keys kept by
+``kid``. An unknown ``kid`` triggers a refetch at most once per ``jwks_refetch_min_interval_s``; concurrent
+verifications share one in-flight fetch. A refetch replaces the key set (rotated-out keys are dropped); a
+failed fetch keeps the previous keys. Verification itself is pure CPU (~100 µs) and never does I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypeGuard
+
+import aiohttp
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from jwt.exceptions import InvalidSubjectError
+from jwt.types import Options
+
+from ..events.errors import InvalidTenantError
+from ..events.models import validate_tenant_id
+from .codes import ErrorCode
+from .errors import AuthError, ConfigError
+
+__all__ = ["Authenticator", "Identity", "JwtSettings"]
+
+log = logging.getLogger("arda.notifications.auth")
+
+MONITOR_ROLE: Final = "monitor"
+GLOBAL_TENANT: Final = "global"
+HS256: Final = "HS256"
+RS256: Final = "RS256"
+ES256: Final = "ES256"
+#: Algorithms a JWKS key may carry; keys for anything else (``oct``/HS256 included) are ignored.
+JWKS_ALGORITHMS: Final = frozenset({RS256, ES256})
+MIN_SECRET_BYTES: Final = 32
+MIN_RSA_BITS: Final = 2048
+#: Longer tokens are refused before any parsing (bounds the work an unauthenticated client can cause).
+MAX_TOKEN_LENGTH: Final = 16 * 1024
+MAX_JWKS_BYTES: Final = 1024 * 1024
+
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a verified token speaks for."""
+
+    user_id: str  # the `sub` claim
+    tenants: frozenset[str]  # validated tenant ids from `tenants` and/or `tenantId`
+    roles: frozenset[str]  # from `roles`, may be empty
+    expires_at: float  # `exp`, unix seconds
+
+    @property
+    def is_monitor(self) -> bool:
+        return MONITOR_ROLE in self.roles
+
+    def may_subscribe(self, tenant_id: str) -> bool:
+        """A tenant of the token, or ``"global"`` for a monitor."""
+        return tenant_id in self.tenants or (tenant_id == GLOBAL_TENANT and self.is_monitor)
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    secret: str | None = None  # HS256 shared secret (ARDA_JWT_SECRET)
+    public_key: str | None = None  # PEM public key, RSA or EC P-256 (ARDA_JWT_PUBLIC_KEY) -> RS256 / ES256
+    jwks_url: str | None = None  # JWKS URL (ARDA_JWKS_URL) -> RS256 / ES256 keys by `kid`
+    issuer: str | None = None  # ARDA_JWT_ISSUER: when set, `iss` must equal it
+    audience: str | None = None  # ARDA_JWT_AUDIENCE: when set, `aud` must contain it
+    leeway_s: float = 30.0
+    jwks_refetch_min_interval_s: float = 30.0  # unknown kid triggers a refetch at most this often
+    jwks_timeout_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> JwtSettings:
+        """Settings from ``ARDA_JWT_SECRET``, ``ARDA_JWT_PUBLIC_KEY``, ``ARDA_JWKS_URL``, ``ARDA_JWT_ISSUER``
+        and ``ARDA_JWT_AUDIENCE`` (empty values count as unset). Not validated: call :meth:`validate`."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            return env.get(name) or None
+
+        return cls(
+            secret=get("ARDA_JWT_SECRET"),
+            public_key=get("ARDA_JWT_PUBLIC_KEY"),
+            jwks_url=get("ARDA_JWKS_URL"),
+            issuer=get("ARDA_JWT_ISSUER"),
+            audience=get("ARDA_JWT_AUDIENCE"),
+        )
+
+    def validate(self) -> JwtSettings:
+        """Return ``self``, or raise :class:`ConfigError` naming the setting that is missing or invalid."""
+        if self.secret is None and self.public_key is None and self.jwks_url is None:
+            raise ConfigError(
+                "no JWT verification key configured: set ARDA_JWT_SECRET (HS256), "
+                "ARDA_JWT_PUBLIC_KEY (PEM, RS256/ES256) or ARDA_JWKS_URL"
+            )
+        if self.secret is not None and len(self.secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"ARDA_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long")
+        if self.public_key is not None:
+            _load_public_key(self.public_key)
+        if self.jwks_url is not None and not self.jwks_url.startswith(("https://", "http://")):
+            raise ConfigError("ARDA_JWKS_URL must be an http:// or https:// URL")
+        for name, value, minimum in (
+            ("leeway_s", self.leeway_s, 0.0),
+            ("jwks_refetch_min_interval_s", self.jwks_refetch_min_interval_s, 0.0),
+        ):
+            if not math.isfinite(value) or value < minimum:
+                raise ConfigError(f"JWT setting {name} must be a finite number >= {minimum}, got {value!r}")
+        if not math.isfinite(self.jwks_timeout_s) or self.jwks_timeout_s <= 0:
+            raise ConfigError(f"JWT setting jwks_timeout_s must be a finite number > 0, got {self.jwks_timeout_s!r}")
+        return self
+
+
+def _load_public_key(pem: str) -> tuple[PublicKey, str]:
+    """Parse ``ARDA_JWT_PUBLIC_KEY``; return the key and the one algorithm it verifies."""
+    if "\\n" in pem and "\n" not in pem:  # a PEM squeezed into one line of an env file
+        pem = pem.replace("\\n", "\n")
+    try:
+        key = load_pem_public_key(pem.strip().encode())
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"ARDA_JWT_PUBLIC_KEY is not a PEM public key: {exc}") from None
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise ConfigError(f"ARDA_JWT_PUBLIC_KEY: RSA key of {key.key_size} bits; at least {MIN_RSA_BITS} needed")
+        return key, RS256
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise ConfigError(f"ARDA_JWT_PUBLIC_KEY: EC key on {key.curve.name}; ES256 needs P-256 (secp256r1)")
+        return key, ES256
+    raise ConfigError(f"ARDA_JWT_PUBLIC_KEY: unsupported key type {type(key).__name__}; use RSA or EC P-256")
+
+
+def _unauthorized(reason: str) -> AuthError:
+    return AuthError(ErrorCode.UNAUTHORIZED, reason)
+
+
+def _short(value: object, limit: int = 64) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _token_digest(token: str) -> bytes:
+    return hashlib.blake2b(token.encode(), digest_size=16).digest()
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class Authenticator:
+    """Verifies tokens against :class:`JwtSettings`; caches identities until ``exp``.
+
+    ``clock`` (unix seconds) drives every time check, of tokens and of the cache and the JWKS refetch
+    interval. Create, use and :meth:`close` it on one event loop.
+    """
+
+    def __init__(
+        self, settings: JwtSettings, *, clock: Callable[[], float] = time.time, cache_size: int = 10_000
+    ) -> None:
+        if cache_size < 1:
+            raise ValueError(f"cache_size must be >= 1, got {cache_size}")
+        self.settings = settings.validate()
+        self._clock = clock
+        self._cache_size = cache_size
+        self._cache: OrderedDict[bytes, Identity] = OrderedDict()
+        self._public_key: PublicKey | None = None
+        self._public_alg: str | None = None
+        if settings.public_key is not None:
+            self._public_key, self._public_alg = _load_public_key(settings.public_key)
+        allowed: set[str] = set()
+        if settings.secret is not None:
+            allowed.add(HS256)
+        if self._public_alg is not None:
+            allowed.add(self._public_alg)
+        if settings.jwks_url is not None:
+            allowed |= JWKS_ALGORITHMS
+        #: Every algorithm some configured key verifies; anything else is refused before any crypto.
+        self.algorithms: frozenset[str] = frozenset(allowed)
+        self._options: Options = {
+            "verify_signature": True,
+            "require": ["exp", "sub"],
+            "verify_exp": False,  # checked against the injected clock in _identity
+            "verify_nbf": False,  # idem
+            "verify_iat": False,
+            "verify_iss": settings.issuer is not None,
+            "verify_aud": settings.audience is not None,
+            "verify_sub": True,
+            "enforce_minimum_key_length": True,
+        }
+        # JWKS state
+        self._jwks: dict[str, jwt.PyJWK] = {}
+        self._jwks_fetched_at: float | None = None  # clock() of the last fetch attempt
+        self._jwks_error: str | None = None  # why the last fetch failed, if it did
+        self._fetch_task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    # -- cache -------------------------------------------------------------------------------------------------
+
+    def verify_cached(self, token: str) -> Identity | None:
+        """The cached identity of ``token`` if it was verified before and has not expired; else ``None``."""
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        return self._lookup(_token_digest(token))
+
+    def _lookup(self, digest: bytes) -> Identity | None:
+        identity = self._cache.get(digest)
+        if identity is None:
+            return None
+        if self._clock() >= identity.expires_at:
+            del self._cache[digest]
+            return None
+        self._cache.move_to_end(digest)
+        return identity
+
+    def _store(self, digest: bytes, identity: Identity) -> None:
+        if self._clock() >= identity.expires_at:  # accepted within the leeway: not worth caching
+            return
+        self._cache[digest] = identity
+        self._cache.move_to_end(digest)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    @property
+    def cache_len(self) -> int:
+        return len(self._cache)
+
+    # -- verification ------------------------------------------------------------------------------------------
+
+    async def verify(self, token: str) -> Identity:
+        """The identity of a valid ``token``; raise :class:`AuthError` (``token_expired`` or ``unauthorized``)."""
+        if not isinstance(token, str) or not token:
+            raise _unauthorized("no token")
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise _unauthorized(f"token longer than {MAX_TOKEN_LENGTH} characters")
+        digest = _token_digest(token)
+        cached = self._lookup(digest)
+        if cached is not None:
+            return cached
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise _unauthorized(self._redact(f"malformed token: {exc}", token)) from None
+        key, alg = await self._key_for(header)
+        claims = self._decode(token, key, alg)
+        identity = self._identity(claims)
+        self._store(digest, identity)
+        return identity
+
+    async def _key_for(self, header: dict[str, Any]) -> tuple[str | PublicKey | jwt.PyJWK, str]:
+        """The key and the one algorithm to verify a token with this header; pinned by configuration."""
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.algorithms:
+            accepted = ", ".join(sorted(self.algorithms))
+            raise _unauthorized(f"token algorithm {_short(alg)} is not accepted (accepted: {accepted})")
+        if alg == HS256:
+            secret = self.settings.secret
+            if secret is None:  # unreachable: HS256 is in self.algorithms only with a secret
+                raise _unauthorized("token algorithm 'HS256' is not accepted")
+            return secret, HS256
+        kid = header.get("kid")
+        if self.settings.jwks_url is not None and kid is not None:
+            if not isinstance(kid, str):
+                raise _unauthorized("token kid must be a string")
+            return await self._jwk_for(kid), alg
+        if self._public_key is not None and alg == self._public_alg:
+            return self._public_key, alg
+        raise _unauthorized(f"token has no kid: cannot choose a JWKS key for {alg}")
+
+    def _decode(self, token: str, key: str | PublicKey | jwt.PyJWK, alg: str) -> dict[str, Any]:
+        """Signature, ``iss``, ``aud``, presence of ``sub``/``exp``: pyjwt, with exactly one algorithm."""
+        s = self.settings
+        try:
+            return jwt.decode(token, key, algorithms=[alg], options=self._options, audience=s.audience, issuer=s.issuer)
+        except jwt.InvalidSignatureError:
+            reason = "bad signature"
+        except jwt.InvalidAlgorithmError as exc:
+            reason = f"algorithm not accepted: {exc}"
+        except jwt.InvalidIssuerError:
+            reason = f"wrong issuer: iss must be {s.issuer!r}"
+        except jwt.InvalidAudienceError:
+            reason = f"wrong audience: aud must contain {s.audience!r}"
+        except jwt.MissingRequiredClaimError as exc:
+            reason = f"token has no {exc.claim!r} claim"
+        except InvalidSubjectError:
+            reason = "sub claim must be a string"
+        except jwt.InvalidKeyError as exc:
+            reason = f"signing key refused: {exc}"
+        except jwt.DecodeError as exc:
+            reason = f"malformed token: {exc}"
+        except jwt.PyJWTError as exc:
+            reason = f"invalid token: {exc}"
+        except (ValueError, TypeError) as exc:
+            reason = f"malformed token: {type(exc).__name__}"
+        raise _unauthorized(self._redact(reason, token))
+
+    def _identity(self, claims: dict[str, Any]) -> Identity:
+        """Time checks against the injected clock, then ``sub``, ``roles`` and tenants."""
+        now = self._clock()
+        leeway = self.settings.leeway_s
+        exp = claims.get("exp")
+        if not _is_number(exp):
+            raise _unauthorized("exp claim must be a number (unix seconds)")
+        if exp <= now - leeway:
+            raise AuthError(ErrorCode.TOKEN_EXPIRED, "token expired")
+        if "nbf" in claims:
+            nbf = claims["nbf"]
+            if not _is_number(nbf):
+                raise _unauthorized("nbf claim must be a number (unix seconds)")
+            if nbf > now + leeway:
+                raise _unauthorized("token is not yet valid (nbf is in the future)")
+
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise _unauthorized("sub claim must be a non-empty string")
+
+        raw_roles = claims.get("roles")
+        if raw_roles is None:
+            raw_roles = []
+        if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
+            raise _unauthorized("roles claim must be a list of strings")
+        roles = frozenset(raw_roles)
+
+        claimed: list[object] = []
+        raw_tenants = claims.get("tenants")
+        if raw_tenants is not None:
+            if not isinstance(raw_tenants, list):
+                raise _unauthorized("tenants claim must be a list of tenant ids")
+            claimed.extend(raw_tenants)
+        tenant_id = claims.get("tenantId")
+        if tenant_id is not None:
+            claimed.append(tenant_id)
+        tenants: set[str] = set()
+        for value in claimed:
+            try:
+                tenants.add(validate_tenant_id(value))
+            except InvalidTenantError as exc:
+                raise _unauthorized(f"token claims an invalid tenant id: {exc.detail}") from None
+        if not tenants and MONITOR_ROLE not in roles:
+            raise _unauthorized("token has no tenants or tenantId claim")
+        return Identity(user_id=sub, tenants=frozenset(tenants), roles=roles, expires_at=float(exp))
+
+    @staticmethod
+    def _redact(message: str, token: str) -> str:
+        """Belt and braces: a reason never quotes the token or one of its parts."""
+        for part in (token, *token.split(".")):
+            if len(part) >= 8 and part in message:
+                message = message.replace(part, "[token]")
+        return message
+
+    # -- JWKS --------------------------------------------------------------------------------------------------
+
+    async def _jwk_for(self, kid: str) -> jwt.PyJWK:
+        key = self._jwks.get(kid)
+        if key is not None:
+            return key
+        await self._refetch()
+        key = self._jwks.get(kid)
+        if key is not None:
+            return key
+        if self._jwks_error is not None:
+            raise _unauthorized(f"no key for kid {_short(kid)}: {self._jwks_error}")
+        raise _unauthorized(f"unknown kid {_short(kid)}: not in the JWKS at {self.settings.jwks_url}")
+
+    async def _refetch(self) -> None:
+        """Fetch the JWKS unless one was fetched within the minimum interval; join a fetch in flight."""
+        task = self._fetch_task
+        if task is None:
+            now = self._clock()
+            last = self._jwks_fetched_at
+            if last is not None and now - last < self.settings.jwks_refetch_min_interval_s:
+                return
+            self._jwks_fetched_at = now
+            task = asyncio.get_running_loop().create_task(self._fetch_jwks(), name="arda-jwks-fetch")
+            self._fetch_task = task
+            task.add_done_callback(self._fetch_done)
+        await asyncio.shield(task)
+
+    def _fetch_done(self, task: asyncio.Task[None]) -> None:
+        if self._fetch_task is task:
+            self._fetch_task = None
+        if not task.cancelled():
+            task.exception()  # retrieved here: every waiter may have been cancelled
+
+    async def _fetch_jwks(self) -> None:
+        url = self.settings.jwks_url
+        assert url is not None
+        if self._closed:
+            self._jwks_error = "authenticator is closed"
+            return
+        try:
+            body = await self._download(url)
+            keys = self._parse_jwks(body)
+        except _JwksError as exc:
+            self._jwks_error = f"JWKS fetch from {url} failed: {exc}"
+            log.warning("JWKS fetch failed", extra={"url": url, "error": str(exc)})
+            return
+        self._jwks = keys
+        self._jwks_error = None
+        log.info("JWKS fetched", extra={"url": url, "kids": sorted(keys)})
+
+    async def _download(self, url: str) -> bytes:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.jwks_timeout_s))
+        try:
+            async with self._session.get(url, headers={"Accept": "application/json"}) as response:
+                if response.status != 200:
+                    raise _JwksError(f"HTTP {response.status}")
+                body = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > MAX_JWKS_BYTES:
+                        raise _JwksError(f"document larger than {MAX_JWKS_BYTES} bytes")
+                return bytes(body)
+        except TimeoutError:
+            raise _JwksError(f"timed out after {self.settings.jwks_timeout_s:g} s") from None
+        except aiohttp.ClientError as exc:
+            raise _JwksError(f"unreachable ({type(exc).__name__}: {exc})") from None
+
+    @staticmethod
+    def _parse_jwks(body: bytes) -> dict[str, jwt.PyJWK]:
+        try:
+            document = json.loads(body)
+        except (ValueError, RecursionError):
+            raise _JwksError("not JSON") from None
+        if not isinstance(document, dict):
+            raise _JwksError("not a JSON object")
+        try:
+            key_set = jwt.PyJWKSet.from_dict(document)
+        except jwt.PyJWTError as exc:
+            raise _JwksError(f"no usable keys ({exc})") from None
+        keys = {
+            key.key_id: key
+            for key in key_set.keys
+            if key.key_id is not None and key.algorithm_name in JWKS_ALGORITHMS and key.public_key_use in (None, "sig")
+        }
+        if not keys:
+            raise _JwksError("no RS256/ES256 signing key with a kid")
+        return keys
+
+    async def close(self) -> None:
+        """Stop a JWKS fetch in flight and close the HTTP session, if one was opened."""
+        self._closed = True
+        task, self._fetch_task = self._fetch_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+
+class _JwksError(Exception):
+    """Why a JWKS fetch failed (internal; becomes part of an ``unauthorized`` reason)."""

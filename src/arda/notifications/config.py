@@ -1,0 +1,194 @@
+"""Configuration of ``arda serve``: environment variables and matching flags, validated at startup.
+
+Every setting has an environment variable ``ARDA_…`` and a flag ``--…``; a flag wins over the variable.
+Invalid values stop the service at once with an error naming the variable and the flag. The table in
+``docs/configuration.md`` is generated from :data:`SETTINGS` (``arda config --markdown``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import msgspec
+
+from .errors import ConfigError
+
+
+class Setting(NamedTuple):
+    name: str  # attribute of Settings
+    env: str
+    default: Any
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "ARDA_HOST", "127.0.0.1", "Interface for both ports (0.0.0.0 in containers)."),
+    Setting("port", "ARDA_PORT", 3001, "Public WebSocket port (/ws and /)."),
+    Setting("http_port", "ARDA_HTTP_PORT", 3002, "Internal HTTP API port: health, metrics, publish, history."),
+    Setting("redis_url", "ARDA_REDIS_URL", None, "Redis URL; unset: the embedded in-process bus (one instance)."),
+    Setting("jwt_secret", "ARDA_JWT_SECRET", None, "HS256 secret (≥ 32 bytes). Unset with no key: a dev secret."),
+    Setting("jwt_public_key", "ARDA_JWT_PUBLIC_KEY", None, "PEM public key (RS256/ES256), or a path to one."),
+    Setting("jwks_url", "ARDA_JWKS_URL", None, "JWKS URL for RS256/ES256 keys by kid."),
+    Setting("jwt_issuer", "ARDA_JWT_ISSUER", None, "Required `iss` when set."),
+    Setting("jwt_audience", "ARDA_JWT_AUDIENCE", None, "Required `aud` when set."),
+    Setting("api_key", "ARDA_API_KEY", None, "Bearer key for POST /v1/events. Unset: a dev key."),
+    Setting("allowed_origins", "ARDA_ALLOWED_ORIGINS", None, "Comma-separated Origins allowed on /ws; unset: any."),
+    Setting(
+        "dev",
+        "ARDA_DEV",
+        None,
+        "Development mode (generated secrets, test-publish form). Default: on when no JWT key/secret is configured.",
+    ),
+    Setting("state_dir", "ARDA_STATE_DIR", ".arda", "Where dev secrets are kept."),
+    Setting("max_message_bytes", "ARDA_MAX_MESSAGE_BYTES", 65536, "Largest inbound message; beyond: close 1009."),
+    Setting("max_connections_per_ip", "ARDA_MAX_CONNECTIONS_PER_IP", 1000, "Beyond: close 1013."),
+    Setting("max_subscriptions", "ARDA_MAX_SUBSCRIPTIONS", 100, "Subscriptions per connection."),
+    Setting("auth_timeout_s", "ARDA_AUTH_TIMEOUT_S", 10.0, "Close (4003) connections not authenticated by then."),
+    Setting("token_grace_s", "ARDA_TOKEN_GRACE_S", 15.0, "After `token_expired`, close (4002) unless refreshed."),
+    Setting("client_rate", "ARDA_CLIENT_RATE", 20.0, "Inbound messages per second per connection."),
+    Setting("client_burst", "ARDA_CLIENT_BURST", 40.0, "Inbound burst per connection; beyond: `rate_limited`."),
+    Setting(
+        "outbound_max_bytes", "ARDA_OUTBOUND_MAX_BYTES", 1048576, "Unsent bytes per connection; beyond: close 4004."
+    ),
+    Setting(
+        "outbound_max_messages", "ARDA_OUTBOUND_MAX_MESSAGES", 5000, "Unsent messages per connection; beyond: 4004."
+    ),
+    Setting("heartbeat_interval_s", "ARDA_HEARTBEAT_INTERVAL_S", 20.0, "Ping connections idle this long."),
+    Setting(
+        "heartbeat_timeout_s", "ARDA_HEARTBEAT_TIMEOUT_S", 10.0, "Close (4008) if nothing arrives this long after."
+    ),
+    Setting("sweep_interval_s", "ARDA_SWEEP_INTERVAL_S", 1.0, "How often deadlines are checked."),
+    Setting("publish_rate", "ARDA_PUBLISH_RATE", 1000.0, "HTTP publishes per second per tenant; beyond: 429."),
+    Setting("publish_burst", "ARDA_PUBLISH_BURST", 2000.0, "HTTP publish burst per tenant."),
+    Setting("shutdown_timeout_s", "ARDA_SHUTDOWN_TIMEOUT_S", 10.0, "Bound on a graceful stop (SIGTERM)."),
+    Setting("log_level", "ARDA_LOG_LEVEL", "INFO", "debug, info, warning or error."),
+)
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 3001
+    http_port: int = 3002
+    redis_url: str | None = None
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    api_key: str | None = None
+    allowed_origins: str | None = None
+    dev: bool | None = None
+    state_dir: str = ".arda"
+    max_message_bytes: int = 65536
+    max_connections_per_ip: int = 1000
+    max_subscriptions: int = 100
+    auth_timeout_s: float = 10.0
+    token_grace_s: float = 15.0
+    client_rate: float = 20.0
+    client_burst: float = 40.0
+    outbound_max_bytes: int = 1048576
+    outbound_max_messages: int = 5000
+    heartbeat_interval_s: float = 20.0
+    heartbeat_timeout_s: float = 10.0
+    sweep_interval_s: float = 1.0
+    publish_rate: float = 1000.0
+    publish_burst: float = 2000.0
+    shutdown_timeout_s: float = 10.0
+    log_level: str = "INFO"
+
+    @property
+    def origins(self) -> frozenset[str] | None:
+        if not self.allowed_origins or self.allowed_origins.strip() == "*":
+            return None
+        return frozenset(o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip())
+
+    @property
+    def is_dev(self) -> bool:
+        if self.dev is not None:
+            return self.dev
+        return not (self.jwt_secret or self.jwt_public_key or self.jwks_url)
+
+    def public_key_pem(self) -> str | None:
+        key = self.jwt_public_key
+        if key and "-----BEGIN" not in key:
+            path = Path(key)
+            if not path.is_file():
+                raise ConfigError(f"ARDA_JWT_PUBLIC_KEY / --jwt-public-key: {key!r} is neither a PEM key nor a file")
+            return path.read_text()
+        return key
+
+
+_POSITIVE = {
+    "max_message_bytes",
+    "max_connections_per_ip",
+    "max_subscriptions",
+    "auth_timeout_s",
+    "token_grace_s",
+    "client_rate",
+    "client_burst",
+    "outbound_max_bytes",
+    "outbound_max_messages",
+    "heartbeat_interval_s",
+    "heartbeat_timeout_s",
+    "sweep_interval_s",
+    "publish_rate",
+    "publish_burst",
+    "shutdown_timeout_s",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for s in SETTINGS:
+        parser.add_argument(s.flag, dest=s.name, default=None, help=f"{s.help} [{s.env}; default {s.default}]")
+
+
+def load(environ: Mapping[str, str] | None = None, args: argparse.Namespace | None = None) -> Settings:
+    """Settings from the environment, overridden by parsed flags. Raises :class:`ConfigError`."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    for s in SETTINGS:
+        value = getattr(args, s.name, None) if args is not None else None
+        if value is None:
+            value = env.get(s.env) or None
+        if value is not None:
+            raw[s.name] = value
+    if "dev" in raw:
+        raw["dev"] = str(raw["dev"]).lower() in ("1", "true", "yes", "on")
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        name = str(exc).rsplit("$.", 1)[-1].rstrip("`") if "$." in str(exc) else ""
+        setting = next((s for s in SETTINGS if s.name == name), None)
+        where = f"{setting.env} / {setting.flag}" if setting else "configuration"
+        raise ConfigError(f"{where}: {exc}") from None
+    for s in SETTINGS:
+        value = getattr(settings, s.name)
+        if s.name in _POSITIVE and value <= 0:
+            raise ConfigError(f"{s.env} / {s.flag}: must be greater than 0, got {value}")
+        if s.name in ("port", "http_port") and not 0 <= value <= 65535:
+            raise ConfigError(f"{s.env} / {s.flag}: not a port number: {value}")
+    if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(
+            f"ARDA_LOG_LEVEL / --log-level: expected debug, info, warning or error, got {settings.log_level!r}"
+        )
+    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"ARDA_REDIS_URL / --redis-url: expected redis://, rediss:// or unix://, got {settings.redis_url!r}"
+        )
+    return settings
+
+
+def markdown_table() -> str:
+    rows = ["| variable | flag | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = "—" if s.default is None else f"`{s.default}`"
+        rows.append(f"| `{s.env}` | `{s.flag}` | {default} | {s.help} |")
+    return "\n".join(rows) + "\n"

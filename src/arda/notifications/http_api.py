@@ -1,0 +1,195 @@
+"""The internal HTTP API (``ARDA_HTTP_PORT``, default 3002) — not for browsers on the internet.
+
+``GET /healthz``  alive (200)
+``GET /readyz``   the bus answers and its subscriptions are live (200), else 503 with the reasons
+``GET /metrics``  Prometheus text format
+``POST /v1/events``  one event or a JSON array; ``Authorization: Bearer <ARDA_API_KEY>``; 202 with each
+                     event's id and position; 422 naming the invalid fields; 401; 429 with Retry-After
+``GET /v1/tenants/{tenantId}/events?since=&limit=``  history: with the API key, events in wire form; with a
+                     user's JWT allowed that tenant, that user's notifications (masked, recipients applied)
+``GET /openapi.yaml``  the API's OpenAPI description
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from aiohttp import web
+
+from ..events import EventValidationError, PublishError, UnknownEventTypeError, default_registry
+from ..events.errors import BusError, InvalidTenantError
+from ..events.models import validate_tenant_id
+from .acks import ACK_EVENT_TYPE
+from .errors import AuthError
+from .ratelimit import KeyedBuckets
+
+if TYPE_CHECKING:
+    from .service import NotificationService
+
+MAX_BODY = 1024 * 1024
+MAX_EVENTS = 1000
+_json = msgspec.json.Encoder()
+
+
+def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=_json.encode(body), content_type="application/json", headers=headers)
+
+
+def _problem(status: int, message: str, **extra: Any) -> web.Response:
+    return _response(status, {"error": message, **extra})
+
+
+class HttpApi:
+    def __init__(self, service: NotificationService) -> None:
+        self.service = service
+        self.publish_limits = KeyedBuckets(service.settings.publish_rate, service.settings.publish_burst)
+        self.app = web.Application(client_max_size=MAX_BODY)
+        self.app.add_routes(
+            [
+                web.get("/healthz", self.healthz),
+                web.get("/readyz", self.readyz),
+                web.get("/metrics", self.metrics),
+                web.post("/v1/events", self.publish),
+                web.get("/v1/tenants/{tenant}/events", self.history),
+                web.get("/openapi.yaml", self.openapi),
+            ]
+        )
+        self._runner: web.AppRunner | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        return int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- health -------------------------------------------------------------------------------------
+    async def healthz(self, request: web.Request) -> web.Response:
+        return _response(200, {"status": "ok", "uptimeSeconds": round(time.time() - self.service.started_at, 1)})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        problems: list[str] = []
+        try:
+            async with asyncio.timeout(2.0):
+                await self.service.bus.backend.ping()
+        except (TimeoutError, BusError) as exc:
+            problems.append(f"bus unreachable: {exc}")
+        live = getattr(self.service.bus.backend, "subscriptions_live", None)
+        if callable(live) and not live():
+            problems.append("bus subscriptions are reconnecting")
+        if problems:
+            return _response(503, {"status": "unavailable", "problems": problems})
+        return _response(200, {"status": "ready"})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.service.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        text = resources.files("arda.notifications").joinpath("openapi.yaml").read_text()
+        return web.Response(text=text, content_type="application/yaml")
+
+    # -- publish ------------------------------------------------------------------------------------
+    def _api_key_ok(self, request: web.Request) -> bool:
+        key = self.service.api_key
+        header = request.headers.get("Authorization", "")
+        if not key or not header.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(header[7:].strip().encode(), key.encode())
+
+    async def publish(self, request: web.Request) -> web.Response:
+        if not self._api_key_ok(request):
+            return _problem(401, "missing or wrong API key (Authorization: Bearer <ARDA_API_KEY>)")
+        try:
+            body = msgspec.json.decode(await request.read())
+        except msgspec.DecodeError:
+            return _problem(400, "body is not valid JSON")
+        items = body if isinstance(body, list) else [body]
+        if not items or len(items) > MAX_EVENTS:
+            return _problem(422, f"send between 1 and {MAX_EVENTS} events", errors=[])
+        errors: list[dict[str, Any]] = []
+        prepared = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                errors.append({"index": index, "field": None, "message": "an event must be a JSON object"})
+                continue
+            try:
+                prepared.append(default_registry.prepare(item)[0])
+            except EventValidationError as exc:
+                errors.append({"index": index, "type": exc.event_type, "field": exc.field, "message": str(exc)})
+            except UnknownEventTypeError as exc:
+                errors.append({"index": index, "type": exc.event_type, "field": "type", "message": str(exc)})
+        if errors:
+            return _problem(422, "invalid events: nothing was published", errors=errors)
+        now = time.monotonic()
+        per_tenant: dict[str, int] = {}
+        for event in prepared:
+            per_tenant[event.tenant_id] = per_tenant.get(event.tenant_id, 0) + 1
+        for tenant, count in per_tenant.items():
+            wait = self.publish_limits.take(tenant, now, count)
+            if wait:
+                retry_after = str(max(1, int(wait + 0.999)))
+                return _response(
+                    429, {"error": f"publish rate limit for tenant {tenant}"}, {"Retry-After": retry_after}
+                )
+        try:
+            results = await self.service.bus.publish_many(prepared)
+        except PublishError as exc:
+            return _problem(503, f"publish failed, retry with the same ids: {exc}")
+        self.service.metrics.published.inc(len(results))
+        return _response(
+            202, {"events": [{"id": r.id, "position": r.position, "duplicate": r.duplicate} for r in results]}
+        )
+
+    # -- history ------------------------------------------------------------------------------------
+    async def history(self, request: web.Request) -> web.Response:
+        tenant = request.match_info["tenant"]
+        try:
+            validate_tenant_id(tenant)
+        except InvalidTenantError as exc:
+            return _problem(400, f"invalid tenant id: {exc.detail}")
+        since = request.query.get("since") or None
+        try:
+            limit = int(request.query.get("limit", "100"))
+        except ValueError:
+            return _problem(400, "limit must be an integer")
+        limit = max(1, min(limit, 1000))
+        user = None
+        if not self._api_key_ok(request):
+            header = request.headers.get("Authorization", "")
+            if not header.startswith("Bearer "):
+                return _problem(401, "send the API key or a user token as Authorization: Bearer …")
+            try:
+                identity = await self.service.authenticator.verify(header[7:].strip())
+            except AuthError as exc:
+                return _problem(401, str(exc), code=exc.error_code.value)
+            if not identity.may_subscribe(tenant):
+                return _problem(403, f"the token does not allow tenant {tenant}")
+            user = identity.user_id
+        try:
+            page = await self.service.bus.history(tenant, since=since, limit=limit)
+        except EventValidationError as exc:
+            return _problem(400, str(exc))
+        except BusError as exc:
+            return _problem(503, f"history unavailable: {exc}")
+        if user is None:
+            events: list[Any] = [default_registry.to_wire(e) for e in page.events]
+            key = "events"
+        else:
+            events = [
+                msgspec.to_builtins(self.service.notification_for(e))
+                for e in page.events
+                if (e.recipients is None or user in e.recipients) and e.type != ACK_EVENT_TYPE
+            ]
+            key = "notifications"
+        return _response(
+            200, {key: events, "reachesBack": page.reaches_back, "position": page.position, "hasMore": page.has_more}
+        )

@@ -1,0 +1,174 @@
+"""The hub: which local connection is subscribed to what, and fan-out to them.
+
+Fan-out does no I/O per recipient and never awaits: a notification is mapped, encoded and framed once per
+event; the same frame bytes are appended to each recipient's outbound list, and one callback at the end
+of the event-loop turn writes each connection's list with a single ``write()`` (one ``send()`` syscall per
+connection per turn, whatever the number of events — the write coalescing measured in
+``../shared/notes/stack.md``).
+
+Outbound queues are bounded: a connection whose unsent bytes (our list plus the socket's buffer) pass
+``max_bytes``, or whose list passes ``max_messages`` within one turn, is closed with 4004 (slow consumer:
+reconnect and resume). Nobody else waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from ..events.positions import fast_key
+
+
+class Subscription:
+    """A connection's subscription to one tenant (or ``global``).
+
+    While ``buffer`` is a list the subscription is replaying history: live frames wait there, with their
+    position. Once live, frames at or before ``after`` are skipped (they were replayed, or precede the
+    position the client was given); the first later frame clears it (the stream is ordered).
+    """
+
+    __slots__ = ("after", "buffer")
+
+    def __init__(self) -> None:
+        self.buffer: list[tuple[tuple[int, int] | None, bytes]] | None = []
+        self.after: tuple[int, int] | None = None
+
+
+class Peer(Protocol):
+    """What the hub needs of a connection (implemented by :class:`~.websocket.Connection`)."""
+
+    id: str
+    user_id: str | None
+    out: list[bytes]
+    out_bytes: int
+    dirty: bool
+    closed: bool
+    subs: dict[str, Subscription]
+
+    def write(self, data: bytes) -> None: ...
+
+    def write_buffer_size(self) -> int: ...
+
+    def close_slow(self) -> None: ...
+
+
+class Hub:
+    def __init__(self, max_bytes: int, max_messages: int, on_slow: Callable[[], None] | None = None) -> None:
+        self.max_bytes = max_bytes
+        self.max_messages = max_messages
+        self.on_slow = on_slow
+        self.tenants: dict[str, dict[Peer, None]] = {}  # insertion-ordered sets
+        self.users: dict[tuple[str, str], dict[Peer, None]] = {}
+        self._dirty: list[Peer] = []
+        self._flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- registry ---------------------------------------------------------------------------------
+    def subscribe(self, peer: Peer, tenant: str) -> bool:
+        """Register ``peer`` on ``tenant``; True when it is the tenant's first local subscriber."""
+        members = self.tenants.get(tenant)
+        first = members is None
+        if members is None:
+            members = self.tenants[tenant] = {}
+        members[peer] = None
+        if peer.user_id is not None:
+            self.users.setdefault((tenant, peer.user_id), {})[peer] = None
+        return first
+
+    def unsubscribe(self, peer: Peer, tenant: str) -> bool:
+        """Remove ``peer`` from ``tenant``; True when the tenant has no local subscriber left."""
+        peer.subs.pop(tenant, None)
+        members = self.tenants.get(tenant)
+        if members is None:
+            return False
+        members.pop(peer, None)
+        if peer.user_id is not None:
+            key = (tenant, peer.user_id)
+            same_user = self.users.get(key)
+            if same_user is not None:
+                same_user.pop(peer, None)
+                if not same_user:
+                    del self.users[key]
+        if not members:
+            del self.tenants[tenant]
+            return True
+        return False
+
+    def subscribers(self, tenant: str) -> Iterable[Peer]:
+        return tuple(self.tenants.get(tenant, ()))
+
+    # -- sending ----------------------------------------------------------------------------------
+    def fanout(self, tenant: str, frame: bytes, position: str | None, recipients: list[str] | None) -> int:
+        """Queue ``frame`` for the tenant's subscribers (only ``recipients``' connections when given).
+        Returns the number of connections it was queued for."""
+        if recipients is None:
+            targets: Iterable[Peer] = self.tenants.get(tenant, ())
+        else:
+            targets = [p for user in set(recipients) for p in self.users.get((tenant, user), ())]
+        key = fast_key(position) if position is not None else None
+        count = 0
+        for peer in targets:
+            sub = peer.subs.get(tenant)
+            if sub is None:
+                continue
+            if sub.buffer is not None:
+                sub.buffer.append((key, frame))
+                if len(sub.buffer) > self.max_messages:
+                    self._slow(peer)
+                continue
+            if sub.after is not None and key is not None:
+                if key <= sub.after:
+                    continue
+                sub.after = None
+            self.send(peer, frame)
+            count += 1
+        return count
+
+    def send_to_user(self, tenant: str, user_id: str, frame: bytes, skip_id: str | None = None) -> int:
+        count = 0
+        for peer in tuple(self.users.get((tenant, user_id), ())):
+            if peer.id != skip_id:
+                self.send(peer, frame)
+                count += 1
+        return count
+
+    def send(self, peer: Peer, frame: bytes) -> None:
+        if peer.closed:
+            return
+        peer.out.append(frame)
+        peer.out_bytes += len(frame)
+        if peer.out_bytes > self.max_bytes or len(peer.out) > self.max_messages:
+            self._slow(peer)
+            return
+        if not peer.dirty:
+            peer.dirty = True
+            self._dirty.append(peer)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                if self._loop is None:
+                    self._loop = asyncio.get_running_loop()
+                self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write each dirty connection's queued frames with one write (end of the loop turn)."""
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        max_bytes = self.max_bytes
+        for peer in dirty:
+            peer.dirty = False
+            if peer.closed or not peer.out:
+                continue
+            data = peer.out[0] if len(peer.out) == 1 else b"".join(peer.out)
+            peer.out.clear()
+            peer.out_bytes = 0
+            peer.write(data)
+            if peer.write_buffer_size() > max_bytes:
+                self._slow(peer)
+
+    def _slow(self, peer: Peer) -> None:
+        peer.out.clear()
+        peer.out_bytes = 0
+        if self.on_slow is not None:
+            self.on_slow()
+        peer.close_slow()

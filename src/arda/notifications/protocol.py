@@ -1,0 +1,132 @@
+"""The WebSocket protocol's messages, as typed data, and their encoding. Pure: no sockets here.
+
+Client → server (JSON text frames)::
+
+    {"type":"authenticate","payload":{"token":"<JWT>"},"messageId":"a1"}
+    {"type":"subscribe","payload":{"tenantId":"tenant-001","since":"<position>"},"messageId":"s1"}
+    {"type":"unsubscribe","payload":{"tenantId":"tenant-001"},"messageId":"u1"}
+    {"type":"acknowledge","payload":{"notificationId":"<id>"},"messageId":"k1"}
+    {"type":"ping","messageId":"p1"}
+
+Server → client: ``authenticated``, ``subscribed``, ``unsubscribed``, ``notification``, ``acknowledged``,
+``pong``, ``error`` — see ``docs/protocol.md``. Every reply carries the request's ``messageId``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from ..events.positions import is_position
+from .codes import ErrorCode
+from .errors import ProtocolError
+
+MessageId = Annotated[str, msgspec.Meta(max_length=128)]
+_Tenant = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class _Message(msgspec.Struct, kw_only=True, rename="camel", tag_field="type", forbid_unknown_fields=False):
+    message_id: MessageId | None = None
+
+
+class AuthenticatePayload(msgspec.Struct, kw_only=True):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=16_384)]
+
+
+class Authenticate(_Message, tag="authenticate", kw_only=True):
+    payload: AuthenticatePayload
+
+
+class SubscribePayload(msgspec.Struct, kw_only=True, rename="camel"):
+    tenant_id: _Tenant
+    since: Annotated[str, msgspec.Meta(max_length=48)] | None = None
+
+
+class Subscribe(_Message, tag="subscribe", kw_only=True):
+    payload: SubscribePayload
+
+
+class UnsubscribePayload(msgspec.Struct, kw_only=True, rename="camel"):
+    tenant_id: _Tenant
+
+
+class Unsubscribe(_Message, tag="unsubscribe", kw_only=True):
+    payload: UnsubscribePayload
+
+
+class AcknowledgePayload(msgspec.Struct, kw_only=True, rename="camel"):
+    notification_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class Acknowledge(_Message, tag="acknowledge", kw_only=True):
+    payload: AcknowledgePayload
+
+
+class Ping(_Message, tag="ping", kw_only=True):
+    pass
+
+
+ClientMessage = Authenticate | Subscribe | Unsubscribe | Acknowledge | Ping
+CLIENT_MESSAGE_TYPES = ("authenticate", "subscribe", "unsubscribe", "acknowledge", "ping")
+_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(ClientMessage)
+_lenient = msgspec.json.Decoder(dict[str, Any])
+_encoder = msgspec.json.Encoder()
+
+
+def message_id_of(data: bytes) -> str | None:
+    """Best effort: the ``messageId`` of a message that failed to decode, so the error can carry it."""
+    try:
+        raw = _lenient.decode(data)
+    except msgspec.MsgspecError:
+        return None
+    value = raw.get("messageId")
+    return value if isinstance(value, str) and len(value) <= 128 else None
+
+
+def decode_client_message(data: bytes) -> ClientMessage:
+    """Decode one client message. Raises :class:`ProtocolError` with ``invalid_message`` or ``unknown_type``."""
+    try:
+        message: ClientMessage = _decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        if text.endswith("at `$.type`") and text.startswith("Invalid value"):
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_TYPE, f"unknown message type; expected one of {CLIENT_MESSAGE_TYPES}"
+            ) from None
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"invalid message: {text}") from None
+    except msgspec.DecodeError:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "invalid message: not valid JSON") from None
+    if isinstance(message, Subscribe) and message.payload.since is not None and not is_position(message.payload.since):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "invalid message: `payload.since` is not a position")
+    return message
+
+
+# -- server messages ----------------------------------------------------------------------------------
+def encode(message_type: str, payload: Any = None, message_id: str | None = None) -> bytes:
+    body: dict[str, Any] = {"type": message_type}
+    if payload is not None:
+        body["payload"] = payload
+    if message_id is not None:
+        body["messageId"] = message_id
+    return _encoder.encode(body)
+
+
+def error(code: ErrorCode, message: str, message_id: str | None = None) -> bytes:
+    return encode("error", {"code": code.value, "message": message}, message_id)
+
+
+def notification_message(notification_json: bytes) -> bytes:
+    """``{"type":"notification","payload":<notification>}`` around already-encoded notification JSON."""
+    return b'{"type":"notification","payload":' + notification_json + b"}"
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A complete unmasked, unfragmented WebSocket text frame (server → client). Built once per message and
+    written as is to every recipient (frames from the server are identical for all of them)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload

@@ -1,0 +1,244 @@
+"""The :class:`NotificationService`: wires the bus, the hub, the sessions and the two servers.
+
+* It subscribes on the bus only to tenants that have local clients (and to ``global`` only while a monitor
+  is subscribed), and drops a subscription when the last client of it leaves.
+* Each event is mapped, encoded and framed once, then fanned out by the hub (no await per client).
+* ``stop()`` (SIGTERM): stop accepting, close every client with 1001 (going away — reconnect), flush,
+  unsubscribe, close Redis; bounded by ``shutdown_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import msgspec
+from picows import ws_create_server
+
+from ..events import AnyEvent, EventBus, Gap
+from . import codes, protocol
+from .acks import ACK_EVENT_TYPE, NotificationAcknowledged, notification_id
+from .auth import Authenticator, JwtSettings
+from .config import Settings
+from .devcreds import load_or_create
+from .errors import ConfigError
+from .http_api import HttpApi
+from .hub import Hub
+from .mapper import Notification, NotificationMapper
+from .metrics import Metrics
+from .sessions import GLOBAL, Sessions
+from .websocket import listener_factory
+
+log = logging.getLogger("arda.notifications")
+
+
+class NotificationService:
+    def __init__(
+        self, settings: Settings, *, bus: EventBus | None = None, mapper: NotificationMapper | None = None
+    ) -> None:
+        self.settings = settings
+        self.started_at = time.time()
+        secret, api_key = settings.jwt_secret, settings.api_key
+        if settings.is_dev:
+            creds = load_or_create(settings.state_dir)
+            secret = secret or creds.jwt_secret
+            api_key = api_key or creds.api_key
+        elif not (settings.jwt_secret or settings.jwt_public_key or settings.jwks_url):
+            raise ConfigError("ARDA_JWT_SECRET, ARDA_JWT_PUBLIC_KEY or ARDA_JWKS_URL is required outside dev mode")
+        self.api_key = api_key
+        self.jwt = JwtSettings(
+            secret=secret,
+            public_key=settings.public_key_pem(),
+            jwks_url=settings.jwks_url,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        ).validate()
+        self.bus = bus or EventBus(settings.redis_url, on_gap=self._on_gap)
+        if bus is not None:
+            bus.on_gap = self._on_gap
+        self.mapper = mapper or NotificationMapper()
+        self.authenticator = Authenticator(self.jwt)
+        self.metrics = Metrics(lambda: self.bus.stats, lambda: self.bus.registry.types)
+        self.hub = Hub(settings.outbound_max_bytes, settings.outbound_max_messages)
+        self.sessions = Sessions(
+            settings,
+            self.bus,
+            self.authenticator,
+            self.hub,
+            self.metrics,
+            self.frame_for,
+            self.acquire,
+            self.release,
+        )
+        self.http = HttpApi(self)
+        self._encoder = msgspec.json.Encoder()
+        self._bus_subs: dict[str, asyncio.Future[None]] = {}
+        self._handlers: dict[str, Any] = {}
+        self._ws_server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+        self.ws_port = settings.port
+        self.http_port = settings.http_port
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect the bus (fail fast), then listen. Raises BackendUnavailableError / OSError."""
+        await self.bus.connect()
+        s = self.settings
+        self._ws_server = await ws_create_server(
+            listener_factory(self.sessions),
+            s.host,
+            s.port,
+            max_frame_size=s.max_message_bytes,
+            read_buffer_init_size=2048,
+            websocket_handshake_timeout=s.auth_timeout_s,
+            use_aiofastnet=False,
+            enable_auto_pong=True,
+        )
+        self.ws_port = self._ws_server.sockets[0].getsockname()[1]
+        self.http_port = await self.http.start(s.host, s.http_port)
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="arda-sweep")
+        log.info(
+            "[NotificationService] listening",
+            extra={
+                "ws": f"ws://{s.host}:{self.ws_port}/ws",
+                "http": f"http://{s.host}:{self.http_port}",
+                "bus": self.bus.backend.safe_url,
+                "embedded_bus": s.redis_url is None,
+                "dev": s.is_dev,
+            },
+        )
+        if s.redis_url is None:
+            log.info("no ARDA_REDIS_URL: running on the embedded in-process bus (one instance only)")
+        if not self.api_key:
+            log.warning("no ARDA_API_KEY: POST /v1/events is disabled")
+
+    async def stop(self) -> None:
+        """Graceful stop, bounded by ``shutdown_timeout_s``."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        deadline = asyncio.get_running_loop().time() + self.settings.shutdown_timeout_s
+        self.sessions.accepting = False
+        if self._ws_server is not None:
+            self._ws_server.close()
+        for conn in list(self.sessions.connections):
+            conn.close(codes.GOING_AWAY, "server shutting down: reconnect")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self.sessions.all_closed.wait(), max(0.1, deadline - 2 - asyncio.get_running_loop().time())
+            )
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        await self.http.stop()
+        remaining = max(0.5, deadline - asyncio.get_running_loop().time())
+        await self.bus.shutdown(drain_timeout=min(remaining, 3.0))
+        await self.authenticator.close()
+        log.info("[NotificationService] stopped")
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval_s)
+            try:
+                self.sessions.sweep()
+                self.metrics.queue_bytes.set(sum(c.write_buffer_size() for c in self.sessions.connections))
+            except Exception:
+                log.exception("sweep failed")
+
+    # -- bus subscriptions ------------------------------------------------------------------------
+    async def acquire(self, stream: str) -> None:
+        future = self._bus_subs.get(stream)
+        if future is None:
+            future = self._bus_subs[stream] = asyncio.ensure_future(self._bus_subscribe(stream))
+            self.metrics.subscriptions.set(len(self._bus_subs))
+        try:
+            await asyncio.shield(future)
+        except Exception:
+            if self._bus_subs.get(stream) is future:
+                del self._bus_subs[stream]
+            raise
+
+    async def _bus_subscribe(self, stream: str) -> None:
+        def handler(event: AnyEvent) -> None:
+            self.on_event(stream, event)
+
+        self._handlers[stream] = handler
+        if stream == GLOBAL:
+            await self.bus.subscribe_global(handler)
+        else:
+            await self.bus.subscribe_tenant(stream, handler)
+
+    def release(self, stream: str) -> None:
+        future = self._bus_subs.pop(stream, None)
+        self.metrics.subscriptions.set(len(self._bus_subs))
+        if future is None:
+            return
+        handler = self._handlers.pop(stream, None)
+
+        async def unsubscribe() -> None:
+            with contextlib.suppress(Exception):
+                await future
+            if handler is None:
+                return
+            if stream == GLOBAL:
+                await self.bus.unsubscribe_global(handler)
+            else:
+                await self.bus.unsubscribe_tenant(stream, handler)
+
+        task = asyncio.ensure_future(unsubscribe())
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    # -- events -----------------------------------------------------------------------------------
+    def notification_for(self, event: AnyEvent) -> Notification:
+        """The user-facing notification of an event; its id carries the tenant (see :mod:`.acks`)."""
+        notification = self.mapper.map(event)
+        return msgspec.structs.replace(notification, id=notification_id(event.tenant_id, event.id))
+
+    def frame_for(self, stream: str, event: AnyEvent) -> bytes:
+        """The notification frame for an event (mapped, masked, encoded, framed — once per event)."""
+        notification = self.notification_for(event)
+        return protocol.text_frame(protocol.notification_message(self._encoder.encode(notification)))
+
+    def on_event(self, stream: str, event: AnyEvent) -> None:
+        metrics = self.metrics
+        metrics.events_received.labels(metrics.event_type_label(event.type)).inc()
+        if event.type == ACK_EVENT_TYPE:
+            if stream != GLOBAL and isinstance(event, NotificationAcknowledged) and event.user_id is not None:
+                frame = protocol.text_frame(protocol.encode("acknowledged", {"notificationId": event.notification_id}))
+                self.hub.send_to_user(stream, event.user_id, frame, skip_id=event.origin)
+            return
+        try:
+            frame = self.frame_for(stream, event)
+        except Exception:
+            metrics.failures.labels("mapping").inc()
+            log.exception("notification mapping failed", extra={"eventId": event.id, "type": event.type})
+            return
+        recipients = None if stream == GLOBAL else event.recipients
+        count = self.hub.fanout(stream, frame, event.position, recipients)
+        metrics.deliveries.inc(count)
+        metrics.latency.observe(max(0.0, time.time() - event.timestamp.timestamp()))
+
+    def _on_gap(self, gap: Gap) -> None:
+        self.metrics.failures.labels("bus_gap").inc()
+        self.sessions.resync(gap.stream)
+
+
+async def run(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then stop gracefully."""
+    import signal
+
+    service = NotificationService(settings)
+    await service.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("[NotificationService] signal received: stopping")
+    await service.stop()
