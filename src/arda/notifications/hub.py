@@ -6,9 +6,10 @@ of the event-loop turn writes each connection's list with a single ``write()`` (
 connection per turn, whatever the number of events — the write coalescing measured in
 ``../shared/notes/stack.md``).
 
-Outbound queues are bounded: a connection whose unsent bytes (our list plus the socket's buffer) pass
-``max_bytes``, or whose list passes ``max_messages`` within one turn, is closed with 4004 (slow consumer:
-reconnect and resume). Nobody else waits for it.
+Outbound queues are bounded: a connection whose unsent bytes in the socket's buffer pass ``max_bytes`` after
+a flush, or whose list passes ``max_messages`` within one turn (or during a replay), is closed with 4004
+(slow consumer: reconnect and resume). Nobody else waits for it. The list itself holds references to frames
+shared by all recipients, so a burst costs a pointer per message and connection until the turn ends.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ class Peer(Protocol):
     id: str
     user_id: str | None
     out: list[bytes]
-    out_bytes: int
     dirty: bool
     closed: bool
     subs: dict[str, Subscription]
@@ -137,8 +137,7 @@ class Hub:
         if peer.closed:
             return
         peer.out.append(frame)
-        peer.out_bytes += len(frame)
-        if peer.out_bytes > self.max_bytes or len(peer.out) > self.max_messages:
+        if len(peer.out) > self.max_messages:
             self._slow(peer)
             return
         if not peer.dirty:
@@ -161,14 +160,12 @@ class Hub:
                 continue
             data = peer.out[0] if len(peer.out) == 1 else b"".join(peer.out)
             peer.out.clear()
-            peer.out_bytes = 0
             peer.write(data)
             if peer.write_buffer_size() > max_bytes:
                 self._slow(peer)
 
     def _slow(self, peer: Peer) -> None:
         peer.out.clear()
-        peer.out_bytes = 0
         if self.on_slow is not None:
             self.on_slow()
         peer.close_slow()

@@ -56,7 +56,6 @@ class Connection(WSListener):
         "last_seen",
         "opened_at",
         "out",
-        "out_bytes",
         "ping_sent_at",
         "raw",
         "sessions",
@@ -78,7 +77,6 @@ class Connection(WSListener):
         self.user_id: str | None = None
         self.subs: dict[str, Subscription] = {}
         self.out: list[bytes] = []
-        self.out_bytes = 0
         self.dirty = False
         self.closed = False
         self.close_code = 0
@@ -152,7 +150,6 @@ class Connection(WSListener):
         if self.out:
             data = b"".join(self.out)
             self.out.clear()
-            self.out_bytes = 0
             self.write(data)
         self.close_code = code.code
         self.transport.send_close(code.code, (reason or code.name).encode()[:120])  # type: ignore[arg-type]

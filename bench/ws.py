@@ -1,0 +1,168 @@
+"""WebSocket load benchmark of the notification service: latency, throughput, memory and a subscribe storm,
+against `arda serve` on a private redis-server. The service runs pinned to core 0; the load (client processes,
+publisher, Redis) on core 1.
+
+Run: ``make bench-ws`` (or ``.venv/bin/python bench/ws.py [--quick] [--connections N] [--tenants T] ...``).
+Prints a table and one JSON line (``{"benchmark":"ws",...}``). ``--quick`` is a correctness smoke test:
+small sizes, exit status 1 on any loss, duplicate, wrong-tenant delivery or reorder.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This script shares its name with its package's directory (bench/ws/): make `bench.ws` resolve to that
+# directory, here and in the spawned load processes (which re-run this file as `__mp_main__`).
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+__path__ = [str(Path(__file__).resolve().with_suffix(""))]
+sys.modules.setdefault("bench.ws", sys.modules[__name__])
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import shutil  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+from bench.ws.fleet import FleetError  # noqa: E402
+from bench.ws.harness import LAUNCHERS, LOAD_CORE, ServiceError, Stack, pin, raise_nofile  # noqa: E402
+from bench.ws.report import problems, table  # noqa: E402
+from bench.ws.scenarios import Settings, latency_and_throughput, memory, say, subscribe_storm  # noqa: E402
+
+SCENARIOS = ("latency", "throughput", "memory", "subscribe_storm")
+
+
+def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="small sizes, exit 1 on any correctness problem")
+    parser.add_argument("--connections", type=int, help="latency/throughput connections (2000; quick 200)")
+    parser.add_argument("--tenants", type=int, help="tenants (10; quick 2)")
+    parser.add_argument("--duration", type=float, help="seconds per latency/throughput phase (10; quick 2)")
+    parser.add_argument("--rate", type=float, default=100.0, help="latency: events/s in total (100)")
+    parser.add_argument("--memory-connections", type=int, help="memory: idle connections (10000; quick 200)")
+    parser.add_argument("--storm-connections", type=int, help="subscribe_storm: clients (2000; quick 200)")
+    parser.add_argument("--processes", type=int, default=4, help="client processes (4)")
+    parser.add_argument("--batch", type=int, default=200, help="connections opened at once (200)")
+    parser.add_argument(
+        "--window", type=int, default=50_000, help="throughput: deliveries in flight at most; 0 = open loop (50000)"
+    )
+    parser.add_argument("--flood-batch", type=int, default=100, help="throughput: events per publish_many (100)")
+    parser.add_argument(
+        "--launcher",
+        choices=sorted(LAUNCHERS),
+        default="arda",
+        help="how to start the service: arda (`arda serve`, default); python-O (same, assertions off); "
+        "asyncio (`arda serve` without uvloop)",
+    )
+    parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only these scenarios (repeatable)")
+    args = parser.parse_args(argv)
+    quick = bool(args.quick)
+    settings = Settings(
+        connections=args.connections or (200 if quick else 2000),
+        tenants=args.tenants or (2 if quick else 10),
+        duration=args.duration or (2.0 if quick else 10.0),
+        rate=args.rate,
+        memory_connections=args.memory_connections or (200 if quick else 10_000),
+        storm_connections=args.storm_connections or (200 if quick else 2000),
+        processes=max(1, args.processes),
+        batch=max(1, args.batch),
+        window=max(0, args.window),
+        flood_batch=max(1, args.flood_batch),
+    )
+    return args, settings
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN → None, floats rounded."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 4)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, s = parse(argv)
+    wanted = set(args.only or SCENARIOS)
+    pin(0, LOAD_CORE)
+    nofile = raise_nofile()  # inherited by the service and the load processes
+    results: dict[str, dict[str, Any]] = {}
+    services: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    with Stack(args.launcher) as stack:
+        say(
+            f"arda WebSocket benchmark — Python {platform.python_version()}, redis-server {stack.redis_version}, "
+            f"{os.cpu_count()} cores; service on core 0, load (clients, publisher, Redis) on core 1; "
+            f"RLIMIT_NOFILE {nofile}; service launcher {args.launcher}"
+            f"{'; quick' if args.quick else ''}"
+        )
+        try:
+            if wanted & {"latency", "throughput"}:
+                lat, thr, report = latency_and_throughput(stack, s)
+                results["latency"], results["throughput"] = lat, thr
+                services.append(report)
+                stack.flush_redis()
+            if "memory" in wanted:
+                results["memory"], report = memory(stack, s)
+                services.append(report)
+                stack.flush_redis()
+            if "subscribe_storm" in wanted:
+                results["subscribe_storm"], report = subscribe_storm(stack, s)
+                services.append(report)
+        except (FleetError, ServiceError) as exc:
+            say(f"FAILED: {exc}")
+            for service in stack.services:
+                service.stop()
+                say(f"service {service.stderr_path.name} (exit {service.proc.returncode if service.proc else '-'}):")
+                say(service.stderr_tail(30))
+            say(f"service logs kept in {stack.log_dir}")
+            return 2
+        results = {k: v for k, v in results.items() if k in wanted}
+        say("")
+        say(table(results))
+        issues = [r for r in services if r["stderr_lines"] or r["exit_code"] not in (0, None)]
+        for r in services:
+            counters = ", ".join(f"{k}={v:g}" for k, v in sorted(r["metrics"].items()) if "deliveries" not in k)
+            say(f"service {r['name']}: exit {r['exit_code']}, {r['stderr_lines']} stderr lines; {counters or '-'}")
+            if r["stderr_lines"]:
+                say(r["stderr_tail"])
+        if issues:
+            say(f"service logs kept in {stack.log_dir}")
+        else:
+            shutil.rmtree(stack.log_dir, ignore_errors=True)
+    bad = {name: problems(r) for name, r in results.items() if problems(r)}
+    failed_to_open = sum(
+        sum(r.get(key, {}).values()) for r in results.values() for key in ("failures", "failures_to_open")
+    )
+    line = {
+        "benchmark": "ws",
+        "python": platform.python_version(),
+        "redis": stack.redis_version,
+        "quick": bool(args.quick),
+        "launcher": args.launcher,
+        "settings": s.__dict__,
+        "seconds": round(time.perf_counter() - started, 1),
+        "results": results,
+        "services": [{k: v for k, v in r.items() if k != "stderr_tail"} for r in services],
+        "correct": not bad and not failed_to_open,
+    }
+    print(json.dumps(_clean(line)), flush=True)
+    if bad or failed_to_open:
+        say(f"correctness problems: {bad or ''} {f'{failed_to_open} connections failed' if failed_to_open else ''}")
+        return 1 if args.quick else 0
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: everything stopped", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,377 @@
+"""Client processes: each holds its share of the WebSocket connections (picows, one listener each).
+
+Per notification a connection does the minimum: decode the frame with a typed msgspec decoder that reads only
+``type``, ``payload.tenantId`` and two fields of ``payload.data`` (the rest is skipped), then checks tenant,
+sequence and records the latency. Checks, per connection:
+
+* crossing — the notification's tenant is not the connection's;
+* duplicate — a sequence number already received;
+* reorder — a sequence number below one already received that had been skipped (it arrived late);
+* loss — at the end of a phase, every sequence number of the phase the connection never received;
+* late — a sequence number of an earlier phase (arrived after that phase was tallied; counted there as lost).
+
+The parent drives each process over a pipe: ``open``, ``subscribe_all`` (the storm), ``begin``/``end`` of a
+phase, ``progress``, ``close``. A shared counter holds the process's running total of notifications, read by
+the parent (progress) and the publisher (closed-loop flow control).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from array import array
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event as MpEvent
+from typing import Any
+
+import jwt
+import msgspec
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from .harness import LOAD_CORE, pin, raise_nofile
+from .wire import Counter, ServerMessage, decoder, sent_at, seq_of, tenant_name
+
+MAX_SAMPLES = 4_000_000  # latency samples kept per process and phase (8 bytes each)
+REPLY_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    url: str
+    secret: str
+    tenants: int
+    concurrency: int  # connections being opened at once by this process
+
+
+class Tally:
+    """One process's counts for the current phase (``total`` runs across phases)."""
+
+    __slots__ = ("closes", "crossing", "dups", "errors", "foreign", "late", "latencies", "received", "reorder", "total")
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.received = 0
+        self.dups = 0
+        self.crossing = 0
+        self.reorder = 0
+        self.late = 0
+        self.foreign = 0  # notifications that are not benchmark events
+        self.latencies = array("d")
+        self.errors: dict[str, int] = {}
+        self.closes: dict[int, int] = {}
+
+    def error(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+
+class Client(WSListener):
+    """One connection: its tenant, the highest sequence number seen, the gaps below it."""
+
+    __slots__ = (
+        "closing",
+        "counter",
+        "disconnected",
+        "first_at",
+        "floor",
+        "last",
+        "missing",
+        "record",
+        "tally",
+        "tenant",
+        "transport",
+        "waiter",
+    )
+
+    def __init__(self, tally: Tally, tenant: str, counter: Counter) -> None:
+        self.tally = tally
+        self.tenant = tenant
+        self.counter = counter
+        self.last = -1  # highest sequence number received
+        self.floor = 0  # first sequence number of the current phase
+        self.missing: set[int] | None = None  # skipped numbers below `last`
+        self.first_at = 0.0  # receive time of the phase's first notification
+        self.record = True
+        self.transport: WSTransport | None = None
+        self.waiter: asyncio.Future[ServerMessage] | None = None
+        self.closing = False
+        self.disconnected = False
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type != WSMsgType.TEXT:
+            if frame.msg_type == WSMsgType.CLOSE:
+                if not self.closing:
+                    code = int(frame.get_close_code().value)
+                    self.tally.closes[code] = self.tally.closes.get(code, 0) + 1
+                    self.closing = True
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+            return
+        now = time.time()
+        tally = self.tally
+        try:
+            message = decoder.decode(frame.get_payload_as_memoryview())
+        except msgspec.DecodeError:
+            tally.error("undecodable")
+            return
+        payload = message.payload
+        if message.type != "notification" or payload is None:
+            waiter = self.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(message)
+            elif message.type == "error" and payload is not None:
+                tally.error(f"server error {payload.code}")
+            return
+        tally.received += 1
+        tally.total += 1
+        if frame.last_in_buffer:
+            self.counter.value = tally.total
+        if payload.tenant_id != self.tenant:
+            tally.crossing += 1
+            return
+        data = payload.data
+        seq = seq_of(data) if data is not None else -1
+        if seq < 0 or data is None:
+            tally.foreign += 1
+            return
+        if not self.first_at:
+            self.first_at = now
+        last = self.last
+        if seq == last + 1:
+            self.last = seq
+        elif seq > last:
+            if self.missing is None:
+                self.missing = set()
+            self.missing.update(range(last + 1, seq))
+            self.last = seq
+        elif seq < self.floor:
+            tally.late += 1
+            return
+        elif self.missing is not None and seq in self.missing:
+            self.missing.discard(seq)
+            tally.reorder += 1
+        else:
+            tally.dups += 1
+            return
+        if self.record and len(tally.latencies) < MAX_SAMPLES:
+            tally.latencies.append(now - sent_at(data))
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.disconnected = True
+        if not self.closing:
+            self.tally.closes[1006] = self.tally.closes.get(1006, 0) + 1
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionError("connection closed"))
+
+    async def request(self, body: bytes) -> ServerMessage:
+        """Send one message and wait for the next non-notification message (its reply)."""
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.send(WSMsgType.TEXT, body)
+        try:
+            return await asyncio.wait_for(self.waiter, REPLY_TIMEOUT)
+        finally:
+            self.waiter = None
+
+    # -- phases ------------------------------------------------------------------------------------
+    def begin(self, start: int) -> None:
+        if self.last < start - 1:  # what an earlier phase never got was counted as lost there
+            self.last = start - 1
+        self.missing = None
+        self.floor = start
+        self.first_at = 0.0
+
+    def lost(self, end: int) -> int:
+        """Sequence numbers below ``end`` of this phase never received (call once, at the phase's end)."""
+        gaps = len(self.missing) if self.missing is not None else 0
+        return gaps + max(0, end - 1 - self.last)
+
+
+def _message(kind: str, payload: dict[str, str], message_id: str) -> bytes:
+    return msgspec.json.encode({"type": kind, "payload": payload, "messageId": message_id})
+
+
+class ClientProcess:
+    def __init__(self, spec: ClientSpec, counter: Counter) -> None:
+        self.spec = spec
+        self.counter = counter
+        self.tally = Tally()
+        self.clients: list[Client] = []
+        self.phase_started = 0.0
+
+    # -- opening -----------------------------------------------------------------------------------
+    def _token(self, index: int, tenant: str) -> str:
+        now = int(time.time())
+        claims = {"sub": f"u-{index}", "tenants": [tenant], "iat": now, "exp": now + 3600}
+        return jwt.encode(claims, self.spec.secret, algorithm="HS256")
+
+    async def _open_one(self, index: int, subscribe: bool, gate: asyncio.Semaphore) -> Client | str:
+        tenant = tenant_name(index % self.spec.tenants)
+        async with gate:
+            try:
+                _, listener = await ws_connect(
+                    lambda: Client(self.tally, tenant, self.counter),
+                    self.spec.url,
+                    websocket_handshake_timeout=20,
+                    read_buffer_init_size=4096,
+                    enable_auto_pong=True,
+                )
+            except Exception as exc:
+                return f"connect: {type(exc).__name__}"
+            assert isinstance(listener, Client)
+            try:
+                reply = await listener.request(_message("authenticate", {"token": self._token(index, tenant)}, "a"))
+                if reply.type != "authenticated":
+                    return f"authenticate: {reply.type} {reply.payload.code if reply.payload else ''}"
+                if subscribe:
+                    reply = await listener.request(_message("subscribe", {"tenantId": tenant}, "s"))
+                    if reply.type != "subscribed":
+                        return f"subscribe: {reply.type} {reply.payload.code if reply.payload else ''}"
+            except (ConnectionError, TimeoutError) as exc:
+                return f"handshake: {type(exc).__name__}"
+            return listener
+
+    async def open(self, indices: list[int], subscribe: bool) -> dict[str, Any]:
+        gate = asyncio.Semaphore(self.spec.concurrency)
+        results = await asyncio.gather(*(self._open_one(i, subscribe, gate) for i in indices))
+        failures: dict[str, int] = {}
+        for result in results:
+            if isinstance(result, Client):
+                self.clients.append(result)
+            else:
+                failures[result] = failures.get(result, 0) + 1
+        per_tenant = [0] * self.spec.tenants
+        for result in results:
+            if isinstance(result, Client):
+                per_tenant[int(result.tenant[1:])] += 1
+        return {"opened": sum(per_tenant), "per_tenant": per_tenant, "failures": failures}
+
+    async def subscribe_all(self, barrier: MpEvent) -> dict[str, Any]:
+        """Wait for the barrier, then send every connection's subscribe at once; wait for all ``subscribed``."""
+        loop = asyncio.get_running_loop()
+        released = await loop.run_in_executor(None, barrier.wait, 60.0)
+        if not released:
+            return {"subscribed": 0, "failures": {"barrier timeout": len(self.clients)}}
+        released_at = time.time()
+
+        async def one(client: Client) -> str | None:
+            try:
+                reply = await client.request(_message("subscribe", {"tenantId": client.tenant}, "s"))
+            except (ConnectionError, TimeoutError) as exc:
+                return type(exc).__name__
+            return None if reply.type == "subscribed" else f"{reply.type} {reply.payload.code if reply.payload else ''}"
+
+        results = await asyncio.gather(*(one(c) for c in self.clients))
+        failures: dict[str, int] = {}
+        for result in results:
+            if result is not None:
+                failures[result] = failures.get(result, 0) + 1
+        return {
+            "subscribed": sum(r is None for r in results),
+            "failures": failures,
+            "released_at": released_at,
+            "done_at": time.time(),
+        }
+
+    # -- phases ------------------------------------------------------------------------------------
+    def begin(self, starts: list[int], record: bool) -> dict[str, Any]:
+        self.tally.reset()
+        for client in self.clients:
+            client.record = record
+            client.begin(starts[int(client.tenant[1:])])
+        self.phase_started = time.time()
+        return {"received": self.tally.total}
+
+    def progress(self) -> dict[str, Any]:
+        return {"received": self.tally.received, "total": self.tally.total}
+
+    def end(self, ends: list[int]) -> dict[str, Any]:
+        t = self.tally
+        lost = 0
+        got_any = 0
+        last_first = 0.0
+        for client in self.clients:
+            lost += client.lost(ends[int(client.tenant[1:])])
+            if client.first_at:
+                got_any += 1
+                last_first = max(last_first, client.first_at)
+        open_now = sum(not c.disconnected for c in self.clients)
+        return {
+            "received": t.received,
+            "lost": lost,
+            "dups": t.dups,
+            "crossing": t.crossing,
+            "reorder": t.reorder,
+            "late": t.late,
+            "foreign": t.foreign,
+            "errors": dict(t.errors),
+            "closes": dict(t.closes),
+            "open": open_now,
+            "got_any": got_any,
+            "last_first_at": last_first,
+            "latencies": t.latencies.tobytes(),
+        }
+
+    async def close(self) -> dict[str, Any]:
+        waiting = []
+        for client in self.clients:
+            transport = client.transport
+            if transport is None or client.disconnected:
+                continue
+            client.closing = True
+            transport.send_close(WSCloseCode.OK)
+            transport.disconnect()
+            waiting.append(transport.wait_disconnected())
+        if waiting:
+            await asyncio.wait([asyncio.ensure_future(w) for w in waiting], timeout=10)
+        self.clients.clear()
+        return {"closed": len(waiting)}
+
+
+async def _serve(spec: ClientSpec, counter: Counter, barrier: MpEvent, pipe: Connection) -> None:
+    loop = asyncio.get_running_loop()
+    process = ClientProcess(spec, counter)
+    pipe.send({"ready": True, "nofile": raise_nofile()})
+    while True:
+        try:
+            name, arg = await loop.run_in_executor(None, pipe.recv)
+        except EOFError:
+            await process.close()
+            return
+        try:
+            if name == "open":
+                reply = await process.open(arg["indices"], arg["subscribe"])
+            elif name == "subscribe_all":
+                reply = await process.subscribe_all(barrier)
+            elif name == "begin":
+                reply = process.begin(arg["starts"], arg["record"])
+            elif name == "progress":
+                reply = process.progress()
+            elif name == "end":
+                reply = process.end(arg["ends"])
+            elif name == "close":
+                reply = await process.close()
+            else:
+                reply = {"error": f"unknown command {name!r}"}
+        except Exception as exc:  # reported to the parent, which fails the run
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        pipe.send(reply)
+        if name == "close":
+            return
+
+
+def client_main(spec: ClientSpec, counter: Counter, barrier: MpEvent, pipe: Connection) -> None:
+    """Process entry point (spawn): pinned to the load core; exits on ``close`` or when the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    pin(0, LOAD_CORE)
+    import uvloop
+
+    uvloop.run(_serve(spec, counter, barrier, pipe))

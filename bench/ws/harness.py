@@ -1,0 +1,282 @@
+"""The processes under test: a private redis-server and `arda serve`, started, pinned, watched and stopped.
+
+Also the /proc readers (CPU seconds, RSS) and the guard that stops both even if this process is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from arda.testing.redis_server import RedisServer, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ARDA = ROOT / ".venv" / "bin" / "arda"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+#: How the service is started. `arda`: as documented (`arda serve`, on uvloop). The others are workarounds
+#: for running the benchmark against a service that fails as `arda serve`: `python-O` is the same program
+#: with assertions off; `asyncio` hides uvloop so `arda serve` falls back to the standard event loop.
+LAUNCHERS: dict[str, list[str]] = {
+    "arda": [str(ARDA)],
+    "python-O": [str(PYTHON), "-O", "-m", "arda"],
+    "asyncio": [str(PYTHON), "-c", "import sys; sys.modules['uvloop'] = None; import arda.__main__"],
+}
+SERVICE_CORE = 0
+LOAD_CORE = 1
+_PR_SET_PDEATHSIG = 1
+
+# A tiny process that outlives us only to clean up: when its stdin closes without "done" (we died, even by
+# SIGKILL), it terminates the pids it was given. It must not stay around itself: it exits right after.
+_REAPER = """
+import os, signal, sys, time
+pids = [int(p) for p in sys.argv[1:]]
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+if sys.stdin.read().strip() != "done":
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    time.sleep(3)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+"""
+
+
+def pin(pid: int, core: int) -> bool:
+    """Pin ``pid`` (0: this process) to one core, when the machine has it. True when pinned."""
+    if not hasattr(os, "sched_setaffinity"):
+        return False
+    try:
+        if core not in os.sched_getaffinity(0) or len(os.sched_getaffinity(0)) < 2:
+            return False
+        os.sched_setaffinity(pid, {core})
+    except OSError:
+        return False
+    return True
+
+
+def raise_nofile() -> int:
+    """Raise this process's open-file limit to the hard limit; return the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: SIGTERM the child when this process dies (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` from /proc/<pid>/stat, in seconds."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "; fields[0] is field 3 (state)
+    ticks = int(fields[11]) + int(fields[12])  # fields 14 and 15
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of ``pid`` in KiB, from /proc/<pid>/status."""
+    match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def open_fds_limit(pid: int) -> int:
+    """The soft 'Max open files' of ``pid``, from /proc/<pid>/limits (0 if unknown)."""
+    match = re.search(r"^Max open files\s+(\d+)", Path(f"/proc/{pid}/limits").read_text(), re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+class ServiceError(RuntimeError):
+    """The service failed to start or died; the message carries the tail of its stderr."""
+
+
+class Service:
+    """``arda serve`` on free ports against ``redis_url``, pinned to core 0, stderr captured to a file."""
+
+    def __init__(self, redis_url: str, secret: str, api_key: str, log_dir: Path, name: str, launcher: str) -> None:
+        self.launcher = launcher
+        self.redis_url = redis_url
+        self.secret = secret
+        self.api_key = api_key
+        self.port = free_port()
+        self.http_port = free_port()
+        self.stderr_path = log_dir / f"{name}.stderr.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pinned = False
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 30.0) -> Service:
+        args = [*LAUNCHERS[self.launcher], "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        args += ["--http-port", str(self.http_port), "--redis-url", self.redis_url, "--jwt-secret", self.secret]
+        args += ["--api-key", self.api_key, "--dev", "false", "--max-connections-per-ip", "100000"]
+        args += ["--log-level", "warning"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ARDA_")}
+        with self.stderr_path.open("wb") as stderr:
+            self.proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env, preexec_fn=_die_with_parent
+            )
+        self.pinned = pin(self.proc.pid, SERVICE_CORE)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise ServiceError(f"arda serve exited with {self.proc.returncode}\n{self.stderr_tail()}")
+            if self._ready():
+                return self
+            if time.monotonic() > deadline:
+                raise ServiceError(f"arda serve not ready within {timeout:g} s\n{self.stderr_tail()}")
+            time.sleep(0.1)
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/readyz", timeout=2) as response:
+                return int(response.status) == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def metrics(self) -> dict[str, float]:
+        """The service's failure, disconnect, delivery and bus counters from /metrics (empty if unreachable)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as response:
+                text = response.read().decode()
+        except (urllib.error.URLError, OSError):
+            return {}
+        wanted = ("arda_failures_total", "arda_disconnects_total", "arda_deliveries_total", "arda_bus_")
+        found: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith(wanted) and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                with contextlib.suppress(ValueError):
+                    if float(value):
+                        found[name] = float(value)
+        return found
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return "(no stderr captured)"
+        tail = text.splitlines()[-lines:]
+        return "\n".join(f"    | {line}" for line in tail) if tail else "    | (stderr empty)"
+
+    def stderr_lines(self) -> int:
+        try:
+            return len(self.stderr_path.read_text(errors="replace").splitlines())
+        except OSError:
+            return 0
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, wait for the graceful stop, SIGKILL after ``timeout``. The exit code (None if never started)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+class Stack:
+    """Redis and a reaper for the run; services come and go inside it. A context manager: everything stops
+    on exit, also on an exception or Ctrl-C."""
+
+    def __init__(self, launcher: str = "arda") -> None:
+        self.launcher = launcher
+        self.log_dir = Path(tempfile.mkdtemp(prefix="arda-bench-ws-"))
+        self.secret = secrets.token_urlsafe(48)
+        self.api_key = secrets.token_urlsafe(24)
+        self.redis: RedisServer | None = None
+        self.redis_version = "?"
+        self.services: list[Service] = []
+        self._reapers: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> Stack:
+        self.redis = RedisServer().start()
+        assert self.redis.proc is not None
+        self._guard(self.redis.proc.pid)
+        pin(self.redis.proc.pid, LOAD_CORE)
+        client = self.redis.client()
+        # as bench/bus.py: a subscriber that falls behind under a flood is not cut off by Redis's 32 MB default
+        client.config_set("client-output-buffer-limit", "pubsub 256mb 64mb 60")
+        self.redis_version = str(client.info("server")["redis_version"])
+        client.close()
+        return self
+
+    @property
+    def redis_url(self) -> str:
+        assert self.redis is not None
+        return self.redis.url
+
+    def service(self, name: str) -> Service:
+        service = Service(self.redis_url, self.secret, self.api_key, self.log_dir, name, self.launcher)
+        self.services.append(service)
+        try:
+            service.start()
+        finally:
+            if service.proc is not None:
+                self._guard(service.proc.pid)
+        return service
+
+    def flush_redis(self) -> None:
+        if self.redis is not None:
+            client = self.redis.client()
+            client.flushall()
+            client.close()
+
+    def _guard(self, pid: int) -> None:
+        reaper = subprocess.Popen(
+            [sys.executable, "-c", _REAPER, str(pid)], stdin=subprocess.PIPE, start_new_session=True
+        )
+        self._reapers.append(reaper)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for service in self.services:
+            service.stop()
+        if self.redis is not None:
+            self.redis.close()
+        for reaper in self._reapers:  # everything is stopped: tell the reapers not to act
+            with contextlib.suppress(OSError, ValueError):
+                assert reaper.stdin is not None
+                reaper.stdin.write(b"done")
+                reaper.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                reaper.wait(5)

@@ -1,0 +1,252 @@
+"""The four scenarios. Each group runs against a fresh `arda serve` (same Redis, flushed in between):
+latency and throughput share one set of connections; memory and subscribe_storm get their own service, so
+each starts from a clean process."""
+
+from __future__ import annotations
+
+import time
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+from .fleet import Fleet, FleetError
+from .harness import Service, Stack, cpu_seconds, open_fds_limit, rss_kib
+from .report import merge, percentiles
+
+DRAIN_IDLE_S = 3.0  # a phase's drain ends when nothing more arrives for this long...
+DRAIN_MAX_S = 30.0  # ...or after this long at most
+
+
+@dataclass(frozen=True)
+class Settings:
+    connections: int
+    tenants: int
+    duration: float
+    rate: float
+    memory_connections: int
+    storm_connections: int
+    processes: int
+    batch: int  # connections opened at once (all processes together)
+    window: int  # throughput: deliveries allowed in flight (0: open loop)
+    flood_batch: int  # throughput: events per publish_many call
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def open_connections(fleet: Fleet, count: int, subscribe: bool, batch: int, label: str) -> dict[str, Any]:
+    """Open ``count`` connections (user i → tenant i % T), ``batch`` at a time over all processes; each
+    authenticates and, with ``subscribe``, subscribes to its tenant."""
+    processes = len(fleet.pipes)
+    per_tenant = [0] * fleet.tenants
+    failures: dict[str, int] = {}
+    started = time.perf_counter()
+    next_print = started + 1.0
+    for first in range(0, count, batch):
+        chunk = list(range(first, min(count, first + batch)))
+        replies = fleet.call_all(
+            "open", [{"indices": chunk[p::processes], "subscribe": subscribe} for p in range(processes)]
+        )
+        for reply in replies:
+            per_tenant = [a + b for a, b in zip(per_tenant, reply["per_tenant"], strict=True)]
+            for what, n in reply["failures"].items():
+                failures[what] = failures.get(what, 0) + n
+        if time.perf_counter() >= next_print or first + batch >= count:
+            next_print = time.perf_counter() + 1.0
+            failed = sum(failures.values())
+            say(f"  {label}: opened {sum(per_tenant):,} of {count:,}" + (f", {failed:,} failed" if failed else ""))
+    seconds = time.perf_counter() - started
+    return {"opened": sum(per_tenant), "per_tenant": per_tenant, "failures": failures, "seconds": seconds}
+
+
+@dataclass
+class Phase:
+    totals: dict[str, Any]
+    samples: array[float]
+    seconds: float  # from the first publish until everything arrived (or the drain gave up)
+    publisher: dict[str, Any]
+    server_cpu_s: float
+
+
+def run_phase(
+    fleet: Fleet, service: Service, label: str, command: str, arg: Any, fanout: list[int], limit_s: float
+) -> Phase:
+    """Begin a phase in every client, run one publisher command (progress once a second), wait until every
+    expected notification arrived (or nothing more comes), then tally."""
+    starts = list(fleet.seqs)
+    fleet.call_all("begin", {"starts": starts, "record": True})
+    base = fleet.delivered()
+    cpu0 = cpu_seconds(service.pid)
+    started = time.perf_counter()
+    fleet.publish(command, arg)
+    reply = None
+    tick, seen = started, base
+    while reply is None:
+        reply = fleet.publish_done(0.2)
+        now = time.perf_counter()
+        if now - tick >= 1.0:
+            delivered = fleet.delivered()
+            rate = (delivered - seen) / (now - tick)
+            say(f"  {label}: {now - started:5.1f} s  delivered {delivered - base:>12,}  ({rate:>10,.0f}/s)")
+            tick, seen = now, delivered
+        if now - started > limit_s:
+            raise FleetError(f"{label}: the publisher did not finish within {limit_s:g} s")
+        if not service.alive():
+            raise FleetError(f"{label}: the service died (exit {service.stop()})\n{service.stderr_tail()}")
+    ends = list(reply["seqs"])
+    expected = sum((e - s) * f for s, e, f in zip(starts, ends, fanout, strict=True))
+    drain_started = last_change = time.perf_counter()
+    last = fleet.delivered()
+    while last - base < expected:
+        time.sleep(0.02)
+        now = time.perf_counter()
+        current = fleet.delivered()
+        if current != last:
+            last, last_change = current, now
+        elif now - last_change > DRAIN_IDLE_S or now - drain_started > DRAIN_MAX_S:
+            break
+    seconds = time.perf_counter() - started
+    cpu = cpu_seconds(service.pid) - cpu0
+    totals, samples = merge(fleet.call_all("end", {"ends": ends}))
+    totals["expected"] = expected
+    return Phase(totals, samples, seconds, reply, cpu)
+
+
+def _checks(totals: dict[str, Any]) -> dict[str, Any]:
+    keys = ("received", "expected", "lost", "dups", "crossing", "reorder", "late", "foreign", "open")
+    return {k: totals[k] for k in keys} | {"errors": totals["errors"], "closes": totals["closes"]}
+
+
+def service_report(service: Service, name: str) -> dict[str, Any]:
+    """What the service said about itself: counters from /metrics, its exit code, its stderr."""
+    metrics = service.metrics()
+    code = service.stop()
+    lines = service.stderr_lines()
+    report: dict[str, Any] = {"name": name, "exit_code": code, "stderr_lines": lines, "metrics": metrics}
+    if lines:
+        report["stderr_tail"] = service.stderr_tail(15)
+        report["stderr_file"] = str(service.stderr_path)
+    return report
+
+
+# -- scenarios -------------------------------------------------------------------------------------------
+def latency_and_throughput(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    service = stack.service("latency-throughput")
+    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch)
+    try:
+        fleet.start()
+        say(
+            f"latency: {s.connections:,} connections over {s.tenants} tenants, {s.rate:g} events/s for {s.duration:g} s"
+        )
+        opened = open_connections(fleet, s.connections, True, s.batch, "latency")
+        fanout = opened["per_tenant"]
+        phase = run_phase(
+            fleet, service, "latency", "paced", {"rate": s.rate, "duration": s.duration}, fanout, s.duration + 60
+        )
+        published = int(phase.publisher["published"])
+        pub_seconds = float(phase.publisher["seconds"])
+        latency = {
+            "connections": opened["opened"],
+            "tenants": s.tenants,
+            "failures_to_open": opened["failures"],
+            "seconds": round(pub_seconds, 3),
+            "published": published,
+            "events_per_s": published / pub_seconds,
+            "deliveries_per_s": phase.totals["received"] / pub_seconds,
+            **percentiles(phase.samples),
+            **_checks(phase.totals),
+        }
+        mode = "open loop" if not s.window else f"at most {s.window:,} deliveries in flight"
+        say(f"throughput: publish_many of {s.flood_batch} as fast as it can ({mode}) for {s.duration:g} s")
+        arg = {"duration": s.duration, "batch": s.flood_batch, "window": s.window, "fanout": fanout}
+        phase = run_phase(fleet, service, "throughput", "flood", arg, fanout, s.duration + 60)
+        received = int(phase.totals["received"])
+        published = int(phase.publisher["published"])
+        tail = percentiles(phase.samples)
+        throughput = {
+            "connections": opened["opened"],
+            "tenants": s.tenants,
+            "window": s.window,
+            "publish_batch": s.flood_batch,
+            "seconds": round(phase.seconds, 3),
+            "published": published,
+            "events_per_s": published / float(phase.publisher["seconds"]),
+            "deliveries_per_s": received / phase.seconds,
+            "server_cpu_s": round(phase.server_cpu_s, 3),
+            "server_cpu_share": phase.server_cpu_s / phase.seconds,
+            "server_us_per_delivery": phase.server_cpu_s / received * 1e6 if received else float("nan"),
+            "p50_ms": tail["p50_ms"],
+            "p99_ms": tail["p99_ms"],
+            "max_ms": tail["max_ms"],
+            **_checks(phase.totals),
+        }
+        throughput["kept_up"] = throughput["lost"] == 0 and throughput["open"] == opened["opened"]
+    finally:
+        fleet.close()
+    return latency, throughput, service_report(service, "latency-throughput")
+
+
+def memory(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
+    service = stack.service("memory")
+    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch)
+    try:
+        fleet.start()
+        say(f"memory: server RSS before and after {s.memory_connections:,} idle subscribed connections")
+        time.sleep(1.0)
+        before = rss_kib(service.pid)
+        opened = open_connections(fleet, s.memory_connections, True, s.batch, "memory")
+        time.sleep(2.0)
+        after = rss_kib(service.pid)
+        count = int(opened["opened"])
+        result = {
+            "requested": s.memory_connections,
+            "connections": count,
+            "failures": opened["failures"],
+            "open_seconds": round(opened["seconds"], 2),
+            "rss_before_kib": before,
+            "rss_after_kib": after,
+            "kib_per_connection": (after - before) / count if count else float("nan"),
+            "server_nofile": open_fds_limit(service.pid),
+            "client_nofile": fleet.nofile,
+        }
+    finally:
+        fleet.close()
+    return result, service_report(service, "memory")
+
+
+def subscribe_storm(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
+    service = stack.service("subscribe-storm")
+    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch)
+    try:
+        fleet.start()
+        say(f"subscribe_storm: {s.storm_connections:,} authenticated clients subscribe at once, then 1 event/tenant")
+        opened = open_connections(fleet, s.storm_connections, False, s.batch, "subscribe_storm")
+        fleet.send_all("subscribe_all")
+        time.sleep(1.0)  # every process is waiting at the barrier
+        released = time.time()
+        fleet.barrier.set()
+        replies = fleet.collect_all(120.0)
+        subscribed = sum(int(r["subscribed"]) for r in replies)
+        all_subscribed = max(float(r["done_at"]) for r in replies) - released
+        say(f"  subscribe_storm: {subscribed:,} subscribed {all_subscribed * 1000:,.0f} ms after the barrier")
+        fanout = opened["per_tenant"]
+        phase = run_phase(fleet, service, "subscribe_storm", "one_each", None, fanout, 60.0)
+        failures: dict[str, int] = dict(opened["failures"])
+        for reply in replies:
+            for what, n in reply["failures"].items():
+                failures[f"subscribe: {what}"] = failures.get(f"subscribe: {what}", 0) + n
+        result = {
+            "connections": opened["opened"],
+            "tenants": s.tenants,
+            "subscribed": subscribed,
+            "all_subscribed_s": all_subscribed,
+            "got_event": phase.totals["got_any"],
+            "all_received_s": phase.totals["last_first_at"] - released if phase.totals["got_any"] else float("nan"),
+            "failures": failures,
+            **_checks(phase.totals),
+        }
+    finally:
+        fleet.close()
+    return result, service_report(service, "subscribe-storm")

@@ -1,0 +1,497 @@
+"""The notification service over real WebSocket connections: the protocol, every error code, isolation,
+resume, recipients, masking, acknowledgements, rate limits and slow consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arda.events import Retention
+from conftest import eventually, order
+from ws_client import Running, running_service, token
+
+
+@pytest.fixture
+async def svc(bus_url: str, tmp_path: Path) -> AsyncIterator[Running]:
+    async with running_service(bus_url, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def mem(tmp_path: Path) -> AsyncIterator[Running]:
+    async with running_service(f"memory://svc-{uuid.uuid4().hex}", tmp_path) as running:
+        yield running
+
+
+def card(tenant: str = "tenant-001", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "card.transition",
+        "tenantId": tenant,
+        "cardId": "card-1",
+        "loopId": "loop-1",
+        "fromStage": "todo",
+        "toStage": "in-progress",
+        "method": "drag-drop",
+        "userId": "u-9",
+        **extra,
+    }
+
+
+# -- each message type ------------------------------------------------------------------------------
+async def test_authenticate_subscribe_notify_unsubscribe_ping(svc: Running) -> None:
+    async with svc.client() as c:
+        await c.send("authenticate", {"token": token("u-1", ["tenant-001"])}, "a1")
+        auth = await c.expect("authenticated")
+        assert auth["messageId"] == "a1"
+        assert auth["payload"]["userId"] == "u-1"
+        assert auth["payload"]["tenants"] == ["tenant-001"]
+        assert auth["payload"]["expiresAt"].endswith("Z")
+        await c.send("subscribe", {"tenantId": "tenant-001"}, "s1")
+        sub = await c.expect("subscribed")
+        assert sub["messageId"] == "s1"
+        assert sub["payload"]["tenantId"] == "tenant-001"
+        assert sub["payload"]["recovered"] is True
+        (published,) = await svc.publish(order(n=42))
+        (n,) = await c.notifications(1)
+        assert n["eventId"] == published["id"]
+        assert n["id"] == f"tenant-001:{published['id']}"
+        assert n["position"] == published["position"]
+        assert n["eventType"] == "order.created"
+        assert n["title"] == "Order PO-42 created"
+        assert n["severity"] == "success"
+        assert n["data"]["orderId"] == "o-42"
+        await c.send("ping", None, "p1")
+        assert await c.expect("pong") == {"type": "pong", "messageId": "p1"}
+        await c.send("unsubscribe", {"tenantId": "tenant-001"}, "u1")
+        unsub = await c.expect("unsubscribed")
+        assert unsub == {"type": "unsubscribed", "payload": {"tenantId": "tenant-001"}, "messageId": "u1"}
+        await svc.publish(order(n=43))
+        assert [m for m in await c.quiet() if m["type"] == "notification"] == []
+
+
+async def test_every_event_type_maps_to_a_readable_notification(mem: Running) -> None:
+    from test_contract import ONE_OF_EACH
+
+    async with mem.user() as c:
+        await c.subscribe()
+        await mem.publish(*ONE_OF_EACH)
+        got = await c.notifications(5)
+    assert [n["eventType"] for n in got] == [e["type"] for e in ONE_OF_EACH]
+    assert got[0]["message"] == "Card card-123 moved from To do to In progress"
+    for n, raw in zip(got, ONE_OF_EACH, strict=True):
+        assert n["title"]
+        assert n["severity"] in ("info", "success", "warning", "error")
+        for key, value in raw.items():
+            if key not in ("recipients",):
+                assert n["data"][key] == value, key
+
+
+async def test_acknowledge_reaches_the_users_other_connections(svc: Running) -> None:
+    async with svc.user("u-1") as a, svc.user("u-1") as b, svc.user("u-2") as other:
+        for c in (a, b, other):
+            await c.subscribe()
+        await svc.publish(order())
+        (n,) = await a.notifications(1)
+        await b.notifications(1)
+        await other.notifications(1)
+        await a.send("acknowledge", {"notificationId": n["id"]}, "k1")
+        ack = await a.expect("acknowledged")
+        assert ack == {"type": "acknowledged", "payload": {"notificationId": n["id"]}, "messageId": "k1"}
+        other_tab = await b.expect("acknowledged")
+        assert other_tab["payload"]["notificationId"] == n["id"]
+        assert [m for m in await other.quiet() if m["type"] == "acknowledged"] == []
+        assert [m for m in await a.quiet() if m["type"] == "acknowledged"] == []  # not told twice
+
+
+# -- each error code -------------------------------------------------------------------------------
+async def test_error_codes(mem: Running) -> None:
+    async with mem.client() as c:
+        await c.send("subscribe", {"tenantId": "tenant-001"}, "early")
+        err = await c.expect("error")
+        assert (err["payload"]["code"], err["messageId"]) == ("unauthorized", "early")
+        await c.login("u-1", ["tenant-001"])
+        cases: list[tuple[Any, str]] = [
+            ("{not json", "invalid_message"),
+            ('{"type":"subscribe","messageId":"x1"}', "invalid_message"),
+            ('{"type":"subscribe","payload":{"tenantId":"a b"},"messageId":"x2"}', "invalid_message"),
+            (
+                '{"type":"subscribe","payload":{"tenantId":"tenant-001","since":"yesterday"},"messageId":"x3"}',
+                "invalid_message",
+            ),
+            ('{"type":"teleport","messageId":"x4"}', "unknown_type"),
+            ('{"type":"subscribe","payload":{"tenantId":"tenant-002"},"messageId":"x5"}', "forbidden"),
+            ('{"type":"subscribe","payload":{"tenantId":"global"},"messageId":"x6"}', "forbidden"),
+            ('{"type":"unsubscribe","payload":{"tenantId":"tenant-001"},"messageId":"x7"}', "not_subscribed"),
+            ('{"type":"acknowledge","payload":{"notificationId":"tenant-001:e"},"messageId":"x8"}', "not_subscribed"),
+            ('{"type":"acknowledge","payload":{"notificationId":"nonsense"},"messageId":"x9"}', "invalid_message"),
+        ]
+        for raw, code in cases:
+            await c.send_raw(raw)
+            err = await c.expect("error")
+            assert err["payload"]["code"] == code, (raw, err)
+            assert err["payload"]["message"]
+            if '"messageId"' in raw:
+                assert err["messageId"] == json.loads(raw)["messageId"]
+
+
+async def test_token_expired_on_authenticate_closes_with_4002(mem: Running) -> None:
+    async with mem.client() as c:
+        await c.send("authenticate", {"token": token("u-1", ["tenant-001"], ttl=-120)}, "a")
+        err = await c.expect("error")
+        assert err["payload"]["code"] == "token_expired"
+        assert await c.closed_with() == 4002
+
+
+@pytest.mark.parametrize(
+    ("make_token", "reason"),
+    [
+        (lambda: token("u-1", ["tenant-001"], secret="another-secret-0123456789abcdef0123"), "signature"),
+        (lambda: _alg_none(), "alg"),
+        (
+            lambda: (
+                token(
+                    "u-1",
+                    ["tenant-001"],
+                    aud="someone-else",
+                )
+                + "x"
+            ),
+            "signature",
+        ),
+        (lambda: token("u-1", None), "tenant"),
+        (lambda: "not-a-jwt", "malformed"),
+    ],
+)
+async def test_bad_tokens_get_unauthorized_and_4001(mem: Running, make_token: Any, reason: str) -> None:
+    async with mem.client() as c:
+        await c.send("authenticate", {"token": make_token()}, "a")
+        err = await c.expect("error")
+        assert err["payload"]["code"] == "unauthorized"
+        assert err["messageId"] == "a"
+        assert await c.closed_with() == 4001
+
+
+def _alg_none() -> str:
+    import base64
+
+    def b64(d: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64({'sub': 'u-1', 'tenants': ['tenant-001'], 'exp': 9999999999})}."
+
+
+async def test_wrong_issuer_and_audience_are_refused(tmp_path: Path) -> None:
+    url = f"memory://svc-{uuid.uuid4().hex}"
+    async with running_service(url, tmp_path, jwt_issuer="https://id.arda", jwt_audience="arda-realtime") as svc:
+        wrong: list[dict[str, Any]] = [
+            {"iss": "https://evil", "aud": "arda-realtime"},
+            {"iss": "https://id.arda", "aud": "x"},
+        ]
+        for claims in wrong:
+            async with svc.client() as c:
+                await c.send("authenticate", {"token": token("u-1", ["tenant-001"], **claims)})
+                assert (await c.expect("error"))["payload"]["code"] == "unauthorized"
+        async with svc.client() as c:
+            await c.send(
+                "authenticate", {"token": token("u-1", ["tenant-001"], iss="https://id.arda", aud="arda-realtime")}
+            )
+            await c.expect("authenticated")
+
+
+async def test_token_in_header_or_query(mem: Running) -> None:
+    async with mem.client(headers={"Authorization": f"Bearer {token('u-7', ['tenant-001'])}"}) as c:
+        auth = await c.expect("authenticated")
+        assert auth["payload"]["userId"] == "u-7"
+    async with mem.client(path=f"/ws?token={token('u-8', ['tenant-001'])}") as c:
+        assert (await c.expect("authenticated"))["payload"]["userId"] == "u-8"
+    async with mem.client(path="/?token=garbage") as c:
+        assert (await c.expect("error"))["payload"]["code"] == "unauthorized"
+        assert await c.closed_with() == 4001
+
+
+async def test_unauthenticated_connections_are_closed_after_the_deadline(tmp_path: Path) -> None:
+    async with running_service(f"memory://svc-{uuid.uuid4().hex}", tmp_path, auth_timeout_s=0.3) as svc:
+        async with svc.client() as c:
+            await c.send("ping")
+            await c.expect("pong")  # ping is served before authentication
+            assert await c.closed_with(3) == 4003
+
+
+async def test_token_expiring_mid_connection_without_and_with_refresh(tmp_path: Path) -> None:
+    async with running_service(f"memory://svc-{uuid.uuid4().hex}", tmp_path, token_grace_s=0.5) as svc:
+        async with svc.client() as lazy, svc.client() as diligent:
+            for c in (lazy, diligent):
+                await c.send("authenticate", {"token": token("u-1", ["tenant-001"], ttl=1.2)})
+                await c.expect("authenticated")
+                await c.subscribe()
+            assert (await lazy.expect("error", 4))["payload"]["code"] == "token_expired"
+            assert (await diligent.expect("error", 4))["payload"]["code"] == "token_expired"
+            await diligent.send("authenticate", {"token": token("u-1", ["tenant-001"], ttl=3600)}, "refresh")
+            assert (await diligent.expect("authenticated"))["messageId"] == "refresh"
+            assert await lazy.closed_with(3) == 4002
+            await svc.publish(order())
+            assert len(await diligent.notifications(1)) == 1  # still subscribed, still receiving
+
+
+async def test_refresh_with_fewer_tenants_ends_those_subscriptions(mem: Running) -> None:
+    async with mem.user("u-1", ["tenant-001", "tenant-002"]) as c:
+        await c.subscribe("tenant-001")
+        await c.subscribe("tenant-002")
+        await c.send("authenticate", {"token": token("u-1", ["tenant-001"])})
+        ended = await c.expect("unsubscribed")
+        assert ended["payload"]["tenantId"] == "tenant-002"
+        await c.expect("authenticated")
+        await mem.publish(order("tenant-002"), order("tenant-001"))
+        (n,) = await c.notifications(1)
+        assert n["tenantId"] == "tenant-001"
+        await c.send("authenticate", {"token": token("u-other", ["tenant-001"])})
+        assert (await c.expect("error"))["payload"]["code"] == "unauthorized"
+        assert await c.closed_with() == 4001
+
+
+async def test_monitor_role_may_subscribe_to_global(mem: Running) -> None:
+    async with mem.user("ops", [], roles=["monitor"]) as monitor, mem.user("u-1") as user:
+        g = await monitor.subscribe("global")
+        assert g["tenantId"] == "global"
+        await user.subscribe()
+        await mem.publish(order("tenant-001"), order("tenant-777"))
+        got = await monitor.notifications(2)
+        assert sorted(n["tenantId"] for n in got) == ["tenant-001", "tenant-777"]
+        assert len(await user.notifications(1)) == 1
+
+
+# -- isolation, recipients, masking ------------------------------------------------------------------
+async def test_tenants_never_cross(svc: Running) -> None:
+    clients = []
+    try:
+        for i in range(20):
+            tenant = f"tenant-{i % 2}"
+            cm = svc.user(f"u-{i}", [tenant])
+            c = await cm.__aenter__()
+            clients.append((cm, c, tenant))
+            await c.subscribe(tenant)
+        await svc.publish(*[order(f"tenant-{n % 2}", n) for n in range(30)])
+        for _, c, tenant in clients:
+            got = await c.notifications(15)
+            assert {n["tenantId"] for n in got} == {tenant}
+            assert [m for m in await c.quiet(0.1) if m["type"] == "notification"] == []
+    finally:
+        for cm, _, _ in clients:
+            await cm.__aexit__(None, None, None)
+
+
+async def test_recipients_limit_delivery_to_the_named_users(mem: Running) -> None:
+    async with mem.user("u-1") as one, mem.user("u-2") as two:
+        await one.subscribe()
+        await two.subscribe()
+        await mem.publish(order(n=1, recipients=["u-2"]), order(n=2))
+        assert [n["data"]["orderId"] for n in await two.notifications(2)] == ["o-1", "o-2"]
+        assert [n["data"]["orderId"] for n in await one.notifications(1)] == ["o-2"]
+
+
+async def test_sensitive_fields_are_masked(mem: Running) -> None:
+    async with mem.user() as c:
+        await c.subscribe()
+        # a type this service does not know (published raw by another service): every field reaches `data`
+        event = {
+            "type": "customer.updated",
+            "tenantId": "tenant-001",
+            "id": "e-1",
+            "contactEmail": "buyer@example.com",
+            "payment": {"cardNumber": "4111111111111111", "cardId": "kanban-card-7"},
+        }
+        await mem.service.bus.backend.publish_raw("tenant-001", json.dumps(event).encode())
+        (n,) = await c.notifications(1)
+        assert n["title"] == "Customer updated"
+        assert n["data"]["payment"]["cardId"] == "kanban-card-7"
+        assert n["data"]["contactEmail"] == "[masked]"
+        assert n["data"]["payment"]["cardNumber"] == "[masked]"
+        assert "buyer@example.com" not in json.dumps(n)
+
+
+# -- resume --------------------------------------------------------------------------------------------
+async def test_resume_replays_exactly_what_was_missed_then_goes_live(svc: Running) -> None:
+    first = await svc.publish(*[order(n=n) for n in range(5)])
+    async with svc.user() as c:
+        sub = await c.subscribe(since=first[1]["position"])
+        assert sub["recovered"] is True
+        assert sub["position"] == first[1]["position"]
+        later = await svc.publish(order(n=5))
+        got = await c.notifications(4)
+        assert [n["eventId"] for n in got] == [e["id"] for e in first[2:]] + [later[0]["id"]]
+        assert [m for m in await c.quiet() if m["type"] == "notification"] == []
+
+
+async def test_resume_while_events_keep_coming_has_no_gap_and_no_duplicate(svc: Running) -> None:
+    sent: list[str] = []
+    stop = asyncio.Event()
+
+    async def publisher() -> None:
+        n = 0
+        while not stop.is_set():
+            sent.extend(e["id"] for e in await svc.publish(order(n=n)))
+            n += 1
+
+    task = asyncio.create_task(publisher())
+    await eventually(lambda: len(sent) >= 10)
+    since_index = 4
+    async with svc.user() as c:
+        position = None
+        page = await svc.service.bus.history("tenant-001", limit=5)
+        position = page.events[since_index].position
+        await c.subscribe(since=position)
+        await asyncio.sleep(0.3)
+        stop.set()
+        await task
+        got = await c.notifications(len(sent) - since_index - 1, timeout=10)
+        assert [n["eventId"] for n in got] == sent[since_index + 1 :]
+        assert [m for m in await c.quiet() if m["type"] == "notification"] == []
+
+
+async def test_resume_from_trimmed_history_says_recovered_false(tmp_path: Path, bus_url: str) -> None:
+    from arda.events import EventBus
+    from arda.notifications import config
+    from arda.notifications.service import NotificationService
+
+    settings = config.load(
+        {"ARDA_PORT": "0", "ARDA_HTTP_PORT": "0", "ARDA_JWT_SECRET": "x" * 40, "ARDA_API_KEY": "k", "ARDA_DEV": "false"}
+    )
+    bus = EventBus(bus_url, retention=Retention(max_events=5, global_max_events=5))
+    service = NotificationService(settings, bus=bus)
+    await service.start()
+    svc = Running(service)
+    try:
+        results = await bus.publish_many([order(n=n) for n in range(300)])
+        async with svc.client() as c:
+            await c.send("authenticate", {"token": token("u-1", ["tenant-001"], secret="x" * 40)})
+            await c.expect("authenticated")
+            sub = await c.subscribe(since=results[0].position)
+            assert sub["recovered"] is False
+            assert sub["position"] == results[-1].position
+            assert [m for m in await c.quiet() if m["type"] == "notification"] == []  # never a partial replay
+            after = await bus.publish(order(n=999))
+            (n,) = await c.notifications(1)
+            assert n["eventId"] == after.id
+    finally:
+        await service.stop()
+
+
+async def test_resume_never_crosses_tenants_or_recipients(mem: Running) -> None:
+    published = await mem.publish(
+        order("tenant-001", 0),
+        order("tenant-002", 1),
+        order("tenant-001", 2, recipients=["u-2"]),
+        order("tenant-001", 3),
+    )
+    async with mem.user("u-1", ["tenant-001"]) as c:
+        await c.subscribe(since=published[0]["position"])
+        got = await c.notifications(1)
+        assert [n["eventId"] for n in got] == [published[3]["id"]]
+        assert [m for m in await c.quiet() if m["type"] == "notification"] == []
+
+
+# -- limits --------------------------------------------------------------------------------------------
+async def test_rate_limit_answers_rate_limited_then_closes(tmp_path: Path) -> None:
+    url = f"memory://svc-{uuid.uuid4().hex}"
+    async with running_service(url, tmp_path, client_rate=5, client_burst=5) as svc, svc.user() as c:
+        for i in range(30):
+            await c.send("ping", None, f"p{i}")
+        replies = []
+        code = None
+        try:
+            while True:
+                replies.append(await c.recv(2))
+        except ConnectionError:
+            code = c.ws.close_code
+        codes = [r["payload"]["code"] for r in replies if r["type"] == "error"]
+        assert "rate_limited" in codes
+        assert sum(1 for r in replies if r["type"] == "pong") <= 6
+        assert code == 4005
+
+
+async def test_oversized_messages_close_with_1009(mem: Running) -> None:
+    async with mem.user() as c:
+        await c.send("ping", {"pad": "x" * 70_000})
+        assert await c.closed_with() == 1009
+
+
+async def test_connections_per_ip_are_capped(tmp_path: Path) -> None:
+    async with running_service(f"memory://svc-{uuid.uuid4().hex}", tmp_path, max_connections_per_ip=2) as svc:
+        async with svc.client() as a, svc.client() as b, svc.client() as c:
+            await a.send("ping")
+            await b.send("ping")
+            await a.expect("pong")
+            await b.expect("pong")
+            assert await c.closed_with() == 1013
+
+
+async def test_origin_is_checked_when_configured(tmp_path: Path) -> None:
+    import aiohttp
+
+    url = f"memory://svc-{uuid.uuid4().hex}"
+    async with running_service(url, tmp_path, allowed_origins="https://app.arda.io") as svc:
+        async with svc.client(headers={"Origin": "https://app.arda.io"}) as ok:
+            await ok.send("ping")
+            await ok.expect("pong")
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            async with svc.client(headers={"Origin": "https://evil.example"}):
+                pass
+        assert info.value.status == 403
+
+
+async def test_a_client_that_stops_reading_is_closed_and_others_keep_receiving(tmp_path: Path) -> None:
+    url = f"memory://svc-{uuid.uuid4().hex}"
+    async with running_service(url, tmp_path, outbound_max_bytes=256 * 1024) as svc, svc.user() as healthy:
+        await healthy.subscribe()
+        stuck = await _raw_socket_client(svc.service.ws_port, token("u-slow", ["tenant-001"]))
+        try:
+            await eventually(lambda: len(svc.service.hub.tenants.get("tenant-001", {})) == 2)
+            lines = [{"partId": f"p{i}", "quantity": 1, "partName": "x" * 2000} for i in range(10)]  # ~20 KB
+            for batch in range(10):
+                await svc.publish(*[order(n=batch * 50 + i, lines=lines) for i in range(50)])
+                got = await healthy.notifications(50, timeout=5)  # the healthy client keeps receiving
+                assert len(got) == 50
+            await eventually(lambda: len(svc.service.hub.tenants.get("tenant-001", {})) == 1, timeout=5)
+            metrics = svc.service.metrics.render().decode()
+            assert 'arda_failures_total{reason="slow_consumer"} 1.0' in metrics
+        finally:
+            stuck.close()
+
+
+async def _raw_socket_client(port: int, jwt_token: str) -> asyncio.StreamWriter:
+    """A client that completes the handshake, subscribes, and then never reads again (small buffers)."""
+    import base64
+    import os
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=4096)
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    response = await reader.readuntil(b"\r\n\r\n")
+    assert b" 101 " in response
+
+    def frame(text: str) -> bytes:
+        payload = text.encode()
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        n = len(payload)
+        head = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+        return head + mask + masked
+
+    writer.write(frame(json.dumps({"type": "authenticate", "payload": {"token": jwt_token}})))
+    writer.write(frame(json.dumps({"type": "subscribe", "payload": {"tenantId": "tenant-001"}})))
+    await writer.drain()
+    return writer
