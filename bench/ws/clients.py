@@ -18,6 +18,7 @@ the parent (progress) and the publisher (closed-loop flow control).
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 import time
 from array import array
@@ -33,6 +34,7 @@ from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_
 from .harness import LOAD_CORE, pin, raise_nofile
 from .wire import Counter, ServerMessage, decoder, sent_at, seq_of, tenant_name
 
+SUBSCRIBE_TRIES = 6
 MAX_SAMPLES = 4_000_000  # latency samples kept per process and phase (8 bytes each)
 REPLY_TIMEOUT = 30.0
 
@@ -205,7 +207,7 @@ class ClientProcess:
         self.counter = counter
         self.tally = Tally()
         self.clients: list[Client] = []
-        self.phase_started = 0.0
+        self.retries: dict[str, int] = {}  # subscribe retries by error code (of the last open/subscribe_all)
 
     # -- opening -----------------------------------------------------------------------------------
     def _token(self, index: int, tenant: str) -> str:
@@ -213,11 +215,30 @@ class ClientProcess:
         claims = {"sub": f"u-{index}", "tenants": [tenant], "iat": now, "exp": now + 3600}
         return jwt.encode(claims, self.spec.secret, algorithm="HS256")
 
+    async def _subscribe(self, client: Client) -> str | None:
+        """Subscribe ``client`` to its tenant; None when ``subscribed``, else why not. An ``internal_error``
+        ("the request may be retried") is retried after a short randomised pause, up to ``SUBSCRIBE_TRIES``
+        times; every retry is counted (``retries`` in the replies)."""
+        body = _message("subscribe", {"tenantId": client.tenant}, "s")
+        for attempt in range(SUBSCRIBE_TRIES):
+            try:
+                reply = await client.request(body)
+            except (ConnectionError, TimeoutError) as exc:
+                return f"subscribe: {type(exc).__name__}"
+            if reply.type == "subscribed":
+                return None
+            code = reply.payload.code if reply.payload else None
+            if code != "internal_error" or attempt == SUBSCRIBE_TRIES - 1:
+                return f"subscribe: {reply.type} {code or ''}"
+            self.retries[code] = self.retries.get(code, 0) + 1
+            await asyncio.sleep(random.uniform(0.05, 0.2) * 2**attempt)
+        return "subscribe: no attempt"  # unreachable
+
     async def _open_one(self, index: int, subscribe: bool, gate: asyncio.Semaphore) -> Client | str:
         tenant = tenant_name(index % self.spec.tenants)
         async with gate:
             try:
-                _, listener = await ws_connect(
+                transport, listener = await ws_connect(
                     lambda: Client(self.tally, tenant, self.counter),
                     self.spec.url,
                     websocket_handshake_timeout=20,
@@ -227,49 +248,44 @@ class ClientProcess:
             except Exception as exc:
                 return f"connect: {type(exc).__name__}"
             assert isinstance(listener, Client)
+            failure: str | None = None
             try:
                 reply = await listener.request(_message("authenticate", {"token": self._token(index, tenant)}, "a"))
                 if reply.type != "authenticated":
-                    return f"authenticate: {reply.type} {reply.payload.code if reply.payload else ''}"
-                if subscribe:
-                    reply = await listener.request(_message("subscribe", {"tenantId": tenant}, "s"))
-                    if reply.type != "subscribed":
-                        return f"subscribe: {reply.type} {reply.payload.code if reply.payload else ''}"
+                    failure = f"authenticate: {reply.type} {reply.payload.code if reply.payload else ''}"
             except (ConnectionError, TimeoutError) as exc:
-                return f"handshake: {type(exc).__name__}"
-            return listener
+                failure = f"authenticate: {type(exc).__name__}"
+            if failure is None and subscribe:
+                failure = await self._subscribe(listener)
+            if failure is None:
+                return listener
+            listener.closing = True
+            transport.disconnect()
+            return failure
 
     async def open(self, indices: list[int], subscribe: bool) -> dict[str, Any]:
+        self.retries = {}
         gate = asyncio.Semaphore(self.spec.concurrency)
         results = await asyncio.gather(*(self._open_one(i, subscribe, gate) for i in indices))
         failures: dict[str, int] = {}
-        for result in results:
-            if isinstance(result, Client):
-                self.clients.append(result)
-            else:
-                failures[result] = failures.get(result, 0) + 1
         per_tenant = [0] * self.spec.tenants
         for result in results:
             if isinstance(result, Client):
+                self.clients.append(result)
                 per_tenant[int(result.tenant[1:])] += 1
-        return {"opened": sum(per_tenant), "per_tenant": per_tenant, "failures": failures}
+            else:
+                failures[result] = failures.get(result, 0) + 1
+        return {"opened": sum(per_tenant), "per_tenant": per_tenant, "failures": failures, "retries": self.retries}
 
     async def subscribe_all(self, barrier: MpEvent) -> dict[str, Any]:
         """Wait for the barrier, then send every connection's subscribe at once; wait for all ``subscribed``."""
+        self.retries = {}
         loop = asyncio.get_running_loop()
         released = await loop.run_in_executor(None, barrier.wait, 60.0)
         if not released:
             return {"subscribed": 0, "failures": {"barrier timeout": len(self.clients)}}
         released_at = time.time()
-
-        async def one(client: Client) -> str | None:
-            try:
-                reply = await client.request(_message("subscribe", {"tenantId": client.tenant}, "s"))
-            except (ConnectionError, TimeoutError) as exc:
-                return type(exc).__name__
-            return None if reply.type == "subscribed" else f"{reply.type} {reply.payload.code if reply.payload else ''}"
-
-        results = await asyncio.gather(*(one(c) for c in self.clients))
+        results = await asyncio.gather(*(self._subscribe(c) for c in self.clients))
         failures: dict[str, int] = {}
         for result in results:
             if result is not None:
@@ -277,6 +293,7 @@ class ClientProcess:
         return {
             "subscribed": sum(r is None for r in results),
             "failures": failures,
+            "retries": self.retries,
             "released_at": released_at,
             "done_at": time.time(),
         }
@@ -287,7 +304,6 @@ class ClientProcess:
         for client in self.clients:
             client.record = record
             client.begin(starts[int(client.tenant[1:])])
-        self.phase_started = time.time()
         return {"received": self.tally.total}
 
     def progress(self) -> dict[str, Any]:

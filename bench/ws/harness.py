@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import re
 import resource
@@ -20,6 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from arda.testing.redis_server import RedisServer, free_port
 
@@ -110,6 +112,16 @@ def open_fds_limit(pid: int) -> int:
     return int(match.group(1)) if match else 0
 
 
+def _raised_at(traceback: str) -> str:
+    """`` (raised at src/…:N)``: the innermost frame of the project's own code in a logged traceback."""
+    frames = re.findall(r'File "([^"]+)", line (\d+)', traceback)
+    ours = [(path, line) for path, line in frames if path.startswith(str(ROOT / "src"))]
+    if not ours:
+        return ""
+    path, line = ours[-1]
+    return f" (raised at {Path(path).relative_to(ROOT)}:{line})"
+
+
 class ServiceError(RuntimeError):
     """The service failed to start or died; the message carries the tail of its stderr."""
 
@@ -192,6 +204,31 @@ class Service:
             return "(no stderr captured)"
         tail = text.splitlines()[-lines:]
         return "\n".join(f"    | {line}" for line in tail) if tail else "    | (stderr empty)"
+
+    def stderr_summary(self, limit: int = 8) -> list[str]:
+        """The service's log lines grouped by (level, logger, message), most frequent first, each with a count
+        and where its exception, if any, was raised."""
+        try:
+            lines = self.stderr_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return []
+        groups: dict[tuple[str, str, str], list[Any]] = {}
+        for line in lines:
+            try:
+                record = json.loads(line)
+                key = (str(record.get("level")), str(record.get("logger")), str(record.get("msg")).splitlines()[0])
+                exc = str(record.get("exc") or "")
+            except (ValueError, AttributeError, IndexError):
+                key, exc = ("raw", "", line[:200]), ""
+            group = groups.setdefault(key, [0, exc])
+            group[0] += 1
+        summary = []
+        for (level, logger, msg), (count, exc) in sorted(groups.items(), key=lambda kv: -int(kv[1][0]))[:limit]:
+            text = f"{count}× {level} {logger}: {msg}"
+            if exc:
+                text += f" — {exc.strip().splitlines()[-1]}" + _raised_at(exc)
+            summary.append(text)
+        return summary
 
     def stderr_lines(self) -> int:
         try:

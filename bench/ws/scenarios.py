@@ -42,6 +42,7 @@ def open_connections(fleet: Fleet, count: int, subscribe: bool, batch: int, labe
     processes = len(fleet.pipes)
     per_tenant = [0] * fleet.tenants
     failures: dict[str, int] = {}
+    retries: dict[str, int] = {}
     started = time.perf_counter()
     next_print = started + 1.0
     for first in range(0, count, batch):
@@ -53,12 +54,25 @@ def open_connections(fleet: Fleet, count: int, subscribe: bool, batch: int, labe
             per_tenant = [a + b for a, b in zip(per_tenant, reply["per_tenant"], strict=True)]
             for what, n in reply["failures"].items():
                 failures[what] = failures.get(what, 0) + n
+            for what, n in reply["retries"].items():
+                retries[what] = retries.get(what, 0) + n
         if time.perf_counter() >= next_print or first + batch >= count:
             next_print = time.perf_counter() + 1.0
             failed = sum(failures.values())
-            say(f"  {label}: opened {sum(per_tenant):,} of {count:,}" + (f", {failed:,} failed" if failed else ""))
+            retried = sum(retries.values())
+            say(
+                f"  {label}: opened {sum(per_tenant):,} of {count:,}"
+                + (f", {failed:,} failed" if failed else "")
+                + (f", {retried:,} subscribe retries" if retried else "")
+            )
     seconds = time.perf_counter() - started
-    return {"opened": sum(per_tenant), "per_tenant": per_tenant, "failures": failures, "seconds": seconds}
+    return {
+        "opened": sum(per_tenant),
+        "per_tenant": per_tenant,
+        "failures": failures,
+        "subscribe_retries": retries,
+        "seconds": seconds,
+    }
 
 
 @dataclass
@@ -126,7 +140,7 @@ def service_report(service: Service, name: str) -> dict[str, Any]:
     lines = service.stderr_lines()
     report: dict[str, Any] = {"name": name, "exit_code": code, "stderr_lines": lines, "metrics": metrics}
     if lines:
-        report["stderr_tail"] = service.stderr_tail(15)
+        report["stderr_summary"] = service.stderr_summary()
         report["stderr_file"] = str(service.stderr_path)
     return report
 
@@ -151,6 +165,7 @@ def latency_and_throughput(stack: Stack, s: Settings) -> tuple[dict[str, Any], d
             "connections": opened["opened"],
             "tenants": s.tenants,
             "failures_to_open": opened["failures"],
+            "subscribe_retries": opened["subscribe_retries"],
             "seconds": round(pub_seconds, 3),
             "published": published,
             "events_per_s": published / pub_seconds,
@@ -204,6 +219,7 @@ def memory(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
             "requested": s.memory_connections,
             "connections": count,
             "failures": opened["failures"],
+            "subscribe_retries": opened["subscribe_retries"],
             "open_seconds": round(opened["seconds"], 2),
             "rss_before_kib": before,
             "rss_after_kib": after,
@@ -230,7 +246,12 @@ def subscribe_storm(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str
         replies = fleet.collect_all(120.0)
         subscribed = sum(int(r["subscribed"]) for r in replies)
         all_subscribed = max(float(r["done_at"]) for r in replies) - released
-        say(f"  subscribe_storm: {subscribed:,} subscribed {all_subscribed * 1000:,.0f} ms after the barrier")
+        retries: dict[str, int] = {}
+        for reply in replies:
+            for what, n in reply["retries"].items():
+                retries[what] = retries.get(what, 0) + n
+        retried = f", after {sum(retries.values()):,} retries ({retries})" if retries else ""
+        say(f"  subscribe_storm: {subscribed:,} subscribed {all_subscribed * 1000:,.0f} ms after the barrier{retried}")
         fanout = opened["per_tenant"]
         phase = run_phase(fleet, service, "subscribe_storm", "one_each", None, fanout, 60.0)
         failures: dict[str, int] = dict(opened["failures"])
@@ -242,6 +263,7 @@ def subscribe_storm(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str
             "tenants": s.tenants,
             "subscribed": subscribed,
             "all_subscribed_s": all_subscribed,
+            "subscribe_retries": retries,
             "got_event": phase.totals["got_any"],
             "all_received_s": phase.totals["last_first_at"] - released if phase.totals["got_any"] else float("nan"),
             "failures": failures,

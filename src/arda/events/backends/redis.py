@@ -234,6 +234,12 @@ class RedisBackend:
             self._desired.difference_update(new)
             raise self._unavailable(TimeoutError()) from None
 
+    def subscriptions_live(self) -> bool:
+        """False while the subscriber connection is down (reconnecting) with subscriptions wanted."""
+        if not self._desired:
+            return True
+        return self._conn is not None and not self._conn.closed.done()
+
     async def unsubscribe(self, streams: Collection[str]) -> None:
         gone = [s for s in streams if s in self._desired]
         self._desired.difference_update(gone)

@@ -1,0 +1,153 @@
+"""`arda serve`, `token`, `publish`, `tail`, `protocol` and `config`, end to end, each in a subprocess, the way
+a newcomer runs them after `make run` (development mode, generated secrets)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
+
+from arda.testing.redis_server import free_port
+from test_service_ops import _wait_ready
+
+ARDA = str(Path(sys.executable).parent / "arda")
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARDA_")}
+    env["ARDA_STATE_DIR"] = str(tmp_path / "state")
+    return env
+
+
+async def test_serve_token_publish_tail_in_development_mode(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    ws, http = free_port(), free_port()
+    serve = subprocess.Popen(
+        [ARDA, "serve", "--port", str(ws), "--http-port", str(http)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        await _wait_ready(http, serve)
+        creds = json.loads((tmp_path / "state" / "dev-credentials.json").read_text())
+        assert oct((tmp_path / "state" / "dev-credentials.json").stat().st_mode & 0o777) == "0o600"
+
+        minted = subprocess.run(
+            [ARDA, "token", "--user", "ana", "--tenant", "tenant-001"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        claims = jwt.decode(minted, creds["jwtSecret"], algorithms=["HS256"])
+        assert (claims["sub"], claims["tenants"]) == ("ana", ["tenant-001"])
+
+        tail = subprocess.Popen(
+            [
+                ARDA,
+                "tail",
+                "--url",
+                f"ws://127.0.0.1:{ws}/ws",
+                "--tenant",
+                "tenant-001",
+                "--count",
+                "2",
+                "--timeout",
+                "15",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        await asyncio.sleep(1.0)  # let tail subscribe
+        url = f"http://127.0.0.1:{http}"
+        first = await asyncio.to_thread(
+            subprocess.run,
+            [ARDA, "publish", "--url", url, "--sample", "order.created"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        event = json.dumps(
+            {
+                "type": "order.status_changed",
+                "tenantId": "tenant-001",
+                "orderId": "o-1",
+                "orderNumber": "PO-1",
+                "fromStatus": "submitted",
+                "toStatus": "cancelled",
+            }
+        )
+        second = await asyncio.to_thread(
+            subprocess.run,
+            [ARDA, "publish", "--url", url, "-"],
+            input=event,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out, err = await asyncio.to_thread(tail.communicate, None, 20)
+        assert tail.returncode == 0, err
+        notifications = [json.loads(line) for line in out.splitlines()]
+        assert [n["eventId"] for n in notifications] == [
+            json.loads(first.stdout)["id"],
+            json.loads(second.stdout)["id"],
+        ]
+        assert notifications[0]["title"] == "Order PO-1042 created"
+        assert notifications[1]["severity"] == "warning"
+        assert '"type": "subscribed"' in err
+
+        bad = subprocess.run(
+            [ARDA, "publish", "--url", url, '{"type":"order.created","tenantId":"tenant-001"}'],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert bad.returncode == 1
+        assert "orderId" in bad.stderr
+    finally:
+        serve.terminate()
+        out, err = serve.communicate(timeout=15)
+    assert serve.returncode == 0
+    assert "Next, in another terminal" in err
+    assert "embedded in-process bus" in err
+
+
+def test_protocol_and_config_commands() -> None:
+    out = subprocess.run([ARDA, "protocol"], capture_output=True, text=True, check=True).stdout
+    doc = json.loads(out)
+    assert "token_expired" in doc["errorCodes"]
+    by_code = {c["code"]: c for c in doc["closeCodes"]}
+    assert by_code[4004]["action"] == "reconnect"
+    assert by_code[4001]["action"] == "stop"
+    table = subprocess.run([ARDA, "config"], capture_output=True, text=True, check=True).stdout
+    assert "| `ARDA_PORT` | `--port` | `3001` |" in table
+    assert "ARDA_ALLOWED_ORIGINS" in table
+
+
+def test_tail_and_token_without_a_running_service_explain_what_to_do(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    out = subprocess.run([ARDA, "token"], env=env, capture_output=True, text=True, check=False)
+    assert out.returncode == 2
+    assert "start `arda serve`" in out.stderr
+    env["ARDA_JWT_SECRET"] = "s" * 40
+    out = subprocess.run(
+        [ARDA, "tail", "--url", f"ws://127.0.0.1:{free_port()}/ws"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert "cannot connect" in out.stderr
