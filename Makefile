@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## run: install into .venv and run the main job (for now: the event bus demo on the embedded in-process bus)
+## run: install into .venv and run the notification service (development mode, embedded bus, no Redis needed)
 run: $(STAMP)
-	$(BIN)/arda demo
+	$(BIN)/arda serve
 
 ## redis-server: make sure the Debian redis-server the tests start privately is installed
 redis-server:

@@ -134,6 +134,8 @@ def test_protocol_and_config_commands() -> None:
     table = subprocess.run([ARDA, "config"], capture_output=True, text=True, check=True).stdout
     assert "| `ARDA_PORT` | `--port` | `3001` |" in table
     assert "ARDA_ALLOWED_ORIGINS" in table
+    docs = Path(__file__).parent.parent / "docs" / "configuration.md"
+    assert table in docs.read_text(), "docs/configuration.md is stale: regenerate its table with `arda config`"
 
 
 def test_tail_and_token_without_a_running_service_explain_what_to_do(tmp_path: Path) -> None:

@@ -262,3 +262,45 @@ async def test_metrics_cover_the_key_metrics(mem: Running) -> None:
         "process_resident_memory_bytes",
     ):
         assert line in text, line
+
+
+async def test_subscribe_while_redis_is_down_gets_internal_error(tmp_path: Path) -> None:
+    server = RedisServer().start()
+    try:
+        async with running_service(server.url, tmp_path) as svc, svc.user("u-1", ["tenant-001", "tenant-002"]) as c:
+            await c.subscribe("tenant-001")
+            server.kill()
+            await c.send("subscribe", {"tenantId": "tenant-002"}, "s2")
+            err = await c.expect("error", timeout=15)
+            assert err["payload"]["code"] == "internal_error"
+            assert err["messageId"] == "s2"
+            await c.send("ping", None, "p")
+            assert (await c.expect("pong"))["messageId"] == "p"  # the connection goes on
+    finally:
+        server.close()
+
+
+async def test_fragmented_message_over_the_limit_gets_message_too_large(mem: Running) -> None:
+    import os as _os
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", mem.service.ws_port)
+    writer.write(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await reader.readuntil(b"\r\n\r\n")
+
+    def frame(opcode: int, fin: bool, payload: bytes) -> bytes:
+        mask = _os.urandom(4)
+        head = bytes(((0x80 if fin else 0) | opcode, 0x80 | 126)) + len(payload).to_bytes(2, "big")
+        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+    writer.write(frame(0x1, False, b"x" * 40_000))  # text, not final
+    writer.write(frame(0x0, False, b"x" * 40_000))  # continuation: 80,000 bytes > 65,536
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(4096), 5)
+    assert b'"code":"message_too_large"' in data
+    rest = data + await asyncio.wait_for(reader.read(4096), 5)
+    assert b"\x88" in rest  # a close frame follows
+    assert (1009).to_bytes(2, "big") in rest[rest.index(b"\x88") :]
+    writer.close()
