@@ -47,3 +47,7 @@ bench-bus: $(STAMP) redis-server
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+## bench-ws: WebSocket load benchmark of the notification service (latency, throughput, memory, subscribe storm)
+bench-ws: $(STAMP) redis-server
+	$(BIN)/python bench/ws.py

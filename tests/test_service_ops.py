@@ -304,3 +304,34 @@ async def test_fragmented_message_over_the_limit_gets_message_too_large(mem: Run
     assert b"\x88" in rest  # a close frame follows
     assert (1009).to_bytes(2, "big") in rest[rest.index(b"\x88") :]
     writer.close()
+
+
+async def test_page_and_development_routes(tmp_path: Path) -> None:
+    url = f"memory://ops-{uuid.uuid4().hex}"
+    async with running_service(url, tmp_path, dev="true", webapp_dir=str(tmp_path / "none")) as svc:
+        status, text, _ = await svc.http("GET", "/", auth=None)
+        assert status == 200
+        assert "not built" in text
+        status, session, _ = await svc.http("GET", "/dev/session?user=ana&tenant=tenant-007", auth=None)
+        assert status == 200
+        assert session["wsUrl"] == svc.ws_url
+        async with svc.client() as c:
+            await c.send("authenticate", {"token": session["token"]})
+            auth = (await c.expect("authenticated"))["payload"]
+            assert (auth["userId"], auth["tenants"]) == ("ana", ["tenant-007"])
+            await c.subscribe("tenant-007")
+            status, body, _ = await svc.http("POST", "/dev/events", body=order("tenant-007"), auth=None)
+            assert status == 202
+            (n,) = await c.notifications(1)
+            assert n["eventId"] == body["events"][0]["id"]
+    built = tmp_path / "app"
+    (built / "assets").mkdir(parents=True)
+    (built / "index.html").write_text("<!doctype html><title>center</title>")
+    (built / "assets" / "app.js").write_text("console.log(1)")
+    async with running_service(url, tmp_path, webapp_dir=str(built)) as svc:
+        status, text, _ = await svc.http("GET", "/", auth=None)
+        assert status == 200
+        assert "<title>center</title>" in text
+        assert (await svc.http("GET", "/assets/app.js", auth=None))[0] == 200
+        assert (await svc.http("GET", "/dev/session", auth=None))[0] == 404  # not in production
+        assert (await svc.http("POST", "/dev/events", body=order(), auth=None))[0] in (404, 405)

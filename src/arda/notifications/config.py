@@ -48,6 +48,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Development mode (generated secrets, test-publish form). Default: on when no JWT key/secret is configured.",
     ),
     Setting("state_dir", "ARDA_STATE_DIR", ".arda", "Where dev secrets are kept."),
+    Setting("webapp_dir", "ARDA_WEBAPP_DIR", None, "The built notification center served at / (default: bundled)."),
     Setting("max_message_bytes", "ARDA_MAX_MESSAGE_BYTES", 65536, "Largest inbound message; beyond: close 1009."),
     Setting("max_connections_per_ip", "ARDA_MAX_CONNECTIONS_PER_IP", 1000, "Beyond: close 1013."),
     Setting("max_subscriptions", "ARDA_MAX_SUBSCRIPTIONS", 100, "Subscriptions per connection."),
@@ -87,6 +88,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     allowed_origins: str | None = None
     dev: bool | None = None
     state_dir: str = ".arda"
+    webapp_dir: str | None = None
     max_message_bytes: int = 65536
     max_connections_per_ip: int = 1000
     max_subscriptions: int = 100

@@ -24,6 +24,7 @@ from aiohttp import web
 from ..events import EventValidationError, PublishError, UnknownEventTypeError, default_registry
 from ..events.errors import BusError, InvalidTenantError
 from ..events.models import validate_tenant_id
+from . import webapp
 from .acks import ACK_EVENT_TYPE
 from .errors import AuthError
 from .ratelimit import KeyedBuckets
@@ -59,6 +60,7 @@ class HttpApi:
                 web.get("/openapi.yaml", self.openapi),
             ]
         )
+        webapp.add_routes(self)
         self._runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -108,6 +110,10 @@ class HttpApi:
     async def publish(self, request: web.Request) -> web.Response:
         if not self._api_key_ok(request):
             return _problem(401, "missing or wrong API key (Authorization: Bearer <ARDA_API_KEY>)")
+        return await self.publish_unauthenticated(request)
+
+    async def publish_unauthenticated(self, request: web.Request) -> web.Response:
+        """``POST /v1/events`` after the key check (also ``POST /dev/events`` in development mode)."""
         try:
             body = msgspec.json.decode(await request.read())
         except msgspec.DecodeError:
