@@ -383,6 +383,50 @@ async def test_resume_from_trimmed_history_says_recovered_false(tmp_path: Path, 
         await service.stop()
 
 
+async def test_resume_longer_than_the_outbound_message_cap(tmp_path: Path, bus_url: str) -> None:
+    async with running_service(bus_url, tmp_path, outbound_max_messages=50) as svc:
+        published = await svc.publish(*[order(n=n) for n in range(121)])
+        async with svc.user() as c:
+            sub = await c.subscribe(since=published[0]["position"])
+            assert sub["recovered"] is True
+            got = await c.notifications(120, timeout=10)
+            assert [n["eventId"] for n in got] == [p["id"] for p in published[1:]]
+
+
+async def test_resume_replays_acknowledgements_as_acknowledged_for_that_user_only(mem: Running) -> None:
+    async with mem.user("u-1") as a, mem.user("u-2") as b:
+        await a.subscribe()
+        await b.subscribe()
+        (first,) = await mem.publish(order())
+        (n,) = await a.notifications(1)
+        await b.notifications(1)
+        await a.send("acknowledge", {"notificationId": n["id"]}, "k")
+        await a.expect("acknowledged")
+        await a.send("acknowledge", {"notificationId": n["id"]}, "k2")  # twice: stored once
+        await a.expect("acknowledged")
+    page = await mem.service.bus.history("tenant-001")
+    assert [e.type for e in page.events] == ["order.created", "notification.acknowledged"]
+    async with mem.user("u-1") as again, mem.user("u-2") as other:
+        await again.subscribe(since=first["position"])
+        assert (await again.expect("acknowledged"))["payload"]["notificationId"] == n["id"]
+        await other.subscribe(since=first["position"])
+        assert [m["type"] for m in await other.quiet()] == []
+
+
+async def test_a_client_leaving_while_subscribing_leaks_no_bus_subscription(mem: Running) -> None:
+    async with mem.client() as c:
+        await c.login()
+        await c.send("subscribe", {"tenantId": "tenant-001"})
+        await c.ws.close()
+    await eventually(lambda: not mem.service._bus_subs)
+    await asyncio.sleep(0.1)
+    async with mem.user() as fresh:
+        await fresh.subscribe()
+        await mem.publish(order())
+        await fresh.notifications(1)
+        assert [m for m in await fresh.quiet() if m["type"] == "notification"] == []  # once, not twice
+
+
 async def test_resume_never_crosses_tenants_or_recipients(mem: Running) -> None:
     published = await mem.publish(
         order("tenant-001", 0),
@@ -418,8 +462,30 @@ async def test_rate_limit_answers_rate_limited_then_closes(tmp_path: Path) -> No
 
 async def test_oversized_messages_close_with_1009(mem: Running) -> None:
     async with mem.user() as c:
-        await c.send("ping", {"pad": "x" * 70_000})
-        assert await c.closed_with() == 1009
+        await c.send("ping", {"pad": "x" * 70_000}, "big")
+        err = await c.expect("error")
+        assert err["payload"]["code"] == "message_too_large"
+        assert await c.closed_with() == 1009  # and no pong for the oversized ping
+
+
+async def test_client_chosen_close_codes_do_not_become_metric_labels(mem: Running) -> None:
+    async with mem.user() as c:
+        await c.ws.close(code=4711)
+    await eventually(lambda: 'arda_disconnects_total{code="other"} 1.0' in mem.service.metrics.render().decode())
+    assert 'code="4711"' not in mem.service.metrics.render().decode()
+
+
+async def test_an_expired_token_serves_nothing_but_authenticate_and_ping(tmp_path: Path) -> None:
+    async with running_service(f"memory://svc-{uuid.uuid4().hex}", tmp_path, token_grace_s=5) as svc:
+        async with svc.client() as c:
+            await c.send("authenticate", {"token": token("u-1", ["tenant-001"], ttl=0.6)})
+            await c.expect("authenticated")
+            await c.expect("error", 3)  # the sweep's token_expired
+            await c.send("subscribe", {"tenantId": "tenant-001"}, "late")
+            err = await c.expect("error")
+            assert (err["payload"]["code"], err["messageId"]) == ("token_expired", "late")
+            await c.send("ping", None, "p")
+            assert (await c.expect("pong"))["messageId"] == "p"
 
 
 async def test_connections_per_ip_are_capped(tmp_path: Path) -> None:

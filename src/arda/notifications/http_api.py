@@ -64,7 +64,8 @@ class HttpApi:
         self._runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> int:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        timeout = max(0.5, self.service.settings.shutdown_timeout_s / 3)
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=timeout)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

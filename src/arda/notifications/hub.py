@@ -109,6 +109,8 @@ class Hub:
         key = fast_key(position) if position is not None else None
         count = 0
         for peer in targets:
+            if peer.closed:
+                continue
             sub = peer.subs.get(tenant)
             if sub is None:
                 continue
@@ -133,11 +135,13 @@ class Hub:
                 count += 1
         return count
 
-    def send(self, peer: Peer, frame: bytes) -> None:
+    def send(self, peer: Peer, frame: bytes, replay: bool = False) -> None:
+        """Queue ``frame`` for ``peer`` (written at the end of the loop turn). Replays pace themselves by the
+        socket buffer instead of the per-turn message cap."""
         if peer.closed:
             return
         peer.out.append(frame)
-        if len(peer.out) > self.max_messages:
+        if not replay and len(peer.out) > self.max_messages:
             self._slow(peer)
             return
         if not peer.dirty:

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable
 
 import msgspec
 from picows import ws_create_server
@@ -33,6 +34,8 @@ from .sessions import GLOBAL, Sessions
 from .websocket import listener_factory
 
 log = logging.getLogger("arda.notifications")
+#: Frames kept for replays (a few MB at most).
+FRAME_CACHE = 4096
 
 
 class NotificationService:
@@ -70,13 +73,16 @@ class NotificationService:
             self.hub,
             self.metrics,
             self.frame_for,
+            self.ack_frame,
             self.acquire,
             self.release,
+            self.allow_publish,
         )
         self.http = HttpApi(self)
         self._encoder = msgspec.json.Encoder()
-        self._bus_subs: dict[str, asyncio.Future[None]] = {}
-        self._handlers: dict[str, Any] = {}
+        self._bus_subs: dict[str, tuple[Callable[[AnyEvent], None], asyncio.Future[None]]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._frames: OrderedDict[tuple[str, str, str | None], bytes] = OrderedDict()  # replay frame cache
         self._ws_server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -92,7 +98,7 @@ class NotificationService:
             listener_factory(self.sessions),
             s.host,
             s.port,
-            max_frame_size=s.max_message_bytes,
+            max_frame_size=2 * s.max_message_bytes,  # up to it: `message_too_large` and 1009; beyond: picows's 1009
             read_buffer_init_size=2048,
             websocket_handshake_timeout=s.auth_timeout_s,
             use_aiofastnet=False,
@@ -133,10 +139,15 @@ class NotificationService:
             )
         if self._sweeper is not None:
             self._sweeper.cancel()
-        await self.http.stop()
-        remaining = max(0.5, deadline - asyncio.get_running_loop().time())
-        await self.bus.shutdown(drain_timeout=min(remaining, 3.0))
-        await self.authenticator.close()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.5, deadline - 1 - loop.time())):
+                await self.http.stop()
+        remaining = max(0.5, deadline - loop.time())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(remaining):
+                await self.bus.shutdown(drain_timeout=min(remaining / 2, 3.0))
+                await self.authenticator.close()
         log.info("[NotificationService] stopped")
 
     async def wait_stopped(self) -> None:
@@ -153,46 +164,45 @@ class NotificationService:
 
     # -- bus subscriptions ------------------------------------------------------------------------
     async def acquire(self, stream: str) -> None:
-        future = self._bus_subs.get(stream)
-        if future is None:
-            future = self._bus_subs[stream] = asyncio.ensure_future(self._bus_subscribe(stream))
+        """Make sure the bus delivers ``stream``'s events here (shared by every local subscriber)."""
+        entry = self._bus_subs.get(stream)
+        if entry is None:
+
+            def handler(event: AnyEvent) -> None:
+                self.on_event(stream, event)
+
+            subscribe = (
+                self.bus.subscribe_global(handler) if stream == GLOBAL else self.bus.subscribe_tenant(stream, handler)
+            )
+            entry = self._bus_subs[stream] = (handler, asyncio.ensure_future(subscribe))
             self.metrics.subscriptions.set(len(self._bus_subs))
         try:
-            await asyncio.shield(future)
+            await asyncio.shield(entry[1])
         except Exception:
-            if self._bus_subs.get(stream) is future:
+            if self._bus_subs.get(stream) is entry:
                 del self._bus_subs[stream]
+                self.metrics.subscriptions.set(len(self._bus_subs))
             raise
 
-    async def _bus_subscribe(self, stream: str) -> None:
-        def handler(event: AnyEvent) -> None:
-            self.on_event(stream, event)
-
-        self._handlers[stream] = handler
-        if stream == GLOBAL:
-            await self.bus.subscribe_global(handler)
-        else:
-            await self.bus.subscribe_tenant(stream, handler)
-
     def release(self, stream: str) -> None:
-        future = self._bus_subs.pop(stream, None)
+        """The last local subscriber of ``stream`` left: drop the bus subscription (once it is made)."""
+        entry = self._bus_subs.pop(stream, None)
         self.metrics.subscriptions.set(len(self._bus_subs))
-        if future is None:
+        if entry is None:
             return
-        handler = self._handlers.pop(stream, None)
+        handler, future = entry
 
         async def unsubscribe() -> None:
             with contextlib.suppress(Exception):
                 await future
-            if handler is None:
-                return
             if stream == GLOBAL:
                 await self.bus.unsubscribe_global(handler)
             else:
                 await self.bus.unsubscribe_tenant(stream, handler)
 
         task = asyncio.ensure_future(unsubscribe())
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- events -----------------------------------------------------------------------------------
     def notification_for(self, event: AnyEvent) -> Notification:
@@ -201,9 +211,26 @@ class NotificationService:
         return msgspec.structs.replace(notification, id=notification_id(event.tenant_id, event.id))
 
     def frame_for(self, stream: str, event: AnyEvent) -> bytes:
-        """The notification frame for an event (mapped, masked, encoded, framed — once per event)."""
+        """The notification frame for an event (mapped, masked, encoded, framed — once per event). Kept in a
+        small LRU, so that many clients resuming over the same events map each of them once."""
+        key = (stream, event.id, event.position)
+        frame = self._frames.get(key)
+        if frame is not None:
+            self._frames.move_to_end(key)
+            return frame
         notification = self.notification_for(event)
-        return protocol.text_frame(protocol.notification_message(self._encoder.encode(notification)))
+        frame = protocol.text_frame(protocol.notification_message(self._encoder.encode(notification)))
+        self._frames[key] = frame
+        if len(self._frames) > FRAME_CACHE:
+            self._frames.popitem(last=False)
+        return frame
+
+    def allow_publish(self, tenant: str, count: int) -> bool:
+        """Spend ``count`` of ``tenant``'s publish budget (HTTP publishes and acknowledgements share it)."""
+        return self.http.publish_limits.take(tenant, time.monotonic(), count) == 0.0
+
+    def ack_frame(self, event: NotificationAcknowledged) -> bytes:
+        return protocol.text_frame(protocol.encode("acknowledged", {"notificationId": event.notification_id}))
 
     def on_event(self, stream: str, event: AnyEvent) -> None:
         metrics = self.metrics

@@ -21,16 +21,17 @@ import asyncio
 import datetime as dt
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 
-from ..events import AnyEvent, EventBus, PublishError, validate_tenant_id
+from ..events import AnyEvent, EventBus, HistoryPage, PublishError, validate_tenant_id
 from ..events.errors import InvalidTenantError
 from ..events.positions import fast_key
 from . import codes, protocol
-from .acks import NotificationAcknowledged, tenant_of
+from .acks import ACK_EVENT_TYPE, NotificationAcknowledged, tenant_of
 from .auth import Authenticator, Identity
 from .codes import ErrorCode
 from .config import Settings
@@ -42,7 +43,10 @@ from .websocket import Connection
 
 log = logging.getLogger("arda.notifications")
 GLOBAL = "global"
-REPLAY_PAGE = 1000
+REPLAY_PAGE = 500
+ACK_NAMESPACE = uuid.UUID("0f5d7a64-3b3e-4c53-9a43-1c1d6f1f0a11")
+#: Close codes used as metric labels; a client's own choice of code is counted as "other".
+KNOWN_CLOSE_CODES = frozenset({c.code for c in codes.CLOSE_CODES} | {1005, 1006})
 
 
 def iso(ts: float) -> str:
@@ -58,8 +62,10 @@ class Sessions:
         hub: Hub,
         metrics: Metrics,
         frame_for: Callable[[str, AnyEvent], bytes],
+        ack_frame: Callable[[NotificationAcknowledged], bytes],
         acquire: Callable[[str], Awaitable[None]],
         release: Callable[[str], None],
+        allow_publish: Callable[[str, int], bool],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -68,6 +74,8 @@ class Sessions:
         self.hub = hub
         self.metrics = metrics
         self.frame_for = frame_for  # (stream, event) -> the notification frame, as fan-out builds it
+        self.ack_frame = ack_frame
+        self.allow_publish = allow_publish  # the tenant's publish rate limit (shared with the HTTP API)
         self.acquire = acquire  # make sure the bus delivers a stream's events here
         self.release = release
         self.clock = clock
@@ -95,7 +103,7 @@ class Sessions:
         log.debug("[NotificationService] Client connected", extra={"clientId": conn.id, "ip": conn.ip})
         if conn.token is not None:
             token, conn.token = conn.token, None
-            self._spawn(self._authenticate(conn, token, None))
+            self._in_order(conn, self._authenticate(conn, token, None))
 
     def disconnected(self, conn: Connection) -> None:
         if conn not in self.connections:
@@ -119,7 +127,7 @@ class Sessions:
         if not code and handshake is not None and handshake.recv is not None:
             received: Any = handshake.recv.code
             code = int(received)
-        m.disconnects.labels(str(code or 1006)).inc()
+        m.disconnects.labels(str(code) if code in KNOWN_CLOSE_CODES else "other" if code else "1006").inc()
         m.connection_duration.observe(max(0.0, self.clock() - conn.opened_at))
         log.info(
             "[NotificationService] Client disconnected",
@@ -167,6 +175,11 @@ class Sessions:
         elif conn.identity is None:
             self.metrics.failures.labels("unauthorized").inc()
             self._reply(conn, protocol.error(ErrorCode.UNAUTHORIZED, "authenticate first", mid))
+        elif self.clock() >= conn.identity.expires_at:
+            self.metrics.failures.labels("token_expired").inc()
+            self._reply(
+                conn, protocol.error(ErrorCode.TOKEN_EXPIRED, "token expired: authenticate with a fresh one", mid)
+            )
         elif isinstance(message, Subscribe):
             self._subscribe(conn, message)
         elif isinstance(message, Unsubscribe):
@@ -283,9 +296,17 @@ class Sessions:
     async def _start(
         self, conn: Connection, tenant: str, sub: Subscription, since: str | None, mid: str | None
     ) -> None:
+        """Subscribe on the bus, answer ``subscribed``, replay what was missed page by page (waiting for the
+        socket to drain between pages), then deliver the live frames held meanwhile, without duplicates."""
+        is_global = tenant == GLOBAL
         try:
             await self.acquire(tenant)
-            recovered, position, replay = await self._read_missed(conn, tenant, since)
+            if since is None:
+                position: str | None = await self._latest(tenant)
+                page = None
+            else:
+                page = await self._page(tenant, since)
+                position = since if page.reaches_back else await self._latest(tenant)
         except Exception as exc:
             log.exception("subscribe failed", extra={"clientId": conn.id, "tenantId": tenant})
             if conn.subs.get(tenant) is sub:
@@ -293,52 +314,69 @@ class Sessions:
             self.metrics.failures.labels("internal_error").inc()
             self._reply(conn, protocol.error(ErrorCode.INTERNAL_ERROR, f"subscribe failed: {type(exc).__name__}", mid))
             return
-        if conn.closed:
+        if conn.closed or conn.subs.get(tenant) is not sub:
+            return  # gone, or unsubscribed while this was under way (that reply went already)
+        recovered = page is None or page.reaches_back
+        payload = {"tenantId": tenant, "position": position, "recovered": recovered}
+        self._reply(conn, protocol.encode("subscribed", payload, mid))
+        last = fast_key(position) if position is not None and recovered else None
+        try:
+            while page is not None and page.reaches_back:
+                for event in page.events:
+                    frame = self._replay_frame(conn, tenant, event, is_global)
+                    if frame is not None:
+                        self.hub.send(conn, frame, replay=True)
+                    assert event.position is not None
+                    last = fast_key(event.position)
+                if not page.has_more or page.position is None:
+                    break
+                if not await self._drained(conn) or conn.subs.get(tenant) is not sub:
+                    return
+                page = await self._page(tenant, page.position)
+        except Exception as exc:
+            log.exception("replay failed", extra={"clientId": conn.id, "tenantId": tenant})
+            conn.close(codes.RESYNC, f"replay failed ({type(exc).__name__}): resume again")
             return
-        if conn.subs.get(tenant) is not sub:  # unsubscribed while this was under way
+        if conn.subs.get(tenant) is not sub:
             return
-        self._reply(
-            conn, protocol.encode("subscribed", {"tenantId": tenant, "position": position, "recovered": recovered}, mid)
-        )
-        last = fast_key(position) if position is not None else None
-        for key, frame in replay:
-            self.hub.send(conn, frame)
-            last = key
         buffered, sub.buffer = sub.buffer or [], None
         for key, frame in buffered:
             if key is None or last is None or key > last:
-                self.hub.send(conn, frame)
+                self.hub.send(conn, frame, replay=True)
                 if key is not None:
                     last = key
         sub.after = last  # frames still on their way from the bus may repeat what was replayed
 
-    async def _read_missed(
-        self, conn: Connection, tenant: str, since: str | None
-    ) -> tuple[bool, str | None, list[tuple[tuple[int, int] | None, bytes]]]:
-        """(recovered, position to report, frames to replay). Never a partial replay."""
-        is_global = tenant == GLOBAL
-        if since is None:
-            top = await (self.bus.latest_global_position() if is_global else self.bus.latest_position(tenant))
-            return True, top, []
-        frames: list[tuple[tuple[int, int] | None, bytes]] = []
-        cursor = since
-        user = conn.user_id
-        while True:
-            if is_global:
-                page = await self.bus.global_history(since=cursor, limit=REPLAY_PAGE)
-            else:
-                page = await self.bus.history(tenant, since=cursor, limit=REPLAY_PAGE)
-            if not page.reaches_back:
-                top = await (self.bus.latest_global_position() if is_global else self.bus.latest_position(tenant))
-                return False, top, []
-            for event in page.events:
-                if not is_global and event.recipients is not None and user not in event.recipients:
-                    continue
-                assert event.position is not None
-                frames.append((fast_key(event.position), self.frame_for(tenant, event)))
-            if not page.has_more:
-                return True, since, frames
-            cursor = page.position or cursor
+    def _replay_frame(self, conn: Connection, tenant: str, event: AnyEvent, is_global: bool) -> bytes | None:
+        """What a replayed event becomes for this connection (None: nothing)."""
+        if event.type == ACK_EVENT_TYPE:
+            if is_global or not isinstance(event, NotificationAcknowledged) or event.user_id != conn.user_id:
+                return None
+            return self.ack_frame(event)
+        if not is_global and event.recipients is not None and conn.user_id not in event.recipients:
+            return None
+        return self.frame_for(tenant, event)
+
+    async def _latest(self, tenant: str) -> str:
+        return await (self.bus.latest_global_position() if tenant == GLOBAL else self.bus.latest_position(tenant))
+
+    async def _page(self, tenant: str, since: str) -> HistoryPage:
+        if tenant == GLOBAL:
+            return await self.bus.global_history(since=since, limit=REPLAY_PAGE)
+        return await self.bus.history(tenant, since=since, limit=REPLAY_PAGE)
+
+    async def _drained(self, conn: Connection) -> bool:
+        """Wait until the connection's socket buffer is below the outbound limit (False: it never was)."""
+        self.hub.flush()
+        limit = self.settings.outbound_max_bytes // 2
+        deadline = self.clock() + 10.0
+        while conn.write_buffer_size() > limit:
+            if conn.closed or self.clock() > deadline:
+                if not conn.closed:
+                    self.slow(conn)
+                return False
+            await asyncio.sleep(0.01)
+        return not conn.closed
 
     def _unsubscribe(self, conn: Connection, tenant: str, mid: str | None) -> None:
         if tenant not in conn.subs:
@@ -360,7 +398,13 @@ class Sessions:
         if tenant not in conn.subs or conn.user_id is None:
             self._reply(conn, protocol.error(ErrorCode.NOT_SUBSCRIBED, f"not subscribed to {tenant}", mid))
             return
+        if not self.allow_publish(tenant, 1):
+            self.metrics.failures.labels("rate_limited").inc()
+            self._reply(conn, protocol.error(ErrorCode.RATE_LIMITED, f"publish rate limit for tenant {tenant}", mid))
+            return
         event = NotificationAcknowledged(
+            # the same user acknowledging the same notification again is the same event: stored once
+            id=str(uuid.uuid5(ACK_NAMESPACE, f"{conn.user_id}\n{notification_id}")),
             tenant_id=tenant,
             user_id=conn.user_id,
             recipients=[conn.user_id],

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from picows import (
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("arda.notifications")
 _ids = itertools.count(1)
+#: Connection ids are unique across instances (acknowledgements name the connection that made them).
+_INSTANCE = os.urandom(4).hex()
 PING_FRAME = b"\x89\x00"
 
 
@@ -68,7 +71,7 @@ class Connection(WSListener):
 
     def __init__(self, sessions: Sessions, token: str | None) -> None:
         self.sessions = sessions
-        self.id = f"c{next(_ids)}"
+        self.id = f"{_INSTANCE}-{next(_ids)}"
         self.token = token  # from the upgrade request (header or query); cleared once verified
         self.transport: WSTransport | None = None
         self.raw: asyncio.Transport | None = None
@@ -102,17 +105,25 @@ class Connection(WSListener):
         self.sessions.connected(self)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if self.closed or transport.is_close_frame_sent:
+            return  # closing: nothing more is handled or answered
         self.last_seen = self.sessions.clock()
         msg_type = frame.msg_type
         if msg_type == WSMsgType.TEXT or msg_type == WSMsgType.BINARY:
             if frame.fin and self.fragments is None:
+                if frame.payload_size > self.sessions.settings.max_message_bytes:
+                    self.sessions.too_large(self)
+                    return
                 self.sessions.received(self, frame.get_payload_as_bytes())
             else:
                 self._fragment(frame)
         elif msg_type == WSMsgType.CONTINUATION:
             self._fragment(frame)
         elif msg_type == WSMsgType.CLOSE:
-            transport.send_close(frame.get_close_code(), frame.get_close_message())
+            code: Any = frame.get_close_code()
+            if not int(code):
+                code = 1000  # an empty close is answered with "normal", never with 0
+            transport.send_close(code, frame.get_close_message())
             transport.disconnect()
 
     def _fragment(self, frame: WSFrame) -> None:
@@ -132,7 +143,7 @@ class Connection(WSListener):
 
     # -- output -----------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        if self.raw is not None and not self.closed:
+        if self.raw is not None and not self.closed and not self.raw.is_closing():
             self.raw.write(data)
 
     def write_buffer_size(self) -> int:
