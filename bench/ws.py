@@ -4,7 +4,12 @@ publisher, Redis) on core 1.
 
 Run: ``make bench-ws`` (or ``.venv/bin/python bench/ws.py [--quick] [--connections N] [--tenants T] ...``).
 Prints a table and one JSON line (``{"benchmark":"ws",...}``). ``--quick`` is a correctness smoke test:
-small sizes, exit status 1 on any loss, duplicate, wrong-tenant delivery or reorder.
+small sizes, exit status 1 on any loss, duplicate, wrong-tenant delivery or reorder. Exit status 2 when the
+service or the load generator fails outright (the service's log, grouped, is printed).
+
+``--launcher`` picks how the service is started: ``arda`` (``arda serve``, the default) or, to measure a
+service that fails that way, ``python-O`` (the same program with assertions off) or ``asyncio`` (without
+uvloop). Clients retry a ``subscribe`` answered with ``internal_error`` (the protocol allows it) and count it.
 """
 
 from __future__ import annotations
@@ -47,7 +52,12 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
     parser.add_argument("--memory-connections", type=int, help="memory: idle connections (10000; quick 200)")
     parser.add_argument("--storm-connections", type=int, help="subscribe_storm: clients (2000; quick 200)")
     parser.add_argument("--processes", type=int, default=4, help="client processes (4)")
-    parser.add_argument("--batch", type=int, default=200, help="connections opened at once (200)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=100,
+        help="connections opened at once, all processes together (100: the service's listen backlog)",
+    )
     parser.add_argument(
         "--window", type=int, default=20_000, help="throughput: deliveries in flight at most; 0 = open loop (20000)"
     )
@@ -119,10 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         except (FleetError, ServiceError) as exc:
             say(f"FAILED: {exc}")
             for service in stack.services:
-                service.stop()
-                say(f"service {service.stderr_path.name} (exit {service.proc.returncode if service.proc else '-'}):")
-                say(service.stderr_tail(30))
+                code = service.stop()
+                say(f"service {service.stderr_path.name} (exit {code}), its log grouped:")
+                for line in service.stderr_summary():
+                    say(f"    {line}")
             say(f"service logs kept in {stack.log_dir}")
+            failure = {"benchmark": "ws", "launcher": args.launcher, "error": str(exc).splitlines()[0]}
+            print(json.dumps(failure | {"results": results, "correct": False}), flush=True)
             return 2
         results = {k: v for k, v in results.items() if k in wanted}
         say("")
@@ -130,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         issues = [r for r in services if r["stderr_lines"] or r["exit_code"] not in (0, None)]
         for r in services:
             counters = ", ".join(f"{k}={v:g}" for k, v in sorted(r["metrics"].items()) if "deliveries" not in k)
-            say(f"service {r['name']}: exit {r['exit_code']}, {r['stderr_lines']} stderr lines; {counters or '-'}")
+            say(
+                f"service {r['name']} (cores {r['cores']}): exit {r['exit_code']}, {r['stderr_lines']} stderr lines; "
+                f"{counters or '-'}"
+            )
             for line in r.get("stderr_summary", []):
                 say(f"    {line}")
         if issues:
@@ -141,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     failed_to_open = sum(
         sum(r.get(key, {}).values()) for r in results.values() for key in ("failures", "failures_to_open")
     )
-    line = {
+    summary = {
         "benchmark": "ws",
         "python": platform.python_version(),
         "redis": stack.redis_version,
@@ -153,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "services": services,
         "correct": not bad and not failed_to_open,
     }
-    print(json.dumps(_clean(line)), flush=True)
+    print(json.dumps(_clean(summary)), flush=True)
     if bad or failed_to_open:
         say(f"correctness problems: {bad or ''} {f'{failed_to_open} connections failed' if failed_to_open else ''}")
         return 1 if args.quick else 0

@@ -153,3 +153,45 @@ def test_tail_and_token_without_a_running_service_explain_what_to_do(tmp_path: P
     )
     assert out.returncode == 2
     assert "cannot connect" in out.stderr
+
+
+async def test_serve_on_redis_delivers_through_tail(tmp_path: Path, redis_url: str) -> None:
+    """The real process (uvloop, Redis backend) end to end: publish through the HTTP API, receive in `tail`."""
+    env = _env(tmp_path)
+    env["ARDA_REDIS_URL"] = redis_url
+    env["ARDA_JWT_SECRET"] = "r" * 40
+    env["ARDA_API_KEY"] = "key"
+    ws, http = free_port(), free_port()
+    serve = subprocess.Popen(
+        [ARDA, "serve", "--port", str(ws), "--http-port", str(http)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        await _wait_ready(http, serve)
+        tail = subprocess.Popen(
+            [ARDA, "tail", "--url", f"ws://127.0.0.1:{ws}/ws", "--count", "1", "--timeout", "15"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        await asyncio.sleep(1.0)
+        published = await asyncio.to_thread(
+            subprocess.run,
+            [ARDA, "publish", "--url", f"http://127.0.0.1:{http}", "--sample", "card.transition"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out, err = await asyncio.to_thread(tail.communicate, None, 20)
+        assert tail.returncode == 0, err
+        assert json.loads(out)["eventId"] == json.loads(published.stdout)["id"]
+    finally:
+        serve.terminate()
+        _, err = serve.communicate(timeout=15)
+    assert "Traceback" not in err
+    assert serve.returncode == 0

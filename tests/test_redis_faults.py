@@ -280,3 +280,26 @@ async def test_publish_refused_by_redis_fails_only_that_event(redis_server: Redi
         assert event.id == good.id
         assert redis_server.client().type("arda:stream:tenant-bad") == b"string"  # untouched
         assert bus.stats.publish_failures == 1
+
+
+def test_the_bus_works_on_uvloop(redis_url: str) -> None:
+    """`arda serve` runs on uvloop, whose transports are not asyncio's classes."""
+    import uvloop
+
+    async def main() -> list[str]:
+        received = Collector()
+        async with EventBus(redis_url) as bus:
+            await bus.subscribe_tenant("tenant-001", received)
+            sent = [r.id for r in await bus.publish_many([order(n=n) for n in range(20)])]
+            await received.wait_for(20)
+            assert received.ids == sent
+            return sent
+
+    assert len(uvloop.run(main())) == 20
+
+
+async def test_a_burst_of_commands_waits_for_the_pool_instead_of_failing(redis_url: str) -> None:
+    async with EventBus(redis_url) as bus:
+        await bus.publish(order())
+        pages = await asyncio.gather(*(bus.history("tenant-001") for _ in range(300)))
+        assert all(len(p.events) == 1 for p in pages)

@@ -208,6 +208,7 @@ class ClientProcess:
         self.tally = Tally()
         self.clients: list[Client] = []
         self.retries: dict[str, int] = {}  # subscribe retries by error code (of the last open/subscribe_all)
+        self.retried_clients = 0  # connections subscribed only after a retry
 
     # -- opening -----------------------------------------------------------------------------------
     def _token(self, index: int, tenant: str) -> str:
@@ -226,6 +227,8 @@ class ClientProcess:
             except (ConnectionError, TimeoutError) as exc:
                 return f"subscribe: {type(exc).__name__}"
             if reply.type == "subscribed":
+                if attempt:
+                    self.retried_clients += 1
                 return None
             code = reply.payload.code if reply.payload else None
             if code != "internal_error" or attempt == SUBSCRIBE_TRIES - 1:
@@ -280,6 +283,7 @@ class ClientProcess:
     async def subscribe_all(self, barrier: MpEvent) -> dict[str, Any]:
         """Wait for the barrier, then send every connection's subscribe at once; wait for all ``subscribed``."""
         self.retries = {}
+        self.retried_clients = 0
         loop = asyncio.get_running_loop()
         released = await loop.run_in_executor(None, barrier.wait, 60.0)
         if not released:
@@ -294,6 +298,7 @@ class ClientProcess:
             "subscribed": sum(r is None for r in results),
             "failures": failures,
             "retries": self.retries,
+            "retried_clients": self.retried_clients,
             "released_at": released_at,
             "done_at": time.time(),
         }

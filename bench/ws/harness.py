@@ -63,12 +63,10 @@ if sys.stdin.read().strip() != "done":
 
 def pin(pid: int, core: int) -> bool:
     """Pin ``pid`` (0: this process) to one core, when the machine has it. True when pinned."""
-    if not hasattr(os, "sched_setaffinity"):
+    if not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2:
         return False
     try:
-        if core not in os.sched_getaffinity(0) or len(os.sched_getaffinity(0)) < 2:
-            return False
-        os.sched_setaffinity(pid, {core})
+        os.sched_setaffinity(pid, {core})  # not limited to this process's own affinity (the parent is pinned)
     except OSError:
         return False
     return True
@@ -100,10 +98,54 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def core_times() -> dict[int, tuple[int, int]]:
+    """Per core: (busy, total) jiffies since boot, from /proc/stat (busy excludes idle and iowait)."""
+    times: dict[int, tuple[int, int]] = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            numbers = [int(v) for v in values]
+            total = sum(numbers[:8])  # user nice system idle iowait irq softirq steal
+            times[int(name[3:])] = (total - numbers[3] - numbers[4], total)
+    return times
+
+
+def core_busy(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> dict[str, float]:
+    """Share of each core's time spent busy between two :func:`core_times` readings."""
+    busy = {}
+    for core, (b1, t1) in after.items():
+        b0, t0 = before.get(core, (0, 0))
+        busy[f"core{core}"] = round((b1 - b0) / (t1 - t0), 3) if t1 > t0 else 0.0
+    return busy
+
+
 def rss_kib(pid: int) -> int:
     """VmRSS of ``pid`` in KiB, from /proc/<pid>/status."""
     match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
     return int(match.group(1)) if match else 0
+
+
+def listen_overflows() -> int:
+    """The kernel's TcpExt ListenOverflows counter (system-wide): connections dropped because a listening
+    socket's accept queue was full. 0 if unreadable."""
+    try:
+        lines = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()]
+    except OSError:
+        return 0
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names and names[0] == "TcpExt:" and "ListenOverflows" in names:
+            return int(values[names.index("ListenOverflows")])
+    return 0
+
+
+def listen_backlog(port: int) -> int | None:
+    """The accept-queue limit of the socket listening on 127.0.0.1:``port`` (``Send-Q`` of ``ss -ltn``)."""
+    try:
+        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    fields = out.split()
+    return int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
 
 
 def open_fds_limit(pid: int) -> int:
@@ -139,6 +181,7 @@ class Service:
         self.stderr_path = log_dir / f"{name}.stderr.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.pinned = False
+        self.affinity: list[int] = []
 
     @property
     def url(self) -> str:
@@ -160,6 +203,8 @@ class Service:
                 args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env, preexec_fn=_die_with_parent
             )
         self.pinned = pin(self.proc.pid, SERVICE_CORE)
+        if self.pinned:
+            self.affinity = sorted(os.sched_getaffinity(self.proc.pid))
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -216,7 +261,8 @@ class Service:
         for line in lines:
             try:
                 record = json.loads(line)
-                key = (str(record.get("level")), str(record.get("logger")), str(record.get("msg")).splitlines()[0])
+                logger = re.sub(r"\.\d+$", ".N", str(record.get("logger")))  # picows.server.<connection>
+                key = (str(record.get("level")), logger, str(record.get("msg")).splitlines()[0])
                 exc = str(record.get("exc") or "")
             except (ValueError, AttributeError, IndexError):
                 key, exc = ("raw", "", line[:200]), ""

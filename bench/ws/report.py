@@ -57,6 +57,20 @@ def checks_text(result: dict[str, Any]) -> str:
     return text + (f"  ({'; '.join(extra)})" if extra else "")
 
 
+def _counts(*groups: dict[str, int]) -> str:
+    return " / ".join(", ".join(f"{k}×{v:,}" for k, v in group.items()) or "0" for group in groups)
+
+
+def _opening(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """How opening the connections went: time, accept-queue overflows, subscribe retries and failures."""
+    text = f"{result['open_seconds']:.1f} s, {result['listen_overflows']:,} listen overflows"
+    rows = [("", "opened in", text)]
+    failures = result.get("failures_to_open", result.get("failures")) or {}
+    if result.get("subscribe_retries") or failures:
+        rows.append(("", "subscribe retries / failures", _counts(result["subscribe_retries"], failures)))
+    return rows
+
+
 def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.2f}"
 
@@ -77,6 +91,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             )
         )
         rows.append(("", "loss / dup / crossing / reorder", checks_text(lat)))
+        rows += _opening(lat)
     thr = results.get("throughput")
     if thr:
         mode = "open loop" if not thr["window"] else f"closed loop, ≤ {thr['window']:,} deliveries in flight"
@@ -87,6 +102,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             ("", "server CPU", f"{thr['server_cpu_s']:.2f} s of {thr['seconds']:.2f} s = {thr['server_cpu_share']:.0%}")
         )
         rows.append(("", "server CPU per delivery", f"{thr['server_us_per_delivery']:.2f} µs"))
+        busy = ", ".join(f"{core} {share:.0%}" for core, share in thr["cores_busy"].items())
+        rows.append(("", "cores busy (0: service, 1: load)", busy))
         rows.append(
             (
                 "",
@@ -107,8 +124,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             )
         )
         rows.append(("", "per connection", f"{mem['kib_per_connection']:.2f} KiB"))
-        if mem.get("failures"):
-            rows.append(("", "failed to open", ", ".join(f"{k}×{v}" for k, v in mem["failures"].items())))
+        rows += _opening(mem)
     storm = results.get("subscribe_storm")
     if storm:
         rows.append(("subscribe_storm", "clients", f"{storm['connections']:,} over {storm['tenants']} tenants"))
@@ -123,6 +139,9 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             )
         )
         rows.append(("", "loss / dup / crossing / reorder", checks_text(storm)))
+        if storm.get("subscribe_retries") or storm.get("failures"):
+            rows.append(("", "subscribe retries / failures", _counts(storm["subscribe_retries"], storm["failures"])))
+            rows.append(("", "clients subscribed only after a retry", f"{storm['subscribed_after_retry']:,}"))
     width = [max(len(r[i]) for r in rows) for i in range(2)] if rows else [0, 0]
     lines = [f"{'scenario':<{width[0]}}  {'measure':<{width[1]}}  value", "-" * (width[0] + width[1] + 40)]
     lines += [f"{a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows]

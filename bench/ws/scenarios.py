@@ -10,7 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from .fleet import Fleet, FleetError
-from .harness import Service, Stack, cpu_seconds, open_fds_limit, rss_kib
+from .harness import (
+    Service,
+    Stack,
+    core_busy,
+    core_times,
+    cpu_seconds,
+    listen_backlog,
+    listen_overflows,
+    open_fds_limit,
+    rss_kib,
+)
 from .report import merge, percentiles
 
 DRAIN_IDLE_S = 3.0  # a phase's drain ends when nothing more arrives for this long...
@@ -43,6 +53,7 @@ def open_connections(fleet: Fleet, count: int, subscribe: bool, batch: int, labe
     per_tenant = [0] * fleet.tenants
     failures: dict[str, int] = {}
     retries: dict[str, int] = {}
+    overflows = listen_overflows()
     started = time.perf_counter()
     next_print = started + 1.0
     for first in range(0, count, batch):
@@ -56,6 +67,8 @@ def open_connections(fleet: Fleet, count: int, subscribe: bool, batch: int, labe
                 failures[what] = failures.get(what, 0) + n
             for what, n in reply["retries"].items():
                 retries[what] = retries.get(what, 0) + n
+        if first == 0 and not sum(per_tenant):
+            raise FleetError(f"{label}: not one of the first {len(chunk)} connections could be opened: {failures}")
         if time.perf_counter() >= next_print or first + batch >= count:
             next_print = time.perf_counter() + 1.0
             failed = sum(failures.values())
@@ -72,6 +85,7 @@ def open_connections(fleet: Fleet, count: int, subscribe: bool, batch: int, labe
         "failures": failures,
         "subscribe_retries": retries,
         "seconds": seconds,
+        "listen_overflows": listen_overflows() - overflows,
     }
 
 
@@ -82,6 +96,7 @@ class Phase:
     seconds: float  # from the first publish until everything arrived (or the drain gave up)
     publisher: dict[str, Any]
     server_cpu_s: float
+    cores_busy: dict[str, float]
 
 
 def run_phase(
@@ -93,6 +108,7 @@ def run_phase(
     fleet.call_all("begin", {"starts": starts, "record": True})
     base = fleet.delivered()
     cpu0 = cpu_seconds(service.pid)
+    cores0 = core_times()
     started = time.perf_counter()
     fleet.publish(command, arg)
     reply = None
@@ -123,9 +139,10 @@ def run_phase(
             break
     seconds = time.perf_counter() - started
     cpu = cpu_seconds(service.pid) - cpu0
+    cores = core_busy(cores0, core_times())
     totals, samples = merge(fleet.call_all("end", {"ends": ends}))
     totals["expected"] = expected
-    return Phase(totals, samples, seconds, reply, cpu)
+    return Phase(totals, samples, seconds, reply, cpu, cores)
 
 
 def _checks(totals: dict[str, Any]) -> dict[str, Any]:
@@ -139,6 +156,7 @@ def service_report(service: Service, name: str) -> dict[str, Any]:
     code = service.stop()
     lines = service.stderr_lines()
     report: dict[str, Any] = {"name": name, "exit_code": code, "stderr_lines": lines, "metrics": metrics}
+    report["cores"] = service.affinity or "not pinned"
     if lines:
         report["stderr_summary"] = service.stderr_summary()
         report["stderr_file"] = str(service.stderr_path)
@@ -166,6 +184,9 @@ def latency_and_throughput(stack: Stack, s: Settings) -> tuple[dict[str, Any], d
             "tenants": s.tenants,
             "failures_to_open": opened["failures"],
             "subscribe_retries": opened["subscribe_retries"],
+            "open_seconds": round(opened["seconds"], 2),
+            "listen_overflows": opened["listen_overflows"],
+            "listen_backlog": listen_backlog(service.port),
             "seconds": round(pub_seconds, 3),
             "published": published,
             "events_per_s": published / pub_seconds,
@@ -192,6 +213,7 @@ def latency_and_throughput(stack: Stack, s: Settings) -> tuple[dict[str, Any], d
             "server_cpu_s": round(phase.server_cpu_s, 3),
             "server_cpu_share": phase.server_cpu_s / phase.seconds,
             "server_us_per_delivery": phase.server_cpu_s / received * 1e6 if received else float("nan"),
+            "cores_busy": phase.cores_busy,
             "p50_ms": tail["p50_ms"],
             "p99_ms": tail["p99_ms"],
             "max_ms": tail["max_ms"],
@@ -221,6 +243,7 @@ def memory(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
             "failures": opened["failures"],
             "subscribe_retries": opened["subscribe_retries"],
             "open_seconds": round(opened["seconds"], 2),
+            "listen_overflows": opened["listen_overflows"],
             "rss_before_kib": before,
             "rss_after_kib": after,
             "kib_per_connection": (after - before) / count if count else float("nan"),
@@ -263,6 +286,7 @@ def subscribe_storm(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str
             "tenants": s.tenants,
             "subscribed": subscribed,
             "all_subscribed_s": all_subscribed,
+            "subscribed_after_retry": sum(int(r["retried_clients"]) for r in replies),
             "subscribe_retries": retries,
             "got_event": phase.totals["got_any"],
             "all_received_s": phase.totals["last_first_at"] - released if phase.totals["got_any"] else float("nan"),

@@ -67,7 +67,7 @@ class HttpApi:
         timeout = max(0.5, self.service.settings.shutdown_timeout_s / 3)
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=timeout)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port, backlog=1024)
         await site.start()
         return int(self._runner.addresses[0][1])
 

@@ -103,6 +103,7 @@ class NotificationService:
             websocket_handshake_timeout=s.auth_timeout_s,
             use_aiofastnet=False,
             enable_auto_pong=True,
+            backlog=4096,  # reconnect storms: the default 100 overflows and costs each dropped SYN a second
         )
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
         self.http_port = await self.http.start(s.host, s.http_port)

@@ -66,8 +66,10 @@ class RedisBackend:
         ping_interval: float = 5.0,
         ping_timeout: float = 3.0,
         backoff: Backoff | None = None,
+        max_connections: int = 32,
     ) -> None:
         self.url = url
+        self.max_connections = max_connections
         self.safe_url = redact_url(url)
         self.retention = retention
         self.connect_timeout = connect_timeout
@@ -102,14 +104,19 @@ class RedisBackend:
         return BackendUnavailableError(f"cannot reach Redis at {self.safe_url}: {cause}")
 
     async def connect(self) -> None:
-        client = aioredis.Redis.from_url(
+        # A blocking pool: a burst of commands (2,000 clients subscribing at once) waits for a free connection
+        # (up to the command timeout) instead of failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
             self.url,
+            max_connections=self.max_connections,
+            timeout=self.command_timeout,
             socket_connect_timeout=self.connect_timeout,
             socket_timeout=self.command_timeout,
             socket_keepalive=True,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
             health_check_interval=30,
         )
+        client = aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
         try:
             async with asyncio.timeout(self.connect_timeout):
                 info = await client.info("server")

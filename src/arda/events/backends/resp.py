@@ -13,7 +13,7 @@ import socket
 import ssl as _ssl
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 
@@ -39,8 +39,8 @@ class _Protocol(asyncio.Protocol):
         self._reader = hiredis.Reader()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._conn._transport = transport
+        # uvloop's transports do not derive from asyncio.Transport: no isinstance check here
+        self._conn._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         conn = self._conn

@@ -1,0 +1,75 @@
+/**
+ * @arda/notifications — the browser client of Arda Realtime.
+ *
+ * - `NotificationClient`: one connection, framework-free (no React).
+ * - `useNotifications`: the React hook over a shared client per (url, identity).
+ * - Wire types: the messages of docs/protocol.md, and the event and code tables generated from the service.
+ */
+export {
+  NotificationClient,
+  type ClientNotification,
+  type ConnectionStatus,
+  type NotificationClientEvents,
+  type NotificationClientOptions,
+  type NotificationSnapshot,
+  type RecoveryFailedEvent,
+  type SubscriptionInfo,
+  type SubscriptionState,
+  type TokenSource,
+} from "./client.js";
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
+export {
+  NotificationError,
+  type ClientErrorCode,
+  type NotificationErrorCode,
+  type NotificationErrorDetails,
+} from "./errors.js";
+export type {
+  Clock,
+  DocumentLike,
+  EventTargetLike,
+  WebSocketConstructor,
+  WebSocketLike,
+  WindowLike,
+} from "./environment.js";
+export {
+  ClientRegistry,
+  clientKey,
+  DEFAULT_GRACE_MS,
+  identityFromToken,
+  sharedRegistry,
+  type ClientLease,
+  type ClientRegistryOptions,
+} from "./registry.js";
+export {
+  INITIAL_SNAPSHOT,
+  useNotifications,
+  type SharedClientOptions,
+  type UseNotificationsOptions,
+  type UseNotificationsResult,
+} from "./useNotifications.js";
+export {
+  parseServerFrame,
+  SEVERITIES,
+  type AcknowledgedMessage,
+  type AcknowledgeMessage,
+  type AuthenticatedMessage,
+  type AuthenticateMessage,
+  type ClientMessage,
+  type ErrorMessage,
+  type Notification,
+  type NotificationMessage,
+  type ParseResult,
+  type PingMessage,
+  type PongMessage,
+  type ServerErrorCode,
+  type ServerMessage,
+  type ServerMessageType,
+  type Severity,
+  type SubscribedMessage,
+  type SubscribeMessage,
+  type UnsubscribedMessage,
+  type UnsubscribeMessage,
+} from "./messages.js";
+export * from "./generated/events.js";
+export * from "./generated/protocol.js";

@@ -1,0 +1,247 @@
+/**
+ * useNotifications: a thin React hook over the shared NotificationClient of (url, identity).
+ *
+ * - Rendering reads the client's store through `useSyncExternalStore`; rendering opens nothing (on the
+ *   server the hook returns the initial state and touches nothing).
+ * - The client is acquired from a registry in effects and released on unmount; the registry closes it after
+ *   a grace delay, so StrictMode's double mount keeps one socket and one `subscribe` per tenant.
+ * - Callbacks and the token are read through refs: inline options never reconnect or resubscribe.
+ */
+import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from "react";
+import {
+  NotificationClient,
+  type ClientNotification,
+  type ConnectionStatus,
+  type NotificationClientOptions,
+  type NotificationSnapshot,
+  type RecoveryFailedEvent,
+  type SubscriptionInfo,
+  type SubscriptionState,
+  type TokenSource,
+} from "./client.js";
+import { NotificationError } from "./errors.js";
+import { clientKey, identityFromToken, sharedRegistry, type ClientLease, type ClientRegistry } from "./registry.js";
+
+/** Options of the client that only matter when the shared client is created (the first hook wins). */
+export type SharedClientOptions = Omit<
+  NotificationClientOptions,
+  "url" | "token" | "maxNotifications" | "onNotification" | "onRecoveryFailed" | "onError" | "onStatus"
+>;
+
+export interface UseNotificationsOptions {
+  /** The service's WebSocket endpoint, e.g. `ws://localhost:3001/ws`. */
+  url: string;
+  /** A token, or a (possibly async) function called for a fresh one on every connection attempt. */
+  token: TokenSource;
+  /** Subscribed automatically while the component is mounted (and while it is this value). */
+  tenantId?: string | null | undefined;
+  /**
+   * Who the connection is for: hooks with the same url and identity share one connection. Default: the
+   * JWT's `sub` for a string token; for a token function, pass it when the user can change (else the url
+   * alone keys the connection).
+   */
+  identity?: string | undefined;
+  /** The bound of the notification list. Default 100 (the shared client keeps the first hook's value; a smaller one here trims this hook's view). */
+  maxNotifications?: number | undefined;
+  /** A resume could not recover missed notifications (`recovered: false`): reload the tenant's state. */
+  onRecoveryFailed?: ((event: RecoveryFailedEvent) => void) | undefined;
+  /** Every new (deduplicated) notification. */
+  onNotification?: ((notification: ClientNotification) => void) | undefined;
+  /** Every error, as also stored in `lastError`. */
+  onError?: ((error: NotificationError) => void) | undefined;
+  /** `false`: acquire nothing, connect nothing (status `closed`). Default true. */
+  enabled?: boolean | undefined;
+  /** Where shared clients live. Default the module-wide `sharedRegistry`. */
+  registry?: ClientRegistry | undefined;
+  /** Passed to the client when the shared client is created (WebSocket, clock, backoff, timeouts…). */
+  clientOptions?: SharedClientOptions | undefined;
+}
+
+export interface UseNotificationsResult {
+  /** Newest first, deduplicated, bounded. */
+  notifications: readonly ClientNotification[];
+  /** `status === "connected"`. */
+  isConnected: boolean;
+  status: ConnectionStatus;
+  unreadCount: number;
+  lastError: NotificationError | null;
+  /** Tenants whose resume lost notifications (`recovered: false`) until `clearRecoveryFailed`. */
+  recoveryFailed: readonly string[];
+  subscriptions: Readonly<Record<string, SubscriptionState>>;
+  /** Subscribe this component to a tenant (released on unmount); settles with the server's answer. */
+  subscribe: (tenantId: string) => Promise<SubscriptionInfo>;
+  /** Release this component's subscription; settles with the server's answer (or at once if others hold it). */
+  unsubscribe: (tenantId: string) => Promise<void>;
+  /** Optimistic: marks read now and acknowledges to the server (other tabs of the user follow). */
+  markAsRead: (notificationId: string) => void;
+  markAllAsRead: () => void;
+  clearNotifications: () => void;
+  clearRecoveryFailed: (tenantId?: string) => void;
+  /** Reconnect now, whatever the state (also after `unauthorized` or a "stop" close code). */
+  reconnect: () => void;
+}
+
+const EMPTY: readonly ClientNotification[] = Object.freeze([]);
+const NO_SUBSCRIPTIONS: Readonly<Record<string, SubscriptionState>> = Object.freeze({});
+const NONE: readonly string[] = Object.freeze([]);
+
+function initialSnapshot(status: ConnectionStatus): NotificationSnapshot {
+  return Object.freeze({
+    status,
+    isConnected: false,
+    notifications: EMPTY,
+    unreadCount: 0,
+    lastError: null,
+    subscriptions: NO_SUBSCRIPTIONS,
+    recoveryFailed: NONE,
+    userId: null,
+    queuedMessages: 0,
+    droppedMessages: 0,
+  });
+}
+
+/** What the server renders (and hydration starts from): nothing connected yet. */
+export const INITIAL_SNAPSHOT: NotificationSnapshot = initialSnapshot("connecting");
+const DISABLED_SNAPSHOT: NotificationSnapshot = initialSnapshot("closed");
+
+const ignore = (): void => undefined;
+
+function resolveToken(token: TokenSource): string | Promise<string> {
+  return typeof token === "function" ? token() : token;
+}
+
+export function useNotifications(options: UseNotificationsOptions): UseNotificationsResult {
+  const { url, tenantId } = options;
+  const enabled = options.enabled ?? true;
+  const registry = options.registry ?? sharedRegistry;
+  const identity = options.identity ?? (typeof options.token === "string" ? identityFromToken(options.token) : "");
+  const key = clientKey(url, identity);
+
+  // The latest options, for callbacks and the token: never a reason to reconnect or resubscribe.
+  const latest = useRef(options);
+  latest.current = options;
+
+  /** Get (or create and connect) the shared client; every call must be matched by `release()`. */
+  const acquire = useCallback(
+    (): ClientLease =>
+      registry.acquire(key, () => {
+        const o = latest.current;
+        return new NotificationClient({
+          ...o.clientOptions,
+          url,
+          token: () => resolveToken(latest.current.token),
+          ...(o.maxNotifications !== undefined ? { maxNotifications: o.maxNotifications } : {}),
+        });
+      }),
+    [registry, key, url],
+  );
+
+  const store = useMemo(() => {
+    const fallback = enabled ? INITIAL_SNAPSHOT : DISABLED_SNAPSHOT;
+    return {
+      subscribe(listener: () => void): () => void {
+        if (!enabled) return ignore;
+        const lease = acquire();
+        const off = lease.client.store.subscribe(listener);
+        return () => {
+          off();
+          lease.release();
+        };
+      },
+      getSnapshot: (): NotificationSnapshot => (enabled ? registry.peek(key)?.getSnapshot() : undefined) ?? fallback,
+      getServerSnapshot: (): NotificationSnapshot => fallback,
+    };
+  }, [registry, key, enabled, acquire]);
+
+  const snapshot = useSyncExternalStore(store.subscribe, store.getSnapshot, store.getServerSnapshot);
+
+  // Callbacks (through refs) and the token source of the most recently mounted hook.
+  useEffect(() => {
+    if (!enabled) return undefined;
+    const lease = acquire();
+    const client = lease.client;
+    client.setToken(() => resolveToken(latest.current.token));
+    const offs = [
+      client.on("notification", (n) => latest.current.onNotification?.(n)),
+      client.on("recoveryFailed", (e) => latest.current.onRecoveryFailed?.(e)),
+      client.on("error", (e) => latest.current.onError?.(e)),
+    ];
+    return () => {
+      for (const off of offs) off();
+      lease.release();
+    };
+  }, [enabled, acquire]);
+
+  // The automatic subscription to `tenantId`.
+  useEffect(() => {
+    if (!enabled || !tenantId) return undefined;
+    const lease = acquire();
+    lease.client.subscribe(tenantId).catch(ignore); // failures are in lastError / subscriptions
+    return () => {
+      lease.client.unsubscribe(tenantId).catch(ignore);
+      lease.release();
+    };
+  }, [enabled, acquire, tenantId]);
+
+  // Subscriptions made with `subscribe(tenantId)`, each holding the client until released or unmounted.
+  const held = useRef(new Map<string, ClientLease>());
+  useEffect(() => {
+    const holds = held.current;
+    return () => {
+      for (const [tenant, lease] of holds) {
+        lease.client.unsubscribe(tenant).catch(ignore);
+        lease.release();
+      }
+      holds.clear();
+    };
+  }, [acquire]);
+
+  const actions = useMemo(() => {
+    const client = (): NotificationClient | undefined => (enabled ? registry.peek(key) : undefined);
+    return {
+      subscribe(tenant: string): Promise<SubscriptionInfo> {
+        if (!enabled) return Promise.reject(new NotificationError("client_closed", "useNotifications is disabled"));
+        const previous = held.current.get(tenant);
+        const lease = acquire();
+        held.current.set(tenant, lease);
+        const result = lease.client.subscribe(tenant);
+        if (previous) {
+          // Already held by this component: hold again (retries a refused subscription), release the old hold.
+          previous.client.unsubscribe(tenant).catch(ignore);
+          previous.release();
+        }
+        return result;
+      },
+      unsubscribe(tenant: string): Promise<void> {
+        const lease = held.current.get(tenant);
+        if (!lease) return Promise.resolve();
+        held.current.delete(tenant);
+        const result = lease.client.unsubscribe(tenant);
+        lease.release();
+        return result;
+      },
+      markAsRead: (id: string) => client()?.markAsRead(id),
+      markAllAsRead: () => client()?.markAllAsRead(),
+      clearNotifications: () => client()?.clearNotifications(),
+      clearRecoveryFailed: (tenant?: string) => client()?.clearRecoveryFailed(tenant),
+      reconnect: () => client()?.reconnect(),
+    };
+  }, [registry, key, enabled, acquire]);
+
+  const max = options.maxNotifications;
+  const notifications = useMemo(
+    () => (max !== undefined && snapshot.notifications.length > max ? snapshot.notifications.slice(0, max) : snapshot.notifications),
+    [snapshot.notifications, max],
+  );
+
+  return {
+    notifications,
+    isConnected: snapshot.isConnected,
+    status: snapshot.status,
+    unreadCount: snapshot.unreadCount,
+    lastError: snapshot.lastError,
+    recoveryFailed: snapshot.recoveryFailed,
+    subscriptions: snapshot.subscriptions,
+    ...actions,
+  };
+}
