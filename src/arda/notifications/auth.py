@@ -176,6 +176,21 @@ def _token_digest(token: str) -> bytes:
     return hashlib.blake2b(token.encode(), digest_size=16).digest()
 
 
+_SETS: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _interned(value: frozenset[str]) -> frozenset[str]:
+    """One shared frozenset per distinct set of tenants or roles (thousands of identities share a handful):
+    an identity held for each connection costs a pointer, not a ~200-byte set. Bounded: past 10,000
+    distinct sets, new ones are not kept."""
+    shared = _SETS.get(value)
+    if shared is not None:
+        return shared
+    if len(_SETS) < 10_000:
+        _SETS[value] = value
+    return value
+
+
 def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -352,7 +367,7 @@ class Authenticator:
             raw_roles = []
         if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
             raise _unauthorized("roles claim must be a list of strings")
-        roles = frozenset(raw_roles)
+        roles = _interned(frozenset(raw_roles))
 
         claimed: list[object] = []
         raw_tenants = claims.get("tenants")
@@ -371,7 +386,7 @@ class Authenticator:
                 raise _unauthorized(f"token claims an invalid tenant id: {exc.detail}") from None
         if not tenants and MONITOR_ROLE not in roles:
             raise _unauthorized("token has no tenants or tenantId claim")
-        return Identity(user_id=sub, tenants=frozenset(tenants), roles=roles, expires_at=float(exp))
+        return Identity(user_id=sub, tenants=_interned(frozenset(tenants)), roles=roles, expires_at=float(exp))
 
     @staticmethod
     def _redact(message: str, token: str) -> str:

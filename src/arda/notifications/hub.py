@@ -59,7 +59,8 @@ class Hub:
         self.max_messages = max_messages
         self.on_slow = on_slow
         self.tenants: dict[str, dict[Peer, None]] = {}  # insertion-ordered sets
-        self.users: dict[tuple[str, str], dict[Peer, None]] = {}
+        # (tenant, user) → that user's connections on the tenant; a list, as most users have one or two
+        self.users: dict[tuple[str, str], list[Peer]] = {}
         self._dirty: list[Peer] = []
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -73,7 +74,9 @@ class Hub:
             members = self.tenants[tenant] = {}
         members[peer] = None
         if peer.user_id is not None:
-            self.users.setdefault((tenant, peer.user_id), {})[peer] = None
+            same_user = self.users.setdefault((tenant, peer.user_id), [])
+            if peer not in same_user:
+                same_user.append(peer)
         return first
 
     def unsubscribe(self, peer: Peer, tenant: str) -> bool:
@@ -87,7 +90,8 @@ class Hub:
             key = (tenant, peer.user_id)
             same_user = self.users.get(key)
             if same_user is not None:
-                same_user.pop(peer, None)
+                if peer in same_user:
+                    same_user.remove(peer)
                 if not same_user:
                     del self.users[key]
         if not members:

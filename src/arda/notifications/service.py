@@ -99,11 +99,13 @@ class NotificationService:
             s.host,
             s.port,
             max_frame_size=2 * s.max_message_bytes,  # up to it: `message_too_large` and 1009; beyond: picows's 1009
-            read_buffer_init_size=2048,
+            read_buffer_init_size=256,  # grows on demand; idle connections stay small
             websocket_handshake_timeout=s.auth_timeout_s,
             use_aiofastnet=False,
             enable_auto_pong=True,
             backlog=4096,  # reconnect storms: the default 100 overflows and costs each dropped SYN a second
+            # a logger-like adapter, not a Logger: picows then creates no child Logger per connection
+            logger_name=logging.LoggerAdapter(logging.getLogger("picows.server")),
         )
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
         self.http_port = await self.http.start(s.host, s.http_port)

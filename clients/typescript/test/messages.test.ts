@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { parseServerFrame } from "../src/messages.js";
+import { notification } from "./helpers/harness.js";
+
+const ok = (frame: unknown) => parseServerFrame(JSON.stringify(frame));
+
+describe("parseServerFrame", () => {
+  it("accepts every server message of docs/protocol.md", () => {
+    const frames = [
+      { type: "authenticated", payload: { userId: "u-1", tenants: ["tenant-001"], expiresAt: "2026-11-27T10:00:00.000Z" }, messageId: "a1" },
+      { type: "subscribed", payload: { tenantId: "tenant-001", position: "1795769113757-0", recovered: true }, messageId: "s1" },
+      { type: "subscribed", payload: { tenantId: "tenant-001", position: null, recovered: true } },
+      { type: "unsubscribed", payload: { tenantId: "tenant-001" }, messageId: "u1" },
+      { type: "unsubscribed", payload: { tenantId: "tenant-001", reason: "not allowed by the token" } },
+      { type: "notification", payload: notification({ position: null }) },
+      { type: "acknowledged", payload: { notificationId: "tenant-001:01a2" }, messageId: "k1" },
+      { type: "acknowledged", payload: { notificationId: "tenant-001:01a2" } },
+      { type: "pong", messageId: "p1" },
+      { type: "error", payload: { code: "forbidden", message: "not allowed for tenant tenant-002" }, messageId: "s1" },
+      { type: "error", payload: { code: "some_future_code", message: "newer server" } },
+    ];
+    for (const frame of frames) expect(ok(frame), JSON.stringify(frame)).toEqual({ ok: true, message: frame });
+  });
+
+  it("ignores unknown members", () => {
+    expect(ok({ type: "pong", extra: 1, messageId: "p" })).toEqual({ ok: true, message: { type: "pong", messageId: "p" } });
+  });
+
+  it("rejects what is not a valid message, with a reason, without throwing", () => {
+    const bad: unknown[] = [
+      "{",
+      "null",
+      "42",
+      '"text"',
+      { type: 5 },
+      { type: "subscribed", payload: { tenantId: "t", position: 5, recovered: true } },
+      { type: "notification", payload: { ...notification(), title: null } },
+      { type: "notification", payload: [] },
+      { type: "authenticated", payload: { userId: "u", tenants: [1], expiresAt: "x" } },
+      { type: "acknowledged", payload: {} },
+      { type: "error", payload: { code: "x" } },
+      { type: "unsubscribed", payload: { tenantId: "t", reason: 5 } },
+    ];
+    for (const frame of bad) {
+      const result = parseServerFrame(typeof frame === "string" ? frame : JSON.stringify(frame));
+      expect(result.ok, JSON.stringify(frame)).toBe(false);
+      if (!result.ok) expect(result.error.length).toBeGreaterThan(0);
+    }
+    expect(parseServerFrame(new ArrayBuffer(2)).ok).toBe(false);
+    expect(parseServerFrame(undefined).ok).toBe(false);
+  });
+});
