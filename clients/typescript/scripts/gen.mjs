@@ -34,7 +34,13 @@ function runArda(...args) {
         "or point ARDA_BIN at an `arda` executable.",
     );
   }
-  const out = execFileSync(bin, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  let out;
+  try {
+    out = execFileSync(bin, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (error) {
+    const detail = error?.stderr?.toString().trim() || error?.message || String(error);
+    throw new Error(`gen: \`${bin} ${args.join(" ")}\` failed: ${detail}`);
+  }
   return JSON.parse(out);
 }
 

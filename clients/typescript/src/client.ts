@@ -322,6 +322,8 @@ export class NotificationClient {
   private everConnected = false;
   private attempts = 0;
   private authFailures = 0;
+  /** The latest token expiry the server confirmed (ms). */
+  private bestExpiry: number | null = null;
   private offline = false;
   private hidden = false;
   private frozen = false;
@@ -540,6 +542,7 @@ export class NotificationClient {
     this.timers.clear("reconnect");
     const WS = this.WS;
     this.setStatus(this.everConnected ? "reconnecting" : "connecting");
+    if (this.stopped) return; // a status listener closed the client
     if (!WS) {
       this.stop("closed", this.error("connection_failed", "no WebSocket implementation: pass options.WebSocket"));
       return;
@@ -730,12 +733,18 @@ export class NotificationClient {
     const previousExpiry = conn.expiresAt;
     conn.authenticated = true;
     conn.refreshing = false;
-    this.authFailures = 0;
+    const expiresAt = Date.parse(payload.expiresAt);
+    // Only a token that lasts longer than any before counts as fresh: the server accepts an expired token
+    // within its leeway, and resetting the count on that would let warning → refresh → warning loop.
+    if (!Number.isFinite(expiresAt) || this.bestExpiry === null || expiresAt > this.bestExpiry) {
+      this.authFailures = 0;
+      if (Number.isFinite(expiresAt)) this.bestExpiry = expiresAt;
+    }
+    this.offline = false; // evidently not (after a reconnect() forced while the browser said offline)
     if (this.userId !== payload.userId) {
       this.userId = payload.userId;
       this.changed();
     }
-    const expiresAt = Date.parse(payload.expiresAt);
     conn.expiresAt = Number.isFinite(expiresAt) ? expiresAt : null;
     this.scheduleReauth(conn, previousExpiry);
     if (!first) return;
@@ -776,6 +785,13 @@ export class NotificationClient {
     if (!result.ok) {
       conn.refreshing = false;
       this.error("token_unavailable", `no token for the refresh: ${asText(result.error)}`);
+      // Try again while the token is still valid (the server's `token_expired` warning gives one more chance).
+      const left = (conn.expiresAt ?? 0) - this.clock.now();
+      if (left > 2 * MIN_REAUTH_DELAY_MS) {
+        const delay = Math.min(30_000, left / 2);
+        conn.reauthAt = this.clock.now() + delay;
+        this.timers.set("reauth", () => void this.refreshAuth(conn), delay);
+      }
       return;
     }
     this.sendAuthenticate(conn, result.token);

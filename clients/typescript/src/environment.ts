@@ -3,13 +3,19 @@
  * inject their own: the WebSocket constructor, timers and the clock, and window/document-like event targets.
  */
 
+/**
+ * An event handler property. Declared as a method type (bivariant parameters) so that implementations with
+ * richer event types — the DOM's `MessageEvent`, the `ws` package's — fit without a cast.
+ */
+type Handler<E> = { bivarianceHack(event: E): void }["bivarianceHack"];
+
 /** The part of the browser `WebSocket` the client uses (the `ws` package's WebSocket fits too). */
 export interface WebSocketLike {
   readonly readyState: number;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { readonly data: unknown }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
-  onclose: ((event: { readonly code: number; readonly reason: string }) => void) | null;
+  onopen: Handler<unknown> | null;
+  onmessage: Handler<{ readonly data: unknown }> | null;
+  onerror: Handler<unknown> | null;
+  onclose: Handler<{ readonly code: number; readonly reason: string }> | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }

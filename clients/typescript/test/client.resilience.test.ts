@@ -479,3 +479,82 @@ describe("pushes during the replay arrive after the subscribed answer", () => {
     expect(h.client.getSnapshot().subscriptions["tenant-001"]?.position).toBe("102-0");
   });
 });
+
+describe("more edge cases", () => {
+  it("a failed token fetch for a refresh is retried while the token is still valid", async () => {
+    let fail = false;
+    let calls = 0;
+    const h = setup({
+      token: async () => {
+        calls += 1;
+        if (fail) throw new Error("auth service down");
+        return `t${calls}`;
+      },
+    });
+    h.client.connect();
+    const ws = h.sockets.last;
+    await authenticate(ws, h.clock, { expiresInMs: 10 * 60_000 });
+    ws.autoPong = true;
+    fail = true;
+    await h.clock.advance(9 * 60_000);
+    expect(h.client.getSnapshot().lastError).toMatchObject({ code: "token_unavailable" });
+    expect(ws.ofType("authenticate")).toHaveLength(1);
+    fail = false;
+    await h.clock.advance(30_000);
+    expect(ws.ofType("authenticate")).toHaveLength(2);
+    expect(h.client.getSnapshot().status).toBe("connected");
+  });
+
+  it("after reconnect() forced while offline succeeds, a later loss reconnects normally", async () => {
+    const h = await connected();
+    h.window.goOffline();
+    h.client.reconnect();
+    await authenticate(h.sockets.last, h.clock);
+    h.sockets.last.serverClose(1001);
+    await settle();
+    expect(h.client.getSnapshot().status).toBe("reconnecting");
+    await nextSocket(h);
+  });
+
+  it("a socket that cannot be constructed is retried with backoff", async () => {
+    let throwOnce = true;
+    const sockets = setup().sockets;
+    const Throwing = class extends sockets.WebSocket {
+      constructor(url: string) {
+        if (throwOnce) {
+          throwOnce = false;
+          throw new Error("SyntaxError: bad url");
+        }
+        super(url);
+      }
+    };
+    const h = setup({ WebSocket: Throwing });
+    h.client.connect();
+    expect(h.client.getSnapshot().lastError).toMatchObject({ code: "connection_failed" });
+    await h.clock.next();
+    expect(sockets.all).toHaveLength(1);
+  });
+});
+
+describe("an expired token accepted within the server's leeway", () => {
+  it("does not loop warning → refresh → warning: one refresh, then unauthorized", async () => {
+    const h = setup({ token: "expired-but-within-leeway" });
+    h.client.connect();
+    const ws = h.sockets.last;
+    ws.open();
+    await settle();
+    const expiresAt = new Date(h.clock.now() - 1000).toISOString(); // already past
+    ws.reply("authenticate", "authenticated", { userId: "u-1", tenants: [], expiresAt });
+    await settle();
+    for (let i = 0; i < 5 && h.client.getSnapshot().status === "connected"; i++) {
+      // the server's sweep warns; a refresh with the same token is accepted again (leeway)
+      ws.push({ type: "error", payload: { code: "token_expired", message: "token expired: authenticate with a fresh one" } });
+      await settle();
+      if (h.client.getSnapshot().status !== "connected") break;
+      ws.reply("authenticate", "authenticated", { userId: "u-1", tenants: [], expiresAt });
+      await settle();
+    }
+    expect(h.client.getSnapshot().status).toBe("unauthorized");
+    expect(ws.ofType("authenticate")).toHaveLength(2);
+  });
+});
