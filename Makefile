@@ -5,7 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench-bus bench-ws redis-server clean
+TS := clients/typescript
+NODE_STAMP := $(TS)/node_modules/.installed
+ARDA_BIN := $(CURDIR)/$(BIN)/arda
+
+.PHONY: run test lint typecheck pytest bench-bus bench-ws redis-server chromium webapp ts-check ts-integration ts-e2e clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (found $$($(PYTHON) --version))"; exit 1; }
@@ -14,9 +18,30 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## run: install into .venv and run the notification service (development mode, embedded bus, no Redis needed)
+$(NODE_STAMP): $(TS)/package.json $(TS)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20+ with npm is needed for the browser client: apt-get install nodejs npm"; exit 1; }
+	cd $(TS) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## run: install, build the notification center page, and run the service (development mode, embedded bus, no Redis)
 run: $(STAMP)
+	@$(MAKE) --no-print-directory webapp || echo "(the notification center page could not be built; the service runs without it)"
+	@echo "Notification center: http://127.0.0.1:3002/   WebSocket: ws://127.0.0.1:3001/ws"
 	$(BIN)/arda serve
+
+## webapp: build the notification center page into the service's package (served at / on the HTTP port)
+webapp: $(NODE_STAMP)
+	cd $(TS) && npm run --silent build:app
+
+## chromium: make sure Debian's Chromium (driven by playwright-core in the browser tests) is installed
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium package for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || exit 1; \
+	  else \
+	    echo "chromium is missing: run 'sudo apt-get install chromium' (or make test as root), then make test again"; exit 1; \
+	  fi; }
 
 ## redis-server: make sure the Debian redis-server the tests start privately is installed
 redis-server:
@@ -38,8 +63,23 @@ typecheck: $(STAMP)
 pytest: $(STAMP) redis-server
 	$(BIN)/pytest
 
-## test: install everything needed and run every check: ruff, mypy --strict, pytest
-test: lint typecheck pytest
+## ts-check: the TypeScript client: generated types up to date, strict type check, unit tests, build
+ts-check: $(NODE_STAMP) $(STAMP)
+	cd $(TS) && ARDA_BIN=$(ARDA_BIN) npm run --silent gen -- --check
+	cd $(TS) && npm run --silent typecheck
+	cd $(TS) && ARDA_BIN=$(ARDA_BIN) npm test --silent
+	cd $(TS) && npm run --silent build
+
+## ts-integration: NotificationClient against the real service and a private Redis
+ts-integration: $(NODE_STAMP) $(STAMP) redis-server
+	cd $(TS) && ARDA_BIN=$(ARDA_BIN) npm run --silent test:integration
+
+## ts-e2e: the notification center in Debian's Chromium against the real service and Redis
+ts-e2e: $(NODE_STAMP) $(STAMP) redis-server chromium webapp
+	cd $(TS) && ARDA_BIN=$(ARDA_BIN) npm run --silent test:e2e
+
+## test: install everything needed and run every check: ruff, mypy --strict, pytest, and the browser client's
+test: lint typecheck pytest ts-check ts-integration ts-e2e
 
 ## bench-bus: publish and receive throughput of the event bus against a private redis-server
 bench-bus: $(STAMP) redis-server

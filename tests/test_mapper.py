@@ -170,7 +170,7 @@ def test_id_is_stable_across_maps_and_replays(factory: Callable[[], Event]) -> N
     event = factory()
     mapper = NotificationMapper()
     first = mapper.map(event)
-    assert first.id == f"ntf_{event.id}"
+    assert first.id == f"{event.tenant_id}:{event.id}"
     assert mapper.map(event).id == first.id
     replayed = default_registry.decode(default_registry.encode(event))
     again = NotificationMapper().map(replayed)
@@ -183,7 +183,7 @@ def test_position_is_carried_but_not_in_data() -> None:
     notification = NotificationMapper().map(event)
     assert notification.position == "1764230400123-0"
     assert "position" not in notification.data
-    assert notification.id == f"ntf_{event.id}"
+    assert notification.id == f"{event.tenant_id}:{event.id}"
 
 
 def test_notification_wire_form_is_camel_case_with_null_position() -> None:
@@ -326,7 +326,7 @@ def test_unknown_type_gets_the_generic_notification() -> None:
     assert notification.event_type == "inventory.low"
     assert notification.data["partId"] == "p"
     assert notification.data["tenantId"] == "t1"
-    assert notification.id == f"ntf_{event.id}"
+    assert notification.id == f"{event.tenant_id}:{event.id}"
     assert NotificationMapper().map(default_registry.decode(INVENTORY_LOW)).id == notification.id
 
 
@@ -378,7 +378,7 @@ def test_raising_formatter_falls_back_to_generic_and_logs(caplog: pytest.LogCapt
     with caplog.at_level(logging.ERROR, logger="arda.notifications"):
         notification = mapper.map(event)
     assert (notification.title, notification.severity, notification.category) == ("Card transition", "info", "system")
-    assert notification.id == f"ntf_{event.id}"
+    assert notification.id == f"{event.tenant_id}:{event.id}"
     assert notification.data["cardId"] == "card-123"
     records = [r for r in caplog.records if r.name == "arda.notifications"]
     assert len(records) == 1

@@ -4,8 +4,9 @@ Contract:
 
 - :meth:`NotificationMapper.map` turns one event into one :class:`Notification`. It runs **once per event**;
   the result is shared by every recipient, so it does no per-recipient work (and should stay cheap).
-- ``id`` is ``f"ntf_{event.id}"``: the same event, mapped again or replayed from history, gives the same id,
-  so clients deduplicate on it.
+- ``id`` is ``"{tenantId}:{eventId}"`` (:func:`arda.notifications.acks.notification_id`): the same event,
+  mapped again or replayed from history, gives the same id, so clients deduplicate on it; the tenant in it
+  lets an ``acknowledge`` name its tenant.
 - ``timestamp`` is the event's timestamp in UTC, ISO 8601 to the millisecond (truncated) with a ``Z``, as
   JavaScript's ``Date.toISOString()`` writes it (``"2026-11-27T08:00:00.123Z"``); a naive timestamp is taken
   as UTC. ``position`` is the event's position (``None`` when it has none).
@@ -45,6 +46,7 @@ from ..events import (
     default_registry,
 )
 from ..events.models import ParameterChange
+from .acks import notification_id
 from .masking import Masker
 
 __all__ = [
@@ -74,7 +76,7 @@ class NotificationText(NamedTuple):
 class Notification(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=False):
     """What the service sends to browsers for one event (camelCase on the wire)."""
 
-    #: ``f"ntf_{event.id}"``: stable for the event.
+    #: ``"{tenantId}:{eventId}"``: stable for the event.
     id: str
     event_id: str
     event_type: str
@@ -327,7 +329,7 @@ class NotificationMapper:
         wire = default_registry.to_wire(event)
         wire.pop("position", None)
         return Notification(
-            id=f"ntf_{event.id}",
+            id=notification_id(event.tenant_id, event.id),
             event_id=event.id,
             event_type=event.type,
             tenant_id=event.tenant_id,

@@ -21,7 +21,7 @@ from picows import ws_create_server
 
 from ..events import AnyEvent, EventBus, Gap
 from . import codes, protocol
-from .acks import ACK_EVENT_TYPE, NotificationAcknowledged, notification_id
+from .acks import ACK_EVENT_TYPE, NotificationAcknowledged
 from .auth import Authenticator, JwtSettings
 from .config import Settings
 from .devcreds import load_or_create
@@ -209,9 +209,8 @@ class NotificationService:
 
     # -- events -----------------------------------------------------------------------------------
     def notification_for(self, event: AnyEvent) -> Notification:
-        """The user-facing notification of an event; its id carries the tenant (see :mod:`.acks`)."""
-        notification = self.mapper.map(event)
-        return msgspec.structs.replace(notification, id=notification_id(event.tenant_id, event.id))
+        """The user-facing notification of an event (its id carries the tenant: see :mod:`.acks`)."""
+        return self.mapper.map(event)
 
     def frame_for(self, stream: str, event: AnyEvent) -> bytes:
         """The notification frame for an event (mapped, masked, encoded, framed — once per event). Kept in a
