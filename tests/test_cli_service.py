@@ -18,6 +18,10 @@ from test_service_ops import _wait_ready
 ARDA = str(Path(sys.executable).parent / "arda")
 
 
+def _popen(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([ARDA, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARDA_")}
     env["ARDA_STATE_DIR"] = str(tmp_path / "state")
@@ -27,13 +31,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 async def test_serve_token_publish_tail_in_development_mode(tmp_path: Path) -> None:
     env = _env(tmp_path)
     ws, http = free_port(), free_port()
-    serve = subprocess.Popen(
-        [ARDA, "serve", "--port", str(ws), "--http-port", str(http)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    serve = _popen("serve", "--port", str(ws), "--http-port", str(http), env=env)
     try:
         await _wait_ready(http, serve)
         creds = json.loads((tmp_path / "state" / "dev-credentials.json").read_text())
@@ -49,23 +47,17 @@ async def test_serve_token_publish_tail_in_development_mode(tmp_path: Path) -> N
         claims = jwt.decode(minted, creds["jwtSecret"], algorithms=["HS256"])
         assert (claims["sub"], claims["tenants"]) == ("ana", ["tenant-001"])
 
-        tail = subprocess.Popen(
-            [
-                ARDA,
-                "tail",
-                "--url",
-                f"ws://127.0.0.1:{ws}/ws",
-                "--tenant",
-                "tenant-001",
-                "--count",
-                "2",
-                "--timeout",
-                "15",
-            ],
+        tail = _popen(
+            "tail",
+            "--url",
+            f"ws://127.0.0.1:{ws}/ws",
+            "--tenant",
+            "tenant-001",
+            "--count",
+            "2",
+            "--timeout",
+            "15",
             env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
         )
         await asyncio.sleep(1.0)  # let tail subscribe
         url = f"http://127.0.0.1:{http}"
@@ -162,22 +154,10 @@ async def test_serve_on_redis_delivers_through_tail(tmp_path: Path, redis_url: s
     env["ARDA_JWT_SECRET"] = "r" * 40
     env["ARDA_API_KEY"] = "key"
     ws, http = free_port(), free_port()
-    serve = subprocess.Popen(
-        [ARDA, "serve", "--port", str(ws), "--http-port", str(http)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    serve = _popen("serve", "--port", str(ws), "--http-port", str(http), env=env)
     try:
         await _wait_ready(http, serve)
-        tail = subprocess.Popen(
-            [ARDA, "tail", "--url", f"ws://127.0.0.1:{ws}/ws", "--count", "1", "--timeout", "15"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        tail = _popen("tail", "--url", f"ws://127.0.0.1:{ws}/ws", "--count", "1", "--timeout", "15", env=env)
         await asyncio.sleep(1.0)
         published = await asyncio.to_thread(
             subprocess.run,

@@ -23,28 +23,25 @@ def _state_dir(args: argparse.Namespace) -> str:
     return str(getattr(args, "state_dir", None) or os.environ.get("ARDA_STATE_DIR") or ".arda")
 
 
-def _secret(args: argparse.Namespace) -> str:
+def _credential(args: argparse.Namespace, flag: str, env: str, field: str) -> str:
+    """A flag, else an environment variable, else the development credentials kept by `arda serve`."""
     from .notifications.devcreds import load
 
-    secret = getattr(args, "secret", None) or os.environ.get("ARDA_JWT_SECRET")
-    if secret:
-        return str(secret)
+    value = getattr(args, flag, None) or os.environ.get(env)
+    if value:
+        return str(value)
     creds = load(_state_dir(args))
     if creds is None:
-        raise ArdaError("no ARDA_JWT_SECRET and no dev credentials yet: start `arda serve` (or `make run`) once")
-    return creds.jwt_secret
+        raise ArdaError(f"no {env} and no dev credentials yet: start `arda serve` (or `make run`) once")
+    return str(getattr(creds, field))
+
+
+def _secret(args: argparse.Namespace) -> str:
+    return _credential(args, "secret", "ARDA_JWT_SECRET", "jwt_secret")
 
 
 def _api_key(args: argparse.Namespace) -> str:
-    from .notifications.devcreds import load
-
-    key = getattr(args, "api_key", None) or os.environ.get("ARDA_API_KEY")
-    if key:
-        return str(key)
-    creds = load(_state_dir(args))
-    if creds is None:
-        raise ArdaError("no ARDA_API_KEY and no dev credentials yet: start `arda serve` (or `make run`) once")
-    return creds.api_key
+    return _credential(args, "api_key", "ARDA_API_KEY", "api_key")
 
 
 def mint_token(secret: str, user: str, tenants: list[str], roles: list[str], ttl: float) -> str:
