@@ -478,7 +478,7 @@ async def test_client_chosen_close_codes_do_not_become_metric_labels(mem: Runnin
 async def test_an_expired_token_serves_nothing_but_authenticate_and_ping(tmp_path: Path) -> None:
     async with running_service(f"memory://svc-{uuid.uuid4().hex}", tmp_path, token_grace_s=5) as svc:
         async with svc.client() as c:
-            await c.send("authenticate", {"token": token("u-1", ["tenant-001"], ttl=0.6)})
+            await c.send("authenticate", {"token": token("u-1", ["tenant-001"], ttl=1.6)})
             await c.expect("authenticated")
             await c.expect("error", 3)  # the sweep's token_expired
             await c.send("subscribe", {"tenantId": "tenant-001"}, "late")
@@ -561,3 +561,11 @@ async def _raw_socket_client(port: int, jwt_token: str) -> asyncio.StreamWriter:
     writer.write(frame(json.dumps({"type": "subscribe", "payload": {"tenantId": "tenant-001"}})))
     await writer.drain()
     return writer
+
+
+async def test_a_token_past_exp_but_within_the_leeway_is_not_accepted(mem: Running) -> None:
+    async with mem.client() as c:
+        await c.send("authenticate", {"token": token("u-1", ["tenant-001"], ttl=-5)}, "a")
+        err = await c.expect("error")
+        assert (err["payload"]["code"], err["messageId"]) == ("token_expired", "a")
+        assert await c.closed_with() == 4002

@@ -238,6 +238,13 @@ class Sessions:
 
     def _authenticated(self, conn: Connection, identity: Identity, mid: str | None) -> None:
         previous = conn.identity
+        if self.clock() >= identity.expires_at:
+            # accepted by the verifier's clock-skew leeway, yet already past `exp`: of no use to the client
+            self.metrics.failures.labels("token_expired").inc()
+            self._reply(conn, protocol.error(ErrorCode.TOKEN_EXPIRED, "token expired: get a fresh one", mid))
+            if previous is None:
+                conn.close(codes.TOKEN_EXPIRED, "token expired")
+            return
         if previous is not None and previous.user_id != identity.user_id:
             self.metrics.failures.labels("unauthorized").inc()
             self._reply(
