@@ -26,7 +26,6 @@ $(NODE_STAMP): $(TS)/package.json $(TS)/package-lock.json
 ## run: install, build the notification center page, and run the service (development mode, embedded bus, no Redis)
 run: $(STAMP)
 	@$(MAKE) --no-print-directory webapp || echo "(the notification center page could not be built; the service runs without it)"
-	@echo "Notification center: http://127.0.0.1:3002/   WebSocket: ws://127.0.0.1:3001/ws"
 	$(BIN)/arda serve
 
 ## webapp: build the notification center page into the service's package (served at / on the HTTP port)

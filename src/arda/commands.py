@@ -78,6 +78,7 @@ def _banner(settings: Any) -> None:
     print(
         f"""
   Arda notification service (development mode; secrets in {settings.state_dir}/)
+  Notification center  {http}/   (open it in a browser; ?user=u-2&tenant=tenant-001 to be someone else)
   WebSocket  {ws}
   HTTP API   {http}  (/healthz /readyz /metrics /v1/events /openapi.yaml)
 
