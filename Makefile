@@ -77,8 +77,9 @@ ts-integration: $(NODE_STAMP) $(STAMP) redis-server
 ts-e2e: $(NODE_STAMP) $(STAMP) redis-server chromium webapp
 	cd $(TS) && ARDA_BIN=$(ARDA_BIN) npm run --silent test:e2e
 
-## test: install everything needed and run every check: ruff, mypy --strict, pytest, and the browser client's
-test: lint typecheck pytest ts-check ts-integration ts-e2e
+## test: install everything needed and run every check: ruff, mypy --strict, pytest, the browser client's,
+## and the benchmark harness's smoke test (correctness only) against arda and its peers
+test: lint typecheck pytest ts-check ts-integration ts-e2e bench-quick
 
 ## bench-bus: publish and receive throughput of the event bus against a private redis-server
 bench-bus: $(STAMP) redis-server
@@ -90,3 +91,27 @@ clean:
 ## bench-ws: WebSocket load benchmark of the notification service (latency, throughput, memory, subscribe storm)
 bench-ws: $(STAMP) redis-server
 	$(BIN)/python bench/ws.py
+
+# -- arda against its peers (python-socketio, Node.js Socket.IO): bench/compare.py ---------------------------
+BENCH_STAMP := $(VENV)/.bench-installed
+PEER_NODE := bench/peers/node_socketio
+PEER_NODE_STAMP := $(VENV)/.bench-node-installed
+.PHONY: bench bench-quick
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+$(PEER_NODE_STAMP): $(PEER_NODE)/package.json $(PEER_NODE)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20+ with npm is needed for the Node Socket.IO peer: apt-get install nodejs npm"; exit 1; }
+	cd $(PEER_NODE) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## bench: arda, python-socketio and Node Socket.IO side by side, 3 runs each (RUNS=n); medians, ratios and
+## plots written to docs/benchmarks.md ("Against the peers") and docs/bench-peers-*.png
+bench: $(BENCH_STAMP) $(PEER_NODE_STAMP) redis-server
+	$(BIN)/python bench/compare.py --runs $(or $(RUNS),3)
+
+## bench-quick: smoke test of the comparison: small sizes, one run per system, fails on any loss/dup/crossing/reorder
+bench-quick: $(BENCH_STAMP) $(PEER_NODE_STAMP) redis-server
+	$(BIN)/python bench/compare.py --quick

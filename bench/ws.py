@@ -2,6 +2,10 @@
 against `arda serve` on a private redis-server. The service runs pinned to core 0; the load (client processes,
 publisher, Redis) on core 1.
 
+``--system arda|python-socketio|node-socketio`` (repeatable; default arda) runs the same scenarios against
+the Socket.IO peers in ``bench/peers/`` instead, each system with its own fresh redis-server, one JSON line
+per system (with ``"system"``). ``make bench`` (bench/compare.py) runs all three several times.
+
 Run: ``make bench-ws`` (or ``.venv/bin/python bench/ws.py [--quick] [--connections N] [--tenants T] ...``).
 Prints a table and one JSON line (``{"benchmark":"ws",...}``). ``--quick`` is a correctness smoke test:
 small sizes, exit status 1 on any loss, duplicate, wrong-tenant delivery or reorder. Exit status 2 when the
@@ -38,6 +42,7 @@ from bench.ws.fleet import FleetError  # noqa: E402
 from bench.ws.harness import LAUNCHERS, LOAD_CORE, ServiceError, Stack, pin, raise_nofile  # noqa: E402
 from bench.ws.report import problems, table  # noqa: E402
 from bench.ws.scenarios import Settings, latency_and_throughput, memory, say, subscribe_storm  # noqa: E402
+from bench.ws.wire import SYSTEMS  # noqa: E402
 
 SCENARIOS = ("latency", "throughput", "memory", "subscribe_storm")
 
@@ -68,6 +73,12 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
         default="arda",
         help="how to start the service: arda (`arda serve`, default); python-O (same, assertions off); "
         "asyncio (`arda serve` without uvloop)",
+    )
+    parser.add_argument(
+        "--system",
+        choices=SYSTEMS,
+        action="append",
+        help="the system under test (repeatable, in order; default arda): arda, python-socketio, node-socketio",
     )
     parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only these scenarios (repeatable)")
     args = parser.parse_args(argv)
@@ -100,17 +111,26 @@ def _clean(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args, s = parse(argv)
-    wanted = set(args.only or SCENARIOS)
     pin(0, LOAD_CORE)
     nofile = raise_nofile()  # inherited by the service and the load processes
+    status = 0
+    for system in args.system or ["arda"]:
+        status = max(status, run_system(system, args, s, nofile))
+    return status
+
+
+def run_system(system: str, args: argparse.Namespace, s: Settings, nofile: int) -> int:
+    """All wanted scenarios against one system on its own redis-server; prints its table and JSON line."""
+    wanted = set(args.only or SCENARIOS)
+    launcher = args.launcher if system == "arda" else system
     results: dict[str, dict[str, Any]] = {}
     services: list[dict[str, Any]] = []
     started = time.perf_counter()
-    with Stack(args.launcher) as stack:
+    with Stack(args.launcher, system) as stack:
         say(
-            f"arda WebSocket benchmark — Python {platform.python_version()}, redis-server {stack.redis_version}, "
+            f"{system} WebSocket benchmark — Python {platform.python_version()}, redis-server {stack.redis_version}, "
             f"{os.cpu_count()} cores; service on core 0, load (clients, publisher, Redis) on core 1; "
-            f"RLIMIT_NOFILE {nofile}; service launcher {args.launcher}"
+            f"RLIMIT_NOFILE {nofile}; service launcher {launcher}"
             f"{'; quick' if args.quick else ''}"
         )
         try:
@@ -134,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 for line in service.stderr_summary():
                     say(f"    {line}")
             say(f"service logs kept in {stack.log_dir}")
-            failure = {"benchmark": "ws", "launcher": args.launcher, "error": str(exc).splitlines()[0]}
+            failure = {"benchmark": "ws", "system": system, "launcher": launcher, "error": str(exc).splitlines()[0]}
             print(json.dumps(failure | {"results": results, "correct": False}), flush=True)
             return 2
         results = {k: v for k, v in results.items() if k in wanted}
@@ -159,10 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     summary = {
         "benchmark": "ws",
+        "system": system,
         "python": platform.python_version(),
         "redis": stack.redis_version,
         "quick": bool(args.quick),
-        "launcher": args.launcher,
+        "launcher": launcher,
         "settings": s.__dict__,
         "seconds": round(time.perf_counter() - started, 1),
         "results": results,

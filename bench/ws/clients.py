@@ -32,7 +32,7 @@ import msgspec
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from .harness import LOAD_CORE, pin, raise_nofile
-from .wire import Counter, ServerMessage, decoder, sent_at, seq_of, tenant_name
+from .wire import Counter, ServerMessage, decoder, peer_event_decoder, sent_at, seq_of, tenant_name
 
 SUBSCRIBE_TRIES = 6
 MAX_SAMPLES = 4_000_000  # latency samples kept per process and phase (8 bytes each)
@@ -45,6 +45,7 @@ class ClientSpec:
     secret: str
     tenants: int
     concurrency: int  # connections being opened at once by this process
+    protocol: str = "arda"  # "arda" (the service's protocol) or "socketio" (Engine.IO 4 / Socket.IO 4)
 
 
 class Tally:
@@ -197,6 +198,101 @@ class Client(WSListener):
         return gaps + max(0, end - 1 - self.last)
 
 
+_PING = 0x32  # b"2": an Engine.IO ping (the server's heartbeat), answered b"3"
+_EVENT = 0x34  # b"4": an Engine.IO message, a Socket.IO packet follows (b"42": an event)
+
+
+class SioClient(Client):
+    """One Socket.IO v4 connection over a raw WebSocket (Engine.IO v4, ``transport=websocket``). Per frame the
+    minimum: a heartbeat ping is answered at once; an event (``42[...]``) is decoded with a typed decoder that
+    reads only its name and the payload's ``seq``, ``sentAt`` and ``tenant``; the checks are the same as
+    :class:`Client`'s. Every other packet (open, connect, connect error, ack, disconnect) is a reply."""
+
+    __slots__ = ("inbox", "reply_waiter")
+
+    def __init__(self, tally: Tally, tenant: str, counter: Counter) -> None:
+        super().__init__(tally, tenant, counter)
+        self.inbox: list[bytes] = []  # replies that arrived while nobody waited (the server's open packet)
+        self.reply_waiter: asyncio.Future[bytes] | None = None
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type != WSMsgType.TEXT:
+            Client.on_ws_frame(self, transport, frame)  # close frames
+            return
+        now = time.time()
+        view = frame.get_payload_as_memoryview()
+        first = view[0] if len(view) else 0
+        if first == _PING and len(view) == 1:
+            transport.send(WSMsgType.TEXT, b"3")
+            return
+        tally = self.tally
+        if first != _EVENT or len(view) < 3 or view[1] != _PING:  # not "42…": a reply
+            waiter = self.reply_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(bytes(view))
+            else:
+                self.inbox.append(bytes(view))
+            return
+        try:
+            name, note = peer_event_decoder.decode(view[2:])
+        except msgspec.DecodeError:
+            tally.error("undecodable")
+            return
+        tally.received += 1
+        tally.total += 1
+        if frame.last_in_buffer:
+            self.counter.value = tally.total
+        if name != "notification" or note.seq < 0:
+            tally.foreign += 1
+            return
+        if note.tenant != self.tenant:
+            tally.crossing += 1
+            return
+        seq = note.seq
+        if not self.first_at:
+            self.first_at = now
+        last = self.last
+        if seq == last + 1:
+            self.last = seq
+        elif seq > last:
+            if self.missing is None:
+                self.missing = set()
+            self.missing.update(range(last + 1, seq))
+            self.last = seq
+        elif seq < self.floor:
+            tally.late += 1
+            return
+        elif self.missing is not None and seq in self.missing:
+            self.missing.discard(seq)
+            tally.reorder += 1
+        else:
+            tally.dups += 1
+            return
+        if self.record and len(tally.latencies) < MAX_SAMPLES:
+            tally.latencies.append(now - note.sentAt / 1e6)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        super().on_ws_disconnected(transport)
+        waiter = self.reply_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionError("connection closed"))
+
+    async def reply(self, body: bytes | None = None) -> bytes:
+        """Send ``body`` (if any), then return the next packet that is not an event or a ping."""
+        if body is not None:
+            assert self.transport is not None
+            self.transport.send(WSMsgType.TEXT, body)
+        if self.inbox:
+            return self.inbox.pop(0)
+        if self.disconnected:
+            raise ConnectionError("connection closed")
+        self.reply_waiter = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(self.reply_waiter, REPLY_TIMEOUT)
+        finally:
+            self.reply_waiter = None
+
+
 def _message(kind: str, payload: dict[str, str], message_id: str) -> bytes:
     return msgspec.json.encode({"type": kind, "payload": payload, "messageId": message_id})
 
@@ -220,6 +316,13 @@ class ClientProcess:
         """Subscribe ``client`` to its tenant; None when ``subscribed``, else why not. An ``internal_error``
         ("the request may be retried") is retried after a short randomised pause, up to ``SUBSCRIBE_TRIES``
         times; every retry is counted (``retries`` in the replies)."""
+        if isinstance(client, SioClient):
+            body = b'420["subscribe",' + msgspec.json.encode({"tenantId": client.tenant}) + b"]"
+            try:
+                answer = await client.reply(body)
+            except (ConnectionError, TimeoutError) as exc:
+                return f"subscribe: {type(exc).__name__}"
+            return None if answer.startswith(b"430[") and b'"ok":true' in answer else f"subscribe: {answer[:40]!r}"
         body = _message("subscribe", {"tenantId": client.tenant}, "s")
         for attempt in range(SUBSCRIBE_TRIES):
             try:
@@ -239,10 +342,11 @@ class ClientProcess:
 
     async def _open_one(self, index: int, subscribe: bool, gate: asyncio.Semaphore) -> Client | str:
         tenant = tenant_name(index % self.spec.tenants)
+        kind = SioClient if self.spec.protocol == "socketio" else Client
         async with gate:
             try:
                 transport, listener = await ws_connect(
-                    lambda: Client(self.tally, tenant, self.counter),
+                    lambda: kind(self.tally, tenant, self.counter),
                     self.spec.url,
                     websocket_handshake_timeout=20,
                     read_buffer_init_size=4096,
@@ -252,12 +356,15 @@ class ClientProcess:
                 return f"connect: {type(exc).__name__}"
             assert isinstance(listener, Client)
             failure: str | None = None
-            try:
-                reply = await listener.request(_message("authenticate", {"token": self._token(index, tenant)}, "a"))
-                if reply.type != "authenticated":
-                    failure = f"authenticate: {reply.type} {reply.payload.code if reply.payload else ''}"
-            except (ConnectionError, TimeoutError) as exc:
-                failure = f"authenticate: {type(exc).__name__}"
+            if isinstance(listener, SioClient):
+                failure = await self._sio_connect(listener, index, tenant)
+            else:
+                try:
+                    reply = await listener.request(_message("authenticate", {"token": self._token(index, tenant)}, "a"))
+                    if reply.type != "authenticated":
+                        failure = f"authenticate: {reply.type} {reply.payload.code if reply.payload else ''}"
+                except (ConnectionError, TimeoutError) as exc:
+                    failure = f"authenticate: {type(exc).__name__}"
             if failure is None and subscribe:
                 failure = await self._subscribe(listener)
             if failure is None:
@@ -265,6 +372,18 @@ class ClientProcess:
             listener.closing = True
             transport.disconnect()
             return failure
+
+    async def _sio_connect(self, client: SioClient, index: int, tenant: str) -> str | None:
+        """Engine.IO open (``0{...}`` from the server), then the Socket.IO connect to the default namespace with
+        the token as auth (``40{"token":…}``), answered ``40{"sid":…}`` or ``44{…}`` (refused)."""
+        try:
+            opening = await client.reply()
+            if not opening.startswith(b"0{"):
+                return f"open: {opening[:40]!r}"
+            answer = await client.reply(b"40" + msgspec.json.encode({"token": self._token(index, tenant)}))
+        except (ConnectionError, TimeoutError) as exc:
+            return f"authenticate: {type(exc).__name__}"
+        return None if answer.startswith(b"40") else f"authenticate: {answer[:40]!r}"
 
     async def open(self, indices: list[int], subscribe: bool) -> dict[str, Any]:
         self.retries = {}

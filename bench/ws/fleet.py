@@ -19,12 +19,27 @@ class FleetError(RuntimeError):
 
 
 class Fleet:
-    def __init__(self, url: str, secret: str, redis_url: str, tenants: int, processes: int, concurrency: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        redis_url: str,
+        tenants: int,
+        processes: int,
+        concurrency: int,
+        system: str = "arda",
+    ) -> None:
         self.tenants = tenants
         self.ctx = mp.get_context("spawn")
         self.barrier = self.ctx.Event()
         self.counters: list[Counter] = [self.ctx.RawValue("q", 0) for _ in range(processes)]
-        spec = ClientSpec(url=url, secret=secret, tenants=tenants, concurrency=max(1, concurrency // processes))
+        spec = ClientSpec(
+            url=url,
+            secret=secret,
+            tenants=tenants,
+            concurrency=max(1, concurrency // processes),
+            protocol="arda" if system == "arda" else "socketio",
+        )
         self.pipes: list[Connection] = []
         self.procs: list[SpawnProcess] = []
         for counter in self.counters:
@@ -35,7 +50,7 @@ class Fleet:
         parent, child = self.ctx.Pipe()
         self.publisher_pipe = parent
         self.publisher = self.ctx.Process(
-            target=publisher_main, args=(redis_url, tenants, self.counters, child), daemon=True
+            target=publisher_main, args=(redis_url, tenants, self.counters, child, system), daemon=True
         )
         self.seqs = [0] * tenants  # next sequence number of each tenant, as the publisher last reported
         self.nofile = 0

@@ -36,6 +36,13 @@ LAUNCHERS: dict[str, list[str]] = {
     "python-O": [str(PYTHON), "-O", "-m", "arda"],
     "asyncio": [str(PYTHON), "-c", "import sys; sys.modules['uvloop'] = None; import arda.__main__"],
 }
+PEERS = ROOT / "bench" / "peers"
+NODE_PEER = PEERS / "node_socketio"
+#: The Socket.IO peers: how each is started (cwd, command); configured by PORT, REDIS_URL and JWT_SECRET.
+PEER_COMMANDS: dict[str, tuple[Path, list[str]]] = {
+    "python-socketio": (PEERS / "python_socketio", [str(PYTHON), "app.py"]),
+    "node-socketio": (NODE_PEER, ["node", "server.mjs"]),
+}
 SERVICE_CORE = 0
 LOAD_CORE = 1
 _PR_SET_PDEATHSIG = 1
@@ -88,6 +95,13 @@ def _die_with_parent() -> None:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _service_child() -> None:
+    """preexec_fn of the server under test: die with this process, and run on the service core from the start,
+    so every thread it ever creates (Node's libuv pool and V8 helpers too) is on that core."""
+    _die_with_parent()
+    pin(0, SERVICE_CORE)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -194,13 +208,13 @@ class Service:
 
     def start(self, timeout: float = 30.0) -> Service:
         args = [*LAUNCHERS[self.launcher], "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        args += ["--http-port", str(self.http_port), "--redis-url", self.redis_url, "--jwt-secret", self.secret]
-        args += ["--api-key", self.api_key, "--dev", "false", "--max-connections-per-ip", "100000"]
+        args += ["--http-port", str(self.http_port), "--redis-url", self.redis_url, f"--jwt-secret={self.secret}"]
+        args += [f"--api-key={self.api_key}", "--dev", "false", "--max-connections-per-ip", "100000"]
         args += ["--log-level", "warning"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("ARDA_")}
         with self.stderr_path.open("wb") as stderr:
             self.proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env, preexec_fn=_die_with_parent
+                args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env, preexec_fn=_service_child
             )
         self.pinned = pin(self.proc.pid, SERVICE_CORE)
         if self.pinned:
@@ -296,12 +310,65 @@ class Service:
         return self.proc.returncode
 
 
+class PeerService(Service):
+    """A Socket.IO peer (``bench/peers/…``) on a free port against ``redis_url``, pinned to core 0; ready when
+    ``GET /healthz`` answers 200. Its stdout (``listening <port>``) and stderr go to one log file."""
+
+    def __init__(self, redis_url: str, secret: str, log_dir: Path, name: str, system: str) -> None:
+        super().__init__(redis_url, secret, "", log_dir, name, "arda")
+        self.system = system
+        self.http_port = self.port
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/socket.io/?EIO=4&transport=websocket"
+
+    def start(self, timeout: float = 30.0) -> Service:
+        cwd, args = PEER_COMMANDS[self.system]
+        env = dict(os.environ, PORT=str(self.port), REDIS_URL=self.redis_url, JWT_SECRET=self.secret)
+        env["NODE_ENV"] = "production"
+        with self.stderr_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, preexec_fn=_service_child
+            )
+        self.pinned = pin(self.proc.pid, SERVICE_CORE)
+        if self.pinned:
+            self.affinity = sorted(os.sched_getaffinity(self.proc.pid))
+        deadline = time.monotonic() + timeout
+        while not self._ready():
+            if self.proc.poll() is not None:
+                raise ServiceError(f"{self.system} exited with {self.proc.returncode}\n{self.stderr_tail()}")
+            if time.monotonic() > deadline:
+                raise ServiceError(f"{self.system} not ready within {timeout:g} s\n{self.stderr_tail()}")
+            time.sleep(0.1)
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
+                return int(response.status) == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def metrics(self) -> dict[str, float]:
+        return {}
+
+    def stderr_lines(self) -> int:
+        """Lines of its log other than the ``listening <port>`` line."""
+        try:
+            lines = self.stderr_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return 0
+        return sum(not line.startswith("listening ") for line in lines)
+
+
 class Stack:
     """Redis and a reaper for the run; services come and go inside it. A context manager: everything stops
     on exit, also on an exception or Ctrl-C."""
 
-    def __init__(self, launcher: str = "arda") -> None:
+    def __init__(self, launcher: str = "arda", system: str = "arda") -> None:
         self.launcher = launcher
+        self.system = system
         self.log_dir = Path(tempfile.mkdtemp(prefix="arda-bench-ws-"))
         self.secret = secrets.token_urlsafe(48)
         self.api_key = secrets.token_urlsafe(24)
@@ -328,7 +395,11 @@ class Stack:
         return self.redis.url
 
     def service(self, name: str) -> Service:
-        service = Service(self.redis_url, self.secret, self.api_key, self.log_dir, name, self.launcher)
+        service: Service
+        if self.system == "arda":
+            service = Service(self.redis_url, self.secret, self.api_key, self.log_dir, name, self.launcher)
+        else:
+            service = PeerService(self.redis_url, self.secret, self.log_dir, name, self.system)
         self.services.append(service)
         try:
             service.start()

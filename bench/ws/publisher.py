@@ -1,4 +1,7 @@
-"""The publisher process: events straight to Redis with the project's bus (`EventBus.publish_many`).
+"""The publisher process: events straight to Redis through each system's own path — arda: the project's bus
+(`EventBus.publish_many`); python-socketio: ``AsyncRedisManager(url, write_only=True).emit`` per event; Node
+Socket.IO: ``@socket.io/redis-emitter`` in a ``node emitter.mjs`` child fed JSON lines on stdin, each batch
+followed by ``{"flush": N}`` and awaited until it answers ``flushed N`` (all earlier events reached Redis).
 
 Per tenant, a sequence number from 0 (carried in the event, see :mod:`wire`); batches go out one at a time
 so each tenant's events reach Redis in sequence order. Commands arrive over a pipe; each reply carries the
@@ -8,44 +11,57 @@ next sequence number of every tenant, so the parent knows exactly what clients m
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from arda.events import EventBus, OrderCreated, PublishError
+import msgspec
 
-from .harness import LOAD_CORE, pin
-from .wire import Counter, order_event, tenant_name
+from arda.events import EventBus, PublishError
+
+from .harness import LOAD_CORE, NODE_PEER, pin
+from .wire import Counter, order_event, peer_payload, tenant_name
 
 RETRIES = 3
 
+#: One event to publish: (tenant, sequence number, publish time in unix µs).
+Event = tuple[str, int, int]
 
-class Publisher:
-    def __init__(self, bus: EventBus, tenants: int, delivered: Sequence[Counter]) -> None:
-        self.bus = bus
-        self.tenants = [tenant_name(i) for i in range(tenants)]
-        self.seqs = [0] * tenants
-        self.delivered = delivered  # one counter per client process: notifications received so far
-        self.turn = 0  # round robin over tenants
+
+class Sink:
+    """Where a system's events go. ``send`` returns once the batch reached Redis, in order."""
+
+    async def __aenter__(self) -> Sink:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def send(self, events: list[Event]) -> None:
+        raise NotImplementedError
+
+
+class ArdaSink(Sink):
+    def __init__(self, redis_url: str) -> None:
+        self.bus = EventBus(redis_url)
         self.retries = 0
 
-    def _batch(self, count: int) -> list[OrderCreated]:
-        sent_us = time.time_ns() // 1000
-        events = []
-        n = len(self.tenants)
-        for _ in range(count):
-            t = self.turn
-            self.turn = (t + 1) % n
-            events.append(order_event(self.tenants[t], self.seqs[t], sent_us))
-            self.seqs[t] += 1
-        return events
+    async def __aenter__(self) -> Sink:
+        await self.bus.__aenter__()
+        return self
 
-    async def _send(self, events: list[OrderCreated]) -> None:
+    async def __aexit__(self, *exc: object) -> None:
+        await self.bus.__aexit__(None, None, None)
+
+    async def send(self, events: list[Event]) -> None:
+        batch = [order_event(tenant, seq, sent_us) for tenant, seq, sent_us in events]
         for attempt in range(RETRIES):
             try:
-                await self.bus.publish_many(events)  # idempotent by id: a retry never duplicates
+                await self.bus.publish_many(batch)  # idempotent by id: a retry never duplicates
                 return
             except PublishError:
                 self.retries += 1
@@ -53,12 +69,113 @@ class Publisher:
                     raise
                 await asyncio.sleep(0.1)
 
+
+class PythonSocketioSink(Sink):
+    """python-socketio's documented way to emit from an external process: a write-only Redis manager."""
+
+    def __init__(self, redis_url: str) -> None:
+        import socketio  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+        self.manager: Any = socketio.AsyncRedisManager(redis_url, write_only=True)
+
+    async def send(self, events: list[Event]) -> None:
+        emit = self.manager.emit
+        for tenant, seq, sent_us in events:
+            await emit("notification", peer_payload(tenant, seq, sent_us), room="tenant:" + tenant)
+
+
+class NodeEmitterSink(Sink):
+    """``@socket.io/redis-emitter`` (the Socket.IO way to emit from outside a server) in a Node child process."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+        self.proc: asyncio.subprocess.Process | None = None
+        self.flushes = 0
+        self.encoder = msgspec.json.Encoder()
+
+    async def __aenter__(self) -> Sink:
+        self.proc = await asyncio.create_subprocess_exec(
+            "node",
+            "emitter.mjs",
+            cwd=NODE_PEER,
+            env={**os.environ, "REDIS_URL": self.redis_url},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        assert proc.stdin is not None
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    async def send(self, events: list[Event]) -> None:
+        proc = self.proc
+        assert proc is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        encode = self.encoder.encode
+        lines = [
+            encode({"room": "tenant:" + tenant, "event": "notification", "data": peer_payload(tenant, seq, sent_us)})
+            for tenant, seq, sent_us in events
+        ]
+        self.flushes += 1
+        lines.append(encode({"flush": self.flushes}))
+        proc.stdin.write(b"\n".join(lines) + b"\n")
+        await proc.stdin.drain()
+        expected = f"flushed {self.flushes}".encode()
+        while True:
+            line = await proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"emitter.mjs exited (status {await proc.wait()})")
+            if line.strip() == expected:
+                return
+
+
+def make_sink(system: str, redis_url: str) -> Sink:
+    if system == "python-socketio":
+        return PythonSocketioSink(redis_url)
+    if system == "node-socketio":
+        return NodeEmitterSink(redis_url)
+    return ArdaSink(redis_url)
+
+
+class Publisher:
+    def __init__(self, sink: Sink, tenants: int, delivered: Sequence[Counter]) -> None:
+        self.sink = sink
+        self.tenants = [tenant_name(i) for i in range(tenants)]
+        self.seqs = [0] * tenants
+        self.delivered = delivered  # one counter per client process: notifications received so far
+        self.turn = 0  # round robin over tenants
+
+    def _batch(self, count: int) -> list[Event]:
+        sent_us = time.time_ns() // 1000
+        events = []
+        n = len(self.tenants)
+        for _ in range(count):
+            t = self.turn
+            self.turn = (t + 1) % n
+            events.append((self.tenants[t], self.seqs[t], sent_us))
+            self.seqs[t] += 1
+        return events
+
+    async def _send(self, events: list[Event]) -> None:
+        await self.sink.send(events)
+
     def _reply(self, published: int, started: float) -> dict[str, Any]:
         return {
             "seqs": list(self.seqs),
             "published": published,
             "seconds": time.perf_counter() - started,
-            "retries": self.retries,
+            "retries": getattr(self.sink, "retries", 0),
         }
 
     async def paced(self, rate: float, duration: float) -> dict[str, Any]:
@@ -101,10 +218,10 @@ class Publisher:
         return self._reply(len(self.tenants), started)
 
 
-async def _serve(redis_url: str, tenants: int, delivered: Sequence[Counter], pipe: Connection) -> None:
+async def _serve(redis_url: str, tenants: int, delivered: Sequence[Counter], pipe: Connection, system: str) -> None:
     loop = asyncio.get_running_loop()
-    async with EventBus(redis_url) as bus:
-        publisher = Publisher(bus, tenants, delivered)
+    async with make_sink(system, redis_url) as sink:
+        publisher = Publisher(sink, tenants, delivered)
         pipe.send({"ready": True})
         while True:
             try:
@@ -128,10 +245,12 @@ async def _serve(redis_url: str, tenants: int, delivered: Sequence[Counter], pip
             pipe.send(reply)
 
 
-def publisher_main(redis_url: str, tenants: int, delivered: Sequence[Counter], pipe: Connection) -> None:
+def publisher_main(
+    redis_url: str, tenants: int, delivered: Sequence[Counter], pipe: Connection, system: str = "arda"
+) -> None:
     """Process entry point (spawn): pinned with the load generator; exits when the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     pin(0, LOAD_CORE)
     import uvloop
 
-    uvloop.run(_serve(redis_url, tenants, delivered, pipe))
+    uvloop.run(_serve(redis_url, tenants, delivered, pipe, system))

@@ -166,7 +166,7 @@ def service_report(service: Service, name: str) -> dict[str, Any]:
 # -- scenarios -------------------------------------------------------------------------------------------
 def latency_and_throughput(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     service = stack.service("latency-throughput")
-    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch)
+    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch, stack.system)
     try:
         fleet.start()
         say(
@@ -227,7 +227,7 @@ def latency_and_throughput(stack: Stack, s: Settings) -> tuple[dict[str, Any], d
 
 def memory(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
     service = stack.service("memory")
-    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch)
+    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch, stack.system)
     try:
         fleet.start()
         say(f"memory: server RSS before and after {s.memory_connections:,} idle subscribed connections")
@@ -257,7 +257,7 @@ def memory(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def subscribe_storm(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
     service = stack.service("subscribe-storm")
-    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch)
+    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch, stack.system)
     try:
         fleet.start()
         say(f"subscribe_storm: {s.storm_connections:,} authenticated clients subscribe at once, then 1 event/tenant")

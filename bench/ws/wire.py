@@ -76,3 +76,41 @@ def sent_at(data: Data) -> float:
     """The publish time (unix seconds) of a benchmark event (0.0 if the notification is not one)."""
     order_id = data.order_id
     return int(order_id[_ID_CUT:]) / 1e6 if order_id.startswith(ORDER_ID_PREFIX) else 0.0
+
+
+# -- the Socket.IO peers ---------------------------------------------------------------------------------
+# Their notifications carry what arda's carry and the clients read (tenant, sequence number, publish time),
+# as plain fields, plus the same order fields: ~300 bytes in the WebSocket frame, as arda's.
+SYSTEMS = ("arda", "python-socketio", "node-socketio")
+
+
+def peer_payload(tenant: str, seq: int, sent_us: int) -> dict[str, object]:
+    """The ``notification`` payload the peers deliver (``seq``, ``sentAt`` first: cheapest to find)."""
+    return {
+        "seq": seq,
+        "sentAt": sent_us,
+        "tenant": tenant,
+        "id": f"evt-{tenant}-{seq}",
+        "type": "order.created",
+        "data": {
+            "orderId": f"{ORDER_ID_PREFIX}{sent_us}",
+            "orderNumber": f"{ORDER_NUMBER_PREFIX}{seq}",
+            "supplierName": "Acme Fasteners GmbH",
+            "loopId": "loop-456",
+            "totalAmount": 129.5,
+            "currency": "EUR",
+            "userId": "buyer-17",
+        },
+    }
+
+
+class PeerNote(msgspec.Struct):
+    """The fields of a peer's notification the clients read (the rest is skipped)."""
+
+    seq: int = -1
+    sentAt: int = 0  # the wire's name
+    tenant: str = ""
+
+
+#: ``42["notification",{…}]`` after its two-byte prefix.
+peer_event_decoder = msgspec.json.Decoder(tuple[str, PeerNote])
