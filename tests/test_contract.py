@@ -350,3 +350,12 @@ async def test_handlers_can_be_sync_or_async(bus: EventBus) -> None:
     result = await bus.publish(order())
     await eventually(lambda: len(got) >= 2, timeout=3)
     assert sorted(got) == sorted([f"async:{result.id}", f"sync:{result.id}"])
+
+
+async def test_known_position_follows_what_the_bus_delivered(bus: EventBus, collector: Collector) -> None:
+    assert bus.known_position("tenant-001") is None  # not subscribed
+    await bus.subscribe_tenant("tenant-001", collector)
+    results = await bus.publish_many([order(n=n) for n in range(3)])
+    await collector.wait_for(3)
+    await eventually(lambda: bus.known_position("tenant-001") == results[-1].position)
+    assert bus.known_position("tenant-001") == await bus.latest_position("tenant-001")

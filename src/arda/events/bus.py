@@ -275,6 +275,17 @@ class EventBus:
         await self._ready()
         return await self.backend.top(validate_tenant_id(tenant_id))
 
+    def known_position(self, stream: str) -> str | None:
+        """The last position this bus delivered for a stream it is subscribed to (a tenant id or ``"global"``),
+        without a round trip; None when it is not subscribed, or is filling a gap right now.
+
+        Every event after it reaches this bus's handlers. A service that hands a client "start after this
+        position" can use it instead of :meth:`latest_position`, which asks Redis."""
+        sub = self._subscriber.streams.get(stream) if self._subscriber is not None else None
+        if sub is None or sub.buffering or not sub.ready.done():
+            return None
+        return sub.cursor
+
     async def latest_global_position(self) -> str:
         await self._ready()
         return await self.backend.top(GLOBAL)

@@ -365,6 +365,11 @@ class Sessions:
         return self.frame_for(tenant, event)
 
     async def _latest(self, tenant: str) -> str:
+        """Where a subscription starts: the bus's own cursor when it has one (no Redis round trip per client in
+        a subscribe storm), else the newest stored position."""
+        known = self.bus.known_position(tenant)
+        if known is not None:
+            return known
         return await (self.bus.latest_global_position() if tenant == GLOBAL else self.bus.latest_position(tenant))
 
     async def _page(self, tenant: str, since: str) -> HistoryPage:
