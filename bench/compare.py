@@ -80,6 +80,12 @@ def _storm_ms(result: dict[str, Any]) -> float | None:
     return seconds * 1000 if seconds is not None else None
 
 
+def _rejoin_s(result: dict[str, Any]) -> float | None:
+    """reconnect_storm: seconds from the restarted server's port accepting until the last client re-subscribed
+    (None unless every client made it)."""
+    return _get(result, "reconnect_storm", "all_rejoined_s")
+
+
 #: (key, label, unit, how to read it from one run's JSON line, lower is better)
 METRICS: list[tuple[str, str, str, Callable[[dict[str, Any]], float | None], bool]] = [
     ("p50", "latency p50", "ms", lambda r: _get(r, "latency", "p50_ms"), True),
@@ -96,6 +102,10 @@ METRICS: list[tuple[str, str, str, Callable[[dict[str, Any]], float | None], boo
     ("mem_open_s", "memory: seconds to open them", "s", lambda r: _get(r, "memory", "open_seconds"), True),
     ("storm_ms", "subscribe storm: barrier → all got the event", "ms", _storm_ms, True),
     ("storm_got", "subscribe storm: clients that got it", "", lambda r: _get(r, "subscribe_storm", "got_event"), False),
+    ("rejoin_all", "reconnect storm: port accepts → all re-subscribed", "s", _rejoin_s, True),
+    ("rejoin_p99", "reconnect storm: p99 re-subscribed", "ms", lambda r: _get(r, "reconnect_storm", "p99_ms"), True),
+    ("rejoined", "reconnect storm: clients back", "", lambda r: _get(r, "reconnect_storm", "rejoined"), False),
+    ("rejoin_cpu", "reconnect storm: server CPU", "s", lambda r: _get(r, "reconnect_storm", "server_cpu_s"), True),
 ]
 CHECKS = ("lost", "dups", "crossing", "reorder")
 
@@ -360,13 +370,17 @@ def section(
         "WebSocket (`/socket.io/?EIO=4&transport=websocket`, answering the server's pings), decoding only those",
         "three fields. Every system gets its own fresh redis-server; the server under test runs on core 0",
         "(pinned before exec, so all its threads), the load (clients, publisher, Redis) on core 1. Runs are",
-        "interleaved (run 1 of each system, then run 2, …).",
+        "interleaved (run 1 of each system, then run 2, …). The reconnect storm stops the server (SIGTERM) under",
+        "N subscribed clients and starts it again on the same port; every client reconnects by itself after a",
+        "random 0–500 ms pause per attempt (the same for every system), re-authenticates and re-subscribes (arda:",
+        "with `since` = the last position seen); timed from the moment the new server's port accepts.",
         "",
         f"Machine: `nproc` {m['nproc']}, `uname -r` {m['uname_r']}, {m['cpu']}, {m['memory']}. "
         f"Settings: {s.get('connections', '?'):,} connections over {s.get('tenants', '?')} tenants, "
         f"{s.get('rate', 0):g} events/s, {s.get('duration', 0):g} s per phase, throughput window "
         f"{s.get('window', 0):,} deliveries in flight, memory {s.get('memory_connections', 0):,} connections, "
-        f"storm {s.get('storm_connections', 0):,} clients, {s.get('processes', '?')} client processes.",
+        f"storm {s.get('storm_connections', 0):,} clients, reconnect storm "
+        f"{s.get('reconnect_connections') or 0:,} clients, {s.get('processes', '?')} client processes.",
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".",
         "",
@@ -395,12 +409,18 @@ def section(
         text = ", ".join(f"{k} {v:,}" for k, v in sorted(found.items())) or "none"
         lines.append(f"- {system}: {text}")
     lines.append("")
-    lines.append("Per run (p99 ms / deliveries per CPU-second / KiB per connection / storm ms):")
+    lines.append("Per run (p99 ms / deliveries per CPU-second / KiB per connection / storm ms / reconnect storm s):")
     lines.append("")
     for system in systems:
         parts = []
         for r in runs[system]:
-            vals = (_get(r, "latency", "p99_ms"), _cpu_rate(r), _get(r, "memory", "kib_per_connection"), _storm_ms(r))
+            vals = (
+                _get(r, "latency", "p99_ms"),
+                _cpu_rate(r),
+                _get(r, "memory", "kib_per_connection"),
+                _storm_ms(r),
+                _rejoin_s(r),
+            )
             parts.append(" / ".join("—" if v is None else f"{v:,.2f}" if v < 100 else f"{v:,.0f}" for v in vals))
         lines.append(f"- {system}: " + "; ".join(parts))
     lines.append("")

@@ -1,5 +1,6 @@
-"""WebSocket load benchmark of the notification service: latency, throughput, memory and a subscribe storm,
-against `arda serve` on a private redis-server. The service runs pinned to core 0; the load (client processes,
+"""WebSocket load benchmark of the notification service: latency, throughput, memory, subscribe/reconnect storm,
+against `arda serve` on a private redis-server (reconnect storm: the server restarts under N subscribed clients,
+which reconnect and resubscribe by themselves). The service runs pinned to core 0; the load (client processes,
 publisher, Redis) on core 1.
 
 ``--system arda|python-socketio|node-socketio`` (repeatable; default arda) runs the same scenarios against
@@ -41,10 +42,17 @@ from typing import Any  # noqa: E402
 from bench.ws.fleet import FleetError  # noqa: E402
 from bench.ws.harness import LAUNCHERS, LOAD_CORE, ServiceError, Stack, pin, raise_nofile  # noqa: E402
 from bench.ws.report import problems, table  # noqa: E402
-from bench.ws.scenarios import Settings, latency_and_throughput, memory, say, subscribe_storm  # noqa: E402
+from bench.ws.scenarios import (  # noqa: E402
+    Settings,
+    latency_and_throughput,
+    memory,
+    reconnect_storm,
+    say,
+    subscribe_storm,
+)
 from bench.ws.wire import SYSTEMS  # noqa: E402
 
-SCENARIOS = ("latency", "throughput", "memory", "subscribe_storm")
+SCENARIOS = ("latency", "throughput", "memory", "subscribe_storm", "reconnect_storm")
 
 
 def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
@@ -56,6 +64,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
     parser.add_argument("--rate", type=float, default=100.0, help="latency: events/s in total (100)")
     parser.add_argument("--memory-connections", type=int, help="memory: idle connections (10000; quick 200)")
     parser.add_argument("--storm-connections", type=int, help="subscribe_storm: clients (2000; quick 200)")
+    parser.add_argument("--reconnect-connections", type=int, help="reconnect_storm: clients (10000; quick 200)")
     parser.add_argument("--processes", type=int, default=4, help="client processes (4)")
     parser.add_argument(
         "--batch",
@@ -90,6 +99,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
         rate=args.rate,
         memory_connections=args.memory_connections or (200 if quick else 10_000),
         storm_connections=args.storm_connections or (200 if quick else 2000),
+        reconnect_connections=args.reconnect_connections or (200 if quick else 10_000),
         processes=max(1, args.processes),
         batch=max(1, args.batch),
         window=max(0, args.window),
@@ -145,6 +155,10 @@ def run_system(system: str, args: argparse.Namespace, s: Settings, nofile: int) 
                 stack.flush_redis()
             if "subscribe_storm" in wanted:
                 results["subscribe_storm"], report = subscribe_storm(stack, s)
+                services.append(report)
+                stack.flush_redis()
+            if "reconnect_storm" in wanted:
+                results["reconnect_storm"], report = reconnect_storm(stack, s)
                 services.append(report)
         except (FleetError, ServiceError) as exc:
             say(f"FAILED: {exc}")

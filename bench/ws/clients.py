@@ -22,6 +22,7 @@ import random
 import signal
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as MpEvent
@@ -35,6 +36,8 @@ from .harness import LOAD_CORE, pin, raise_nofile
 from .wire import Counter, ServerMessage, decoder, peer_event_decoder, sent_at, seq_of, tenant_name
 
 SUBSCRIBE_TRIES = 6
+REJOIN_JITTER_S = 0.5  # reconnect_storm: each reconnect attempt waits uniform(0, this) first (every system alike)
+REJOIN_ATTEMPT_S = 10.0  # ...and gives up on one attempt (connect, authenticate, subscribe) after this long
 MAX_SAMPLES = 4_000_000  # latency samples kept per process and phase (8 bytes each)
 REPLY_TIMEOUT = 30.0
 
@@ -81,8 +84,11 @@ class Client(WSListener):
         "disconnected",
         "first_at",
         "floor",
+        "index",
         "last",
         "missing",
+        "on_lost",
+        "position",
         "record",
         "tally",
         "tenant",
@@ -103,6 +109,9 @@ class Client(WSListener):
         self.waiter: asyncio.Future[ServerMessage] | None = None
         self.closing = False
         self.disconnected = False
+        self.index = -1  # the user index (its token's ``sub``), set when opened
+        self.position: str | None = None  # arda: the last stream position seen (resume point)
+        self.on_lost: Callable[[Client], None] | None = None  # reconnect_storm: called when the connection drops
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
@@ -144,6 +153,8 @@ class Client(WSListener):
         if seq < 0 or data is None:
             tally.foreign += 1
             return
+        if payload.position is not None:
+            self.position = payload.position
         if not self.first_at:
             self.first_at = now
         last = self.last
@@ -173,6 +184,8 @@ class Client(WSListener):
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionError("connection closed"))
+        if self.on_lost is not None:
+            self.on_lost(self)
 
     async def request(self, body: bytes) -> ServerMessage:
         """Send one message and wait for the next non-notification message (its reply)."""
@@ -305,6 +318,17 @@ class ClientProcess:
         self.clients: list[Client] = []
         self.retries: dict[str, int] = {}  # subscribe retries by error code (of the last open/subscribe_all)
         self.retried_clients = 0  # connections subscribed only after a retry
+        # reconnect_storm: clients being reconnected, when each got back, why the others gave up
+        self.rejoining: set[Client] = set()
+        self.rejoin_tasks: set[asyncio.Task[None]] = set()
+        self.rejoined: dict[Client, float] = {}  # client → when it was subscribed again (its latest return)
+        self.rejoin_failures: dict[str, int] = {}
+        self.rejoin_attempts = 0
+        self.rejoin_redrops = 0
+        self.rejoin_resumed = 0  # arda: re-subscribed with `since`...
+        self.rejoin_recovered = 0  # ...and answered `recovered: true`
+        self.rejoin_deadline = 0.0
+        self.lost_clients = 0
 
     # -- opening -----------------------------------------------------------------------------------
     def _token(self, index: int, tenant: str) -> str:
@@ -312,7 +336,7 @@ class ClientProcess:
         claims = {"sub": f"u-{index}", "tenants": [tenant], "iat": now, "exp": now + 3600}
         return jwt.encode(claims, self.spec.secret, algorithm="HS256")
 
-    async def _subscribe(self, client: Client) -> str | None:
+    async def _subscribe(self, client: Client, resume: bool = False) -> str | None:
         """Subscribe ``client`` to its tenant; None when ``subscribed``, else why not. An ``internal_error``
         ("the request may be retried") is retried after a short randomised pause, up to ``SUBSCRIBE_TRIES``
         times; every retry is counted (``retries`` in the replies)."""
@@ -323,7 +347,11 @@ class ClientProcess:
             except (ConnectionError, TimeoutError) as exc:
                 return f"subscribe: {type(exc).__name__}"
             return None if answer.startswith(b"430[") and b'"ok":true' in answer else f"subscribe: {answer[:40]!r}"
-        body = _message("subscribe", {"tenantId": client.tenant}, "s")
+        payload = {"tenantId": client.tenant}
+        if resume and client.position is not None:
+            payload["since"] = client.position  # arda's resume: replay what came after the last position seen
+            self.rejoin_resumed += 1
+        body = _message("subscribe", payload, "s")
         for attempt in range(SUBSCRIBE_TRIES):
             try:
                 reply = await client.request(body)
@@ -332,6 +360,11 @@ class ClientProcess:
             if reply.type == "subscribed":
                 if attempt:
                     self.retried_clients += 1
+                if reply.payload is not None:
+                    if resume and "since" in payload and reply.payload.recovered:
+                        self.rejoin_recovered += 1
+                    if reply.payload.position is not None:
+                        client.position = reply.payload.position
                 return None
             code = reply.payload.code if reply.payload else None
             if code != "internal_error" or attempt == SUBSCRIBE_TRIES - 1:
@@ -355,16 +388,8 @@ class ClientProcess:
             except Exception as exc:
                 return f"connect: {type(exc).__name__}"
             assert isinstance(listener, Client)
-            failure: str | None = None
-            if isinstance(listener, SioClient):
-                failure = await self._sio_connect(listener, index, tenant)
-            else:
-                try:
-                    reply = await listener.request(_message("authenticate", {"token": self._token(index, tenant)}, "a"))
-                    if reply.type != "authenticated":
-                        failure = f"authenticate: {reply.type} {reply.payload.code if reply.payload else ''}"
-                except (ConnectionError, TimeoutError) as exc:
-                    failure = f"authenticate: {type(exc).__name__}"
+            listener.index = index
+            failure = await self._authenticate(listener)
             if failure is None and subscribe:
                 failure = await self._subscribe(listener)
             if failure is None:
@@ -372,6 +397,19 @@ class ClientProcess:
             listener.closing = True
             transport.disconnect()
             return failure
+
+    async def _authenticate(self, client: Client) -> str | None:
+        """arda: ``authenticate`` with a JWT; Socket.IO: the namespace connect with it. None when accepted."""
+        if isinstance(client, SioClient):
+            return await self._sio_connect(client, client.index, client.tenant)
+        try:
+            token = self._token(client.index, client.tenant)
+            reply = await client.request(_message("authenticate", {"token": token}, "a"))
+        except (ConnectionError, TimeoutError) as exc:
+            return f"authenticate: {type(exc).__name__}"
+        if reply.type != "authenticated":
+            return f"authenticate: {reply.type} {reply.payload.code if reply.payload else ''}"
+        return None
 
     async def _sio_connect(self, client: SioClient, index: int, tenant: str) -> str | None:
         """Engine.IO open (``0{...}`` from the server), then the Socket.IO connect to the default namespace with
@@ -420,6 +458,107 @@ class ClientProcess:
             "retried_clients": self.retried_clients,
             "released_at": released_at,
             "done_at": time.time(),
+        }
+
+    # -- reconnect_storm -------------------------------------------------------------------------------
+    def arm_rejoin(self, deadline: float) -> dict[str, Any]:
+        """From now on every client whose connection drops reconnects by itself (:meth:`_rejoin`)."""
+        self.rejoining.clear()
+        self.rejoined = {}
+        self.rejoin_failures = {}
+        self.rejoin_attempts = self.rejoin_redrops = self.rejoin_resumed = self.rejoin_recovered = 0
+        self.lost_clients = 0
+        self.rejoin_deadline = deadline
+        for client in self.clients:
+            client.on_lost = self._lost
+        return {"armed": len(self.clients)}
+
+    def _lost(self, client: Client) -> None:
+        if client in self.rejoining:  # a failed attempt of a reconnect already under way
+            return
+        self.lost_clients += 1
+        if self.rejoined.pop(client, None) is not None:  # it had got back already: dropped again
+            self.rejoin_redrops += 1
+        self.rejoining.add(client)
+        task = asyncio.get_running_loop().create_task(self._rejoin(client))
+        self.rejoin_tasks.add(task)
+        task.add_done_callback(self.rejoin_tasks.discard)
+
+    async def _rejoin(self, client: Client) -> None:
+        """Reconnect, re-authenticate, re-subscribe (arda: with ``since``), each attempt after a random pause
+        of up to ``REJOIN_JITTER_S``, until it works or the deadline passes."""
+        last = "no attempt before the deadline"
+        while True:
+            await asyncio.sleep(random.uniform(0.0, REJOIN_JITTER_S))
+            if time.time() >= self.rejoin_deadline:
+                break
+            self.rejoin_attempts += 1
+            try:
+                failure = await asyncio.wait_for(self._rejoin_once(client), REJOIN_ATTEMPT_S)
+            except TimeoutError:
+                failure = "attempt timed out"
+            if failure is None:
+                self.rejoined[client] = time.time()
+                self.rejoining.discard(client)
+                return
+            last = failure
+        self.rejoining.discard(client)
+        self.rejoin_failures[last] = self.rejoin_failures.get(last, 0) + 1
+
+    async def _rejoin_once(self, client: Client) -> str | None:
+        client.transport = None
+        client.waiter = None
+        client.closing = False
+        client.disconnected = False
+        if isinstance(client, SioClient):
+            client.inbox.clear()
+            client.reply_waiter = None
+        try:
+            transport, _ = await ws_connect(
+                lambda: client,
+                self.spec.url,
+                websocket_handshake_timeout=REJOIN_ATTEMPT_S,
+                read_buffer_init_size=4096,
+                enable_auto_pong=True,
+            )
+        except Exception as exc:
+            client.disconnected = True
+            return f"connect: {type(exc).__name__}"
+        try:
+            failure = await self._authenticate(client)
+            if failure is None:
+                failure = await self._subscribe(client, resume=True)
+        except asyncio.CancelledError:
+            client.closing = True
+            transport.disconnect()
+            raise
+        if failure is not None:
+            client.closing = True
+            transport.disconnect()
+        return failure
+
+    def rejoin_progress(self, deadline: float, final: bool) -> dict[str, Any]:
+        """How many got back; with ``final``, give up on the rest and report them."""
+        self.rejoin_deadline = deadline
+        if final:
+            for task in list(self.rejoin_tasks):
+                task.cancel()
+            for _client in self.rejoining:
+                self.rejoin_failures["gave up"] = self.rejoin_failures.get("gave up", 0) + 1
+            self.rejoining.clear()
+            for client in self.clients:
+                client.on_lost = None
+        return {
+            "rejoined": len(self.rejoined),
+            "rejoined_at": list(self.rejoined.values()) if final else [],
+            "pending": len(self.rejoining),
+            "lost": self.lost_clients,
+            "failures": dict(self.rejoin_failures),
+            "attempts": self.rejoin_attempts,
+            "redrops": self.rejoin_redrops,
+            "resumed": self.rejoin_resumed,
+            "recovered": self.rejoin_recovered,
+            "closes": {str(code): n for code, n in self.tally.closes.items()},
         }
 
     # -- phases ------------------------------------------------------------------------------------
@@ -491,6 +630,10 @@ async def _serve(spec: ClientSpec, counter: Counter, barrier: MpEvent, pipe: Con
                 reply = await process.open(arg["indices"], arg["subscribe"])
             elif name == "subscribe_all":
                 reply = await process.subscribe_all(barrier)
+            elif name == "arm_rejoin":
+                reply = process.arm_rejoin(arg["deadline"])
+            elif name == "rejoin_progress":
+                reply = process.rejoin_progress(arg["deadline"], arg["final"])
             elif name == "begin":
                 reply = process.begin(arg["starts"], arg["record"])
             elif name == "progress":

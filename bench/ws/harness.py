@@ -196,6 +196,7 @@ class Service:
         self.proc: subprocess.Popen[bytes] | None = None
         self.pinned = False
         self.affinity: list[int] = []
+        self.log_mode = "wb"  # "ab" once restarted (reconnect_storm): one log for both lives
 
     @property
     def url(self) -> str:
@@ -212,7 +213,7 @@ class Service:
         args += [f"--api-key={self.api_key}", "--dev", "false", "--max-connections-per-ip", "100000"]
         args += ["--log-level", "warning"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("ARDA_")}
-        with self.stderr_path.open("wb") as stderr:
+        with self.stderr_path.open(self.log_mode) as stderr:
             self.proc = subprocess.Popen(
                 args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env, preexec_fn=_service_child
             )
@@ -327,7 +328,7 @@ class PeerService(Service):
         cwd, args = PEER_COMMANDS[self.system]
         env = dict(os.environ, PORT=str(self.port), REDIS_URL=self.redis_url, JWT_SECRET=self.secret)
         env["NODE_ENV"] = "production"
-        with self.stderr_path.open("wb") as log:
+        with self.stderr_path.open(self.log_mode) as log:
             self.proc = subprocess.Popen(
                 args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, preexec_fn=_service_child
             )
@@ -401,6 +402,16 @@ class Stack:
         else:
             service = PeerService(self.redis_url, self.secret, self.log_dir, name, self.system)
         self.services.append(service)
+        try:
+            service.start()
+        finally:
+            if service.proc is not None:
+                self._guard(service.proc.pid)
+        return service
+
+    def restart(self, service: Service) -> Service:
+        """Start a stopped ``service`` again on the same ports (its log appended to), guarded as the first."""
+        service.log_mode = "ab"
         try:
             service.start()
         finally:

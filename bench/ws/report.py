@@ -142,6 +142,49 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         if storm.get("subscribe_retries") or storm.get("failures"):
             rows.append(("", "subscribe retries / failures", _counts(storm["subscribe_retries"], storm["failures"])))
             rows.append(("", "clients subscribed only after a retry", f"{storm['subscribed_after_retry']:,}"))
+    rec = results.get("reconnect_storm")
+    if rec:
+        rows.append(("reconnect_storm", "clients", f"{rec['connections']:,} over {rec['tenants']} tenants"))
+        rows.append(
+            (
+                "",
+                "stop (SIGTERM → exit) / down (exit → port accepts)",
+                f"{rec['stop_s']:.2f} s / {rec['down_s']:.2f} s",
+            )
+        )
+        rows.append(("", "subscribed again (of the clients)", f"{rec['rejoined']:,} of {rec['connections']:,}"))
+        rows.append(
+            (
+                "",
+                "port accepts → re-subscribed p50 / p99 / all",
+                " / ".join(_ms(rec[k]) for k in ("p50_ms", "p99_ms", "max_ms")) + " ms",
+            )
+        )
+        rows.append(
+            (
+                "",
+                "attempts / drops seen / dropped again",
+                f"{rec['attempts']:,} / {rec['lost_connections']:,} / {rec['redrops']:,}",
+            )
+        )
+        if rec.get("resumed_with_since"):
+            rows.append(("", "resumed with since (recovered)", f"{rec['resumed_with_since']:,} ({rec['recovered']:,})"))
+        rows.append(
+            ("", "server CPU: start-up / storm", f"{rec['server_startup_cpu_s']:.2f} s / {rec['server_cpu_s']:.2f} s")
+        )
+        rows.append(("", "clients that got the next event", f"{rec['got_event']:,} of {rec['connections']:,}"))
+        rows.append(("", "loss / dup / crossing / reorder", checks_text(rec)))
+        rows.append(
+            (
+                "",
+                "listen overflows in the storm (backlog)",
+                f"{rec['storm_listen_overflows']:,} ({rec['storm_listen_backlog']})",
+            )
+        )
+        if rec.get("closes_at_restart"):
+            rows.append(("", "closes seen at the restart", _counts(rec["closes_at_restart"])))
+        if rec.get("failures"):
+            rows.append(("", "failures", _counts(rec["failures"])))
     width = [max(len(r[i]) for r in rows) for i in range(2)] if rows else [0, 0]
     lines = [f"{'scenario':<{width[0]}}  {'measure':<{width[1]}}  value", "-" * (width[0] + width[1] + 40)]
     lines += [f"{a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows]

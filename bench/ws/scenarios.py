@@ -1,14 +1,18 @@
-"""The four scenarios. Each group runs against a fresh `arda serve` (same Redis, flushed in between):
-latency and throughput share one set of connections; memory and subscribe_storm get their own service, so
-each starts from a clean process."""
+"""The five scenarios. Each group runs against a fresh `arda serve` (same Redis, flushed in between):
+latency and throughput share one set of connections; memory, subscribe_storm and reconnect_storm get their
+own service, so each starts from a clean process."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .clients import REJOIN_JITTER_S
 from .fleet import Fleet, FleetError
 from .harness import (
     Service,
@@ -25,6 +29,8 @@ from .report import merge, percentiles
 
 DRAIN_IDLE_S = 3.0  # a phase's drain ends when nothing more arrives for this long...
 DRAIN_MAX_S = 30.0  # ...or after this long at most
+REJOIN_GIVE_UP_S = 60.0  # reconnect_storm: clients not subscribed again this long after the restart give up
+REJOIN_ATTEMPT_GRACE_S = 12.0  # ...their attempt under way then may still finish (it times out after 10 s)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class Settings:
     batch: int  # connections opened at once (all processes together)
     window: int  # throughput: deliveries allowed in flight (0: open loop)
     flood_batch: int  # throughput: events per publish_many call
+    reconnect_connections: int = 10_000  # reconnect_storm: clients
 
 
 def say(text: str) -> None:
@@ -296,3 +303,129 @@ def subscribe_storm(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str
     finally:
         fleet.close()
     return result, service_report(service, "subscribe-storm")
+
+
+def _sum_counts(groups: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for group in groups:
+        for key, n in group.items():
+            total[key] = total.get(key, 0) + int(n)
+    return total
+
+
+def _wait_accepts(port: int, service: Service, limit_s: float, out: dict[str, float]) -> None:
+    """Thread: poll 127.0.0.1:``port`` every 5 ms until it accepts a TCP connection; record when (``at``) and
+    the server's CPU seconds then (``cpu``: its start-up)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                out["at"] = time.time()
+            if service.proc is not None:
+                out["cpu"] = cpu_seconds(service.pid)
+            return
+        except OSError:
+            time.sleep(0.005)
+
+
+def reconnect_storm(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """N subscribed clients; the server is stopped (SIGTERM) and started again on the same port; every client
+    reconnects by itself (a random pause of up to ``REJOIN_JITTER_S`` before each attempt), re-authenticates and
+    re-subscribes (arda: with ``since`` = the last position it saw). Measured from the moment the new server's
+    port accepts until each client is subscribed again; then one event per tenant must reach every client."""
+    service = stack.service("reconnect-storm")
+    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch, stack.system)
+    try:
+        fleet.start()
+        n = s.reconnect_connections
+        say(
+            f"reconnect_storm: {n:,} subscribed clients; the server restarts on the same port; each client "
+            f"reconnects after 0–{REJOIN_JITTER_S * 1000:.0f} ms (random, per attempt) and re-subscribes"
+        )
+        opened = open_connections(fleet, n, True, s.batch, "reconnect_storm")
+        count = int(opened["opened"])
+        # Before the restart, one event per tenant: every client has a position to resume from (arda).
+        run_phase(fleet, service, "reconnect_storm (before)", "one_each", None, opened["per_tenant"], 60.0)
+        fleet.call_all("arm_rejoin", {"deadline": time.time() + 300.0})
+        overflows = listen_overflows()
+        stopping = time.time()
+        stop_code = service.stop()
+        stopped = time.time()
+        say(f"  reconnect_storm: server stopped (exit {stop_code}) in {stopped - stopping:.2f} s; starting it again")
+        ready: dict[str, float] = {}
+        probe = threading.Thread(target=_wait_accepts, args=(service.port, service, 60.0, ready), daemon=True)
+        probe.start()
+        stack.restart(service)
+        probe.join(60.0)
+        if "at" not in ready:
+            raise FleetError("reconnect_storm: the restarted server's port never accepted")
+        ready_at = ready["at"]
+        deadline = ready_at + REJOIN_GIVE_UP_S
+        say(f"  reconnect_storm: port accepting {ready_at - stopped:.2f} s after the old server exited")
+        progress: list[dict[str, Any]] = []
+        while True:
+            progress = fleet.call_all("rejoin_progress", {"deadline": deadline, "final": False})
+            back = sum(int(r["rejoined"]) for r in progress)
+            pending = sum(int(r["pending"]) for r in progress)
+            now = time.time()
+            say(f"  reconnect_storm: {now - ready_at:5.1f} s  {back:,} of {count:,} subscribed again")
+            if back >= count or not pending or now > deadline + REJOIN_ATTEMPT_GRACE_S:
+                break
+            time.sleep(0.25 if now - ready_at < 5 else 1.0)
+        cpu_end = cpu_seconds(service.pid)
+        storm_overflows = listen_overflows() - overflows
+        final = fleet.call_all("rejoin_progress", {"deadline": deadline, "final": True})
+        times = sorted(max(0.0, float(t) - ready_at) for r in final for t in r["rejoined_at"])
+        rejoined = len(times)
+        failures: dict[str, int] = {}
+        for reply in final:
+            for what, k in reply["failures"].items():
+                failures[f"reconnect: {what}"] = failures.get(f"reconnect: {what}", 0) + int(k)
+        missing = count - rejoined - sum(failures.values())
+        if missing > 0:
+            failures["reconnect: never dropped"] = missing
+        last = times[-1] if times else float("nan")
+        pct = {
+            f"{name}_ms": round(times[min(len(times) - 1, int(q * len(times)))] * 1000, 1) if times else None
+            for name, q in (("p50", 0.5), ("p99", 0.99))
+        }
+        say(
+            f"  reconnect_storm: {rejoined:,} of {count:,} subscribed again; all {last * 1000:,.0f} ms after the "
+            f"port accepted; p50 {pct['p50_ms']} ms, p99 {pct['p99_ms']} ms"
+        )
+        phase = run_phase(fleet, service, "reconnect_storm", "one_each", None, opened["per_tenant"], 60.0)
+        cpu_ready = ready.get("cpu", 0.0)
+        result = {
+            "connections": count,
+            "tenants": s.tenants,
+            "failures_to_open": opened["failures"],
+            "subscribe_retries": opened["subscribe_retries"],
+            "open_seconds": round(opened["seconds"], 2),
+            "listen_overflows": opened["listen_overflows"],
+            "jitter_ms": REJOIN_JITTER_S * 1000,
+            "give_up_s": REJOIN_GIVE_UP_S,
+            "stop_s": stopped - stopping,
+            "stop_exit_code": stop_code,
+            "down_s": ready_at - stopped,
+            "rejoined": rejoined,
+            "all_rejoined_s": last if rejoined == count else float("nan"),
+            "last_rejoined_s": last,
+            **pct,
+            "max_ms": round(last * 1000, 1) if times else None,
+            "attempts": sum(int(r["attempts"]) for r in final),
+            "lost_connections": sum(int(r["lost"]) for r in final),
+            "redrops": sum(int(r["redrops"]) for r in final),
+            "closes_at_restart": _sum_counts(r["closes"] for r in final),
+            "storm_listen_overflows": storm_overflows,
+            "storm_listen_backlog": listen_backlog(service.port),
+            "resumed_with_since": sum(int(r["resumed"]) for r in final),
+            "recovered": sum(int(r["recovered"]) for r in final),
+            "server_startup_cpu_s": round(cpu_ready, 3),
+            "server_cpu_s": round(cpu_end - cpu_ready, 3),
+            "failures": failures,
+            "got_event": phase.totals["got_any"],
+            **_checks(phase.totals),
+        }
+    finally:
+        fleet.close()
+    return result, service_report(service, "reconnect-storm")

@@ -55,6 +55,8 @@ class Payload(msgspec.Struct, rename="camel"):
     data: Data | None = None
     code: str | None = None
     message: str | None = None
+    position: str | None = None  # a notification's place in its stream; `subscribed`'s resume point
+    recovered: bool | None = None  # `subscribed` with `since`: whether history reached back to it
 
 
 class ServerMessage(msgspec.Struct, rename="camel"):
