@@ -218,7 +218,7 @@ async def test_history_endpoint(mem: Running) -> None:
     assert status == 400
 
 
-async def test_health_readiness_and_openapi(redis_server: RedisServer, tmp_path: Path) -> None:
+async def test_health_readiness_and_openapi(tmp_path: Path) -> None:
     server = RedisServer().start()
     try:
         async with running_service(server.url, tmp_path) as svc, svc.user() as c:

@@ -10,6 +10,7 @@ next sequence number of every tenant, so the parent knows exactly what clients m
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import os
@@ -32,7 +33,7 @@ RETRIES = 3
 Event = tuple[str, int, int]
 
 
-class Sink:
+class Sink(abc.ABC):
     """Where a system's events go. ``send`` returns once the batch reached Redis, in order."""
 
     async def __aenter__(self) -> Sink:
@@ -41,8 +42,8 @@ class Sink:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    async def send(self, events: list[Event]) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def send(self, events: list[Event]) -> None: ...
 
 
 class ArdaSink(Sink):
