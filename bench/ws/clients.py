@@ -155,6 +155,12 @@ class Client(WSListener):
             return
         if payload.position is not None:
             self.position = payload.position
+        self._account(seq, now, sent_at(data))
+
+    def _account(self, seq: int, now: float, sent: float) -> None:
+        """Sequence bookkeeping of one notification: in order, a gap (remembered), a late one, a reordered
+        one that fills a gap, or a duplicate; and its latency when recording."""
+        tally = self.tally
         if not self.first_at:
             self.first_at = now
         last = self.last
@@ -175,7 +181,7 @@ class Client(WSListener):
             tally.dups += 1
             return
         if self.record and len(tally.latencies) < MAX_SAMPLES:
-            tally.latencies.append(now - sent_at(data))
+            tally.latencies.append(now - sent)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.disconnected = True
@@ -262,27 +268,7 @@ class SioClient(Client):
             tally.crossing += 1
             return
         seq = note.seq
-        if not self.first_at:
-            self.first_at = now
-        last = self.last
-        if seq == last + 1:
-            self.last = seq
-        elif seq > last:
-            if self.missing is None:
-                self.missing = set()
-            self.missing.update(range(last + 1, seq))
-            self.last = seq
-        elif seq < self.floor:
-            tally.late += 1
-            return
-        elif self.missing is not None and seq in self.missing:
-            self.missing.discard(seq)
-            tally.reorder += 1
-        else:
-            tally.dups += 1
-            return
-        if self.record and len(tally.latencies) < MAX_SAMPLES:
-            tally.latencies.append(now - note.sentAt / 1e6)
+        self._account(seq, now, note.sentAt / 1e6)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         super().on_ws_disconnected(transport)

@@ -178,6 +178,15 @@ def _raised_at(traceback: str) -> str:
     return f" (raised at {Path(path).relative_to(ROOT)}:{line})"
 
 
+def http_ok(url: str) -> bool:
+    """True when ``url`` answers 200 within 2 s."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status) == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 class ServiceError(RuntimeError):
     """The service failed to start or died; the message carries the tail of its stderr."""
 
@@ -231,11 +240,7 @@ class Service:
             time.sleep(0.1)
 
     def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/readyz", timeout=2) as response:
-                return int(response.status) == 200
-        except (urllib.error.URLError, OSError):
-            return False
+        return http_ok(f"http://127.0.0.1:{self.http_port}/readyz")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -345,11 +350,7 @@ class PeerService(Service):
         return self
 
     def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
-                return int(response.status) == 200
-        except (urllib.error.URLError, OSError):
-            return False
+        return http_ok(f"http://127.0.0.1:{self.port}/healthz")
 
     def metrics(self) -> dict[str, float]:
         return {}
