@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import raw_ws
 from arda.events import Retention
 from conftest import eventually, order
 from ws_client import Running, running_service, token
@@ -533,32 +533,9 @@ async def test_a_client_that_stops_reading_is_closed_and_others_keep_receiving(t
 
 async def _raw_socket_client(port: int, jwt_token: str) -> asyncio.StreamWriter:
     """A client that completes the handshake, subscribes, and then never reads again (small buffers)."""
-    import base64
-    import os
-
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=4096)
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        (
-            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    response = await reader.readuntil(b"\r\n\r\n")
-    assert b" 101 " in response
-
-    def frame(text: str) -> bytes:
-        payload = text.encode()
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        n = len(payload)
-        head = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
-        return head + mask + masked
-
-    writer.write(frame(json.dumps({"type": "authenticate", "payload": {"token": jwt_token}})))
-    writer.write(frame(json.dumps({"type": "subscribe", "payload": {"tenantId": "tenant-001"}})))
+    _, writer = await raw_ws.connect(port, rcvbuf=4096)
+    writer.write(raw_ws.message("authenticate", {"token": jwt_token}))
+    writer.write(raw_ws.message("subscribe", {"tenantId": "tenant-001"}))
     await writer.drain()
     return writer
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+import raw_ws
 from arda.events import EventBus, PublishError
 from arda.events.backoff import Backoff
 from arda.testing.redis_server import RedisServer, free_port
@@ -281,28 +282,13 @@ async def test_subscribe_while_redis_is_down_gets_internal_error(tmp_path: Path)
 
 
 async def test_fragmented_message_over_the_limit_gets_message_too_large(mem: Running) -> None:
-    import os as _os
-
-    reader, writer = await asyncio.open_connection("127.0.0.1", mem.service.ws_port)
-    writer.write(
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    await reader.readuntil(b"\r\n\r\n")
-
-    def frame(opcode: int, fin: bool, payload: bytes) -> bytes:
-        mask = _os.urandom(4)
-        head = bytes(((0x80 if fin else 0) | opcode, 0x80 | 126)) + len(payload).to_bytes(2, "big")
-        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-    writer.write(frame(0x1, False, b"x" * 40_000))  # text, not final
-    writer.write(frame(0x0, False, b"x" * 40_000))  # continuation: 80,000 bytes > 65,536
+    reader, writer = await raw_ws.connect(mem.service.ws_port)
+    writer.write(raw_ws.client_frame(0x1, b"x" * 40_000, fin=False))  # text, not final
+    writer.write(raw_ws.client_frame(0x0, b"x" * 40_000, fin=False))  # continuation: 80,000 bytes > 65,536
     await writer.drain()
-    data = await asyncio.wait_for(reader.read(4096), 5)
-    assert b'"code":"message_too_large"' in data
-    rest = data + await asyncio.wait_for(reader.read(4096), 5)
-    assert b"\x88" in rest  # a close frame follows
-    assert (1009).to_bytes(2, "big") in rest[rest.index(b"\x88") :]
+    _, payload = await raw_ws.read_frame(reader)
+    assert b'"code":"message_too_large"' in payload
+    assert (await raw_ws.read_close(reader))[0] == 1009
     writer.close()
 
 

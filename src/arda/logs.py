@@ -50,5 +50,3 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # picows logs every accepted connection at INFO: too much at 10,000 connections
-    logging.getLogger("picows").setLevel(max(logging.WARNING, root.level))

@@ -34,6 +34,10 @@ class CloseCode(NamedTuple):
 
 NORMAL = CloseCode(1000, "normal", "stop", "The client closed, or the server ended the session on request.")
 GOING_AWAY = CloseCode(1001, "going_away", "reconnect", "The server is shutting down or restarting.")
+PROTOCOL_ERROR = CloseCode(
+    1002, "protocol_error", "stop", "The client broke the WebSocket framing rules (a bug in the client)."
+)
+INVALID_DATA = CloseCode(1007, "invalid_data", "stop", "A text message (or close reason) was not valid UTF-8.")
 POLICY_VIOLATION = CloseCode(1008, "policy_violation", "stop", "Origin not allowed.")
 MESSAGE_TOO_BIG = CloseCode(1009, "message_too_big", "stop", "An inbound frame exceeded the size limit.")
 INTERNAL_ERROR = CloseCode(1011, "internal_error", "reconnect", "The server failed unexpectedly.")
@@ -58,6 +62,8 @@ HEARTBEAT_TIMEOUT = CloseCode(4008, "heartbeat_timeout", "reconnect", "The clien
 CLOSE_CODES: tuple[CloseCode, ...] = (
     NORMAL,
     GOING_AWAY,
+    PROTOCOL_ERROR,
+    INVALID_DATA,
     POLICY_VIOLATION,
     MESSAGE_TOO_BIG,
     INTERNAL_ERROR,

@@ -119,14 +119,3 @@ def error(code: ErrorCode, message: str, message_id: str | None = None) -> bytes
 def notification_message(notification_json: bytes) -> bytes:
     """``{"type":"notification","payload":<notification>}`` around already-encoded notification JSON."""
     return b'{"type":"notification","payload":' + notification_json + b"}"
-
-
-def text_frame(payload: bytes) -> bytes:
-    """A complete unmasked, unfragmented WebSocket text frame (server → client). Built once per message and
-    written as is to every recipient (frames from the server are identical for all of them)."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload

@@ -17,10 +17,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 import msgspec
-from picows import ws_create_server
 
 from ..events import AnyEvent, EventBus, Gap
-from . import codes, protocol
+from . import codes, frames, protocol
 from .acks import ACK_EVENT_TYPE, NotificationAcknowledged
 from .auth import Authenticator, JwtSettings
 from .config import Settings
@@ -31,7 +30,7 @@ from .hub import Hub
 from .mapper import Notification, NotificationMapper
 from .metrics import Metrics
 from .sessions import GLOBAL, Sessions
-from .websocket import listener_factory
+from .websocket import serve
 
 log = logging.getLogger("arda.notifications")
 #: Frames kept for replays (a few MB at most).
@@ -94,19 +93,7 @@ class NotificationService:
         """Connect the bus (fail fast), then listen. Raises BackendUnavailableError / OSError."""
         await self.bus.connect()
         s = self.settings
-        self._ws_server = await ws_create_server(
-            listener_factory(self.sessions),
-            s.host,
-            s.port,
-            max_frame_size=2 * s.max_message_bytes,  # up to it: `message_too_large` and 1009; beyond: picows's 1009
-            read_buffer_init_size=256,  # grows on demand; idle connections stay small
-            websocket_handshake_timeout=s.auth_timeout_s,
-            use_aiofastnet=False,
-            enable_auto_pong=True,
-            backlog=4096,  # reconnect storms: the default 100 overflows and costs each dropped SYN a second
-            # a logger-like adapter, not a Logger: picows then creates no child Logger per connection
-            logger_name=logging.LoggerAdapter(logging.getLogger("picows.server")),
-        )
+        self._ws_server = await serve(self.sessions, s.host, s.port)
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
         self.http_port = await self.http.start(s.host, s.http_port)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="arda-sweep")
@@ -140,6 +127,8 @@ class NotificationService:
             await asyncio.wait_for(
                 self.sessions.all_closed.wait(), max(0.1, deadline - 2 - asyncio.get_running_loop().time())
             )
+        for conn in list(self.sessions.connections):
+            conn.abort(codes.GOING_AWAY)  # whoever did not complete the close handshake in time
         if self._sweeper is not None:
             self._sweeper.cancel()
         loop = asyncio.get_running_loop()
@@ -221,7 +210,7 @@ class NotificationService:
             self._frames.move_to_end(key)
             return frame
         notification = self.notification_for(event)
-        frame = protocol.text_frame(protocol.notification_message(self._encoder.encode(notification)))
+        frame = frames.text_frame(protocol.notification_message(self._encoder.encode(notification)))
         self._frames[key] = frame
         if len(self._frames) > FRAME_CACHE:
             self._frames.popitem(last=False)
@@ -232,14 +221,14 @@ class NotificationService:
         return self.http.publish_limits.take(tenant, time.monotonic(), count) == 0.0
 
     def ack_frame(self, event: NotificationAcknowledged) -> bytes:
-        return protocol.text_frame(protocol.encode("acknowledged", {"notificationId": event.notification_id}))
+        return frames.text_frame(protocol.encode("acknowledged", {"notificationId": event.notification_id}))
 
     def on_event(self, stream: str, event: AnyEvent) -> None:
         metrics = self.metrics
         metrics.events_received.labels(metrics.event_type_label(event.type)).inc()
         if event.type == ACK_EVENT_TYPE:
             if stream != GLOBAL and isinstance(event, NotificationAcknowledged) and event.user_id is not None:
-                frame = protocol.text_frame(protocol.encode("acknowledged", {"notificationId": event.notification_id}))
+                frame = frames.text_frame(protocol.encode("acknowledged", {"notificationId": event.notification_id}))
                 self.hub.send_to_user(stream, event.user_id, frame, skip_id=event.origin)
             return
         try:

@@ -30,7 +30,7 @@ import msgspec
 from ..events import AnyEvent, EventBus, HistoryPage, PublishError, validate_tenant_id
 from ..events.errors import InvalidTenantError
 from ..events.positions import fast_key
-from . import codes, protocol
+from . import codes, frames, protocol
 from .acks import ACK_EVENT_TYPE, NotificationAcknowledged, tenant_of
 from .auth import Authenticator, Identity
 from .codes import ErrorCode
@@ -122,11 +122,7 @@ class Sessions:
         m.connected.dec()
         if conn.identity is not None:
             m.authenticated.dec()
-        handshake = conn.transport.close_handshake if conn.transport is not None else None
         code = conn.close_code
-        if not code and handshake is not None and handshake.recv is not None:
-            received: Any = handshake.recv.code
-            code = int(received)
         m.disconnects.labels(str(code) if code in KNOWN_CLOSE_CODES else "other" if code else "1006").inc()
         m.connection_duration.observe(max(0.0, self.clock() - conn.opened_at))
         log.info(
@@ -213,7 +209,7 @@ class Sessions:
         conn.close(codes.SLOW_CONSUMER, "slow consumer: reconnect and resume")
 
     def _reply(self, conn: Connection, message: bytes) -> None:
-        self.hub.send(conn, protocol.text_frame(message))
+        self.hub.send(conn, frames.text_frame(message))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

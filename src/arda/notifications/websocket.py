@@ -1,8 +1,16 @@
-"""The WebSocket edge: picows listeners, one :class:`Connection` per client. Thin: frames in are handed to
-the :class:`~.sessions.Sessions` logic; bytes out come from the :class:`~.hub.Hub` or a reply.
+"""The WebSocket edge: one :class:`Connection` — an ``asyncio.Protocol`` on the event loop's own TCP transport —
+per client. It speaks the handshake (:mod:`.handshake`) and the framing (:mod:`.frames`) itself; frames in are
+handed to the :class:`~.sessions.Sessions` logic, bytes out come from the :class:`~.hub.Hub` or a reply.
 
-No task and no timer per connection: deadlines (authentication, token expiry, heartbeats) are checked by
-one periodic sweep over all connections (:meth:`Sessions.sweep`), which keeps an idle connection small.
+Purpose-built to keep an idle connection small (``docs/benchmarks.md``): after the handshake a connection is
+this object (slotted), its transport, and the service's own state — no read buffer (uvloop reads into one
+buffer per loop; a partial frame is the only thing kept between reads), no per-connection logger, task or
+timer. Deadlines (authentication, token expiry, heartbeats) are checked by one periodic sweep over all
+connections (:meth:`Sessions.sweep`); the handshake deadline is one timer per connection, gone once upgraded.
+
+Overflow policies: a request head over 8 KiB is refused (431); a frame or fragmented message over
+``max_message_bytes`` gets ``message_too_large`` and close 1009 before its payload is read; outbound bytes
+are bounded by the hub (slow consumer, 4004).
 """
 
 from __future__ import annotations
@@ -11,22 +19,12 @@ import asyncio
 import itertools
 import logging
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from typing import TYPE_CHECKING, cast
 
-from picows import (
-    WSCloseCode,
-    WSFrame,
-    WSListener,
-    WSMsgType,
-    WSTransport,
-    WSUpgradeRequest,
-    WSUpgradeResponse,
-    WSUpgradeResponseWithListener,
-)
-
-from . import codes
+from . import codes, frames
+from .errors import FrameError, FrameTooLarge, HandshakeError
+from .frames import CLOSE, CONTINUATION, PING, PONG, TEXT
+from .handshake import Request, RequestReader, bearer_token, error_response, validate
 from .hub import Subscription
 from .ratelimit import TokenBucket
 
@@ -38,10 +36,12 @@ log = logging.getLogger("arda.notifications")
 _ids = itertools.count(1)
 #: Connection ids are unique across instances (acknowledgements name the connection that made them).
 _INSTANCE = os.urandom(4).hex()
-PING_FRAME = b"\x89\x00"
+#: After the server's close frame, how long the client has to answer with its own before the TCP
+#: connection is dropped.
+CLOSE_TIMEOUT_S = 2.0
 
 
-class Connection(WSListener):
+class Connection(asyncio.Protocol):
     """One client. Attributes are state read and written by the hub and the session logic."""
 
     __slots__ = (
@@ -49,6 +49,7 @@ class Connection(WSListener):
         "busy",
         "close_code",
         "closed",
+        "deaf",
         "dirty",
         "expiry_warned_at",
         "fragments",
@@ -59,22 +60,23 @@ class Connection(WSListener):
         "last_seen",
         "opened_at",
         "out",
+        "pending",
         "ping_sent_at",
-        "raw",
+        "reader",
         "sessions",
         "subs",
+        "timer",
         "token",
         "transport",
         "user_id",
         "violations",
     )
 
-    def __init__(self, sessions: Sessions, token: str | None) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
         self.id = f"{_INSTANCE}-{next(_ids)}"
-        self.token = token  # from the upgrade request (header or query); cleared once verified
-        self.transport: WSTransport | None = None
-        self.raw: asyncio.Transport | None = None
+        self.token: str | None = None  # from the upgrade request (header or query); cleared once verified
+        self.transport: asyncio.Transport | None = None
         self.ip = ""
         self.identity: Identity | None = None
         self.user_id: str | None = None
@@ -82,7 +84,7 @@ class Connection(WSListener):
         self.out: list[bytes] = []
         self.dirty = False
         self.closed = False
-        self.close_code = 0
+        self.close_code = 0  # the code this connection was closed with (sent or received)
         now = sessions.clock()
         self.opened_at = now
         self.last_seen = now
@@ -90,134 +92,232 @@ class Connection(WSListener):
         self.expiry_warned_at = 0.0
         self.bucket = TokenBucket(sessions.settings.client_rate, sessions.settings.client_burst, now)
         self.violations = 0
+        # The handshake: the request reader, and the deadline's timer (both dropped once upgraded).
+        self.reader: RequestReader | None = RequestReader()
+        self.timer: asyncio.TimerHandle | None = None
+        # Input kept between reads: the start of an incomplete frame; the parts of a fragmented message
+        # (its first byte says text or binary). None when there is none: an idle connection keeps nothing.
+        self.pending: bytearray | None = None
         self.fragments: bytearray | None = None
+        self.deaf = False  # input given up (a protocol violation, an oversized frame, the close handshake)
         # Messages are handled one at a time, in order: while one waits on I/O (verifying a token, reading
         # history, publishing an acknowledgement), the next ones wait here.
         self.busy = False
         self.inbox: list[bytes] | None = None
 
-    # -- picows callbacks -----------------------------------------------------------------------
-    def on_ws_connected(self, transport: WSTransport) -> None:
+    # -- asyncio.Protocol -------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
         self.transport = transport
-        self.raw = transport.underlying_transport
-        peer = self.raw.get_extra_info("peername")
+        peer = transport.get_extra_info("peername")
         self.ip = str(peer[0]) if peer else ""
-        self.sessions.connected(self)
+        timeout = self.sessions.settings.auth_timeout_s
+        self.timer = asyncio.get_running_loop().call_later(timeout, transport.abort)
 
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if self.closed or transport.is_close_frame_sent:
-            return  # closing: nothing more is handled or answered
+    def data_received(self, data: bytes) -> None:
+        if self.reader is not None:
+            self._handshake(self.reader, data)
+            return
+        if self.deaf:
+            return
         self.last_seen = self.sessions.clock()
-        msg_type = frame.msg_type
-        if msg_type == WSMsgType.TEXT or msg_type == WSMsgType.BINARY:
-            if frame.fin and self.fragments is None:
-                if frame.payload_size > self.sessions.settings.max_message_bytes:
-                    self.sessions.too_large(self)
+        pending = self.pending
+        if pending is not None:
+            pending += data
+            buf: bytes | bytearray = pending
+        else:
+            buf = data
+        limit = self.sessions.settings.max_message_bytes
+        start = 0
+        try:
+            while start < len(buf):
+                parsed = frames.parse_frame(buf, start, limit)
+                if parsed is None:
+                    break
+                frame, start = parsed
+                self._frame(frame.fin, frame.opcode, frame.payload)
+                if self.deaf:
                     return
-                self.sessions.received(self, frame.get_payload_as_bytes())
-            else:
-                self._fragment(frame)
-        elif msg_type == WSMsgType.CONTINUATION:
-            self._fragment(frame)
-        elif msg_type == WSMsgType.CLOSE:
-            code: Any = frame.get_close_code()
-            if not int(code):
-                code = 1000  # an empty close is answered with "normal", never with 0
-            transport.send_close(code, frame.get_close_message())
-            transport.disconnect()
+        except FrameError as exc:
+            self._violation(exc.close_code, str(exc))
+            return
+        except FrameTooLarge:
+            self._give_up_input()
+            if not self.closed:
+                self.sessions.too_large(self)
+            return
+        if start >= len(buf):
+            self.pending = None
+        elif pending is None:
+            self.pending = bytearray(buf[start:])
+        else:
+            del pending[:start]
 
-    def _fragment(self, frame: WSFrame) -> None:
-        if self.fragments is None:
-            self.fragments = bytearray()
-        self.fragments += frame.get_payload_as_bytes()
-        if len(self.fragments) > self.sessions.settings.max_message_bytes:
-            self.fragments = None
-            self.sessions.too_large(self)
-        elif frame.fin:
-            data, self.fragments = bytes(self.fragments), None
-            self.sessions.received(self, data)
+    def eof_received(self) -> bool | None:
+        return None  # the client half-closed: close our side too
 
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.pending = self.fragments = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         self.sessions.disconnected(self)
 
-    # -- output -----------------------------------------------------------------------------------
+    # -- handshake ----------------------------------------------------------------------------------
+    def _handshake(self, reader: RequestReader, data: bytes) -> None:
+        transport = self.transport
+        assert transport is not None
+        try:
+            parsed = reader.feed(data)
+            if parsed is None:
+                return
+            request, rest = parsed
+            response = validate(request)
+            self._check_origin(request)
+        except HandshakeError as exc:
+            self.reader = None
+            self.sessions.metrics.failures.labels("handshake_refused").inc()
+            log.debug("handshake refused", extra={"status": exc.status, "reason": str(exc), "ip": self.ip})
+            transport.write(error_response(exc))
+            transport.close()
+            return
+        self.reader = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.token = bearer_token(request)
+        transport.write(response)
+        self.sessions.connected(self)
+        if rest and not self.closed:
+            self.data_received(rest)
+
+    def _check_origin(self, request: Request) -> None:
+        origins = self.sessions.settings.origins
+        if origins is None:
+            return
+        origin = request.headers.get("origin")
+        if origin is not None and origin.rstrip("/") not in origins:
+            self.sessions.metrics.failures.labels("origin_rejected").inc()
+            log.warning("origin rejected", extra={"origin": origin[:200], "path": request.redacted_target()})
+            raise HandshakeError(403, "origin not allowed")
+
+    # -- frames -------------------------------------------------------------------------------------
+    def _frame(self, fin: bool, opcode: int, payload: bytes) -> None:
+        if opcode == CLOSE:
+            self._close_received(payload)
+        elif opcode == PING:
+            if not self.closed:
+                self.write(frames.frame(PONG, payload))
+        elif opcode == PONG:
+            pass  # any frame counts as a sign of life (last_seen)
+        elif self.closed:
+            pass  # closing: no more messages are handled or answered
+        elif opcode == CONTINUATION:
+            fragments = self.fragments
+            if fragments is None:
+                raise FrameError(codes.PROTOCOL_ERROR, "continuation frame without a message to continue")
+            fragments += payload
+            if len(fragments) - 1 > self.sessions.settings.max_message_bytes:
+                self._give_up_input()
+                self.sessions.too_large(self)
+            elif fin:
+                self.fragments = None
+                self._message(fragments[0], bytes(memoryview(fragments)[1:]))
+        elif self.fragments is not None:
+            raise FrameError(codes.PROTOCOL_ERROR, "a new message began before the previous one ended")
+        elif fin:
+            self._message(opcode, payload)
+        else:
+            self.fragments = bytearray((opcode,)) + payload
+
+    def _message(self, opcode: int, data: bytes) -> None:
+        if opcode == TEXT:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise FrameError(codes.INVALID_DATA, "text message is not valid UTF-8") from None
+        self.sessions.received(self, data)
+
+    def _close_received(self, payload: bytes) -> None:
+        transport = self.transport
+        assert transport is not None
+        if not self.closed:  # the client closes: answer with its code (1000 when it gave none), then hang up
+            code, _ = frames.parse_close(payload)
+            self.closed = True
+            self.close_code = code
+            self._flush()
+            transport.write(frames.close_frame(1000 if code == frames.NO_STATUS else code))
+        self._give_up_input()
+        transport.close()
+
+    def _violation(self, close_code: codes.CloseCode, reason: str) -> None:
+        """The client broke the protocol: close with ``close_code`` and read nothing more from it."""
+        self._give_up_input()
+        if self.closed:
+            return
+        self.sessions.metrics.failures.labels("protocol_error").inc()
+        log.info("protocol violation", extra={"clientId": self.id, "reason": reason, "code": close_code.code})
+        self.close(close_code, reason)
+
+    def _give_up_input(self) -> None:
+        """Discard whatever the client sends from now on (still reading, so its hanging up is noticed)."""
+        self.deaf = True
+        self.pending = self.fragments = None
+
+    # -- output -------------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        if self.raw is not None and not self.closed and not self.raw.is_closing():
-            self.raw.write(data)
+        transport = self.transport
+        if transport is not None and not self.closed and not transport.is_closing():
+            transport.write(data)
 
     def write_buffer_size(self) -> int:
-        return self.raw.get_write_buffer_size() if self.raw is not None else 0
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
 
     def ping(self) -> None:
         self.ping_sent_at = self.sessions.clock()
-        self.write(PING_FRAME)
+        self.write(frames.PING_FRAME)
+
+    def _flush(self) -> None:
+        if self.out and self.transport is not None and not self.transport.is_closing():
+            data = b"".join(self.out)
+            self.out.clear()
+            self.transport.write(data)
 
     def close(self, code: codes.CloseCode, reason: str = "") -> None:
         """Flush what is queued, send a close frame with ``code``, and drop the connection if the client does
-        not complete the close handshake within 2 seconds."""
-        if self.closed or self.transport is None:
-            return
-        if self.out:
-            data = b"".join(self.out)
-            self.out.clear()
-            self.write(data)
-        self.close_code = code.code
-        self.transport.send_close(code.code, (reason or code.name).encode()[:120])  # type: ignore[arg-type]
-        self.closed = True
+        not complete the close handshake within :data:`CLOSE_TIMEOUT_S` (at once, after the frame, when the
+        client's input was given up)."""
         transport = self.transport
-        asyncio.get_running_loop().call_later(2.0, lambda: transport.disconnect(graceful=False))
+        if self.closed or transport is None:
+            return
+        self._flush()
+        self.close_code = code.code
+        self.closed = True
+        if transport.is_closing():
+            return
+        transport.write(frames.close_frame(code.code, reason or code.name))
+        if self.deaf:
+            transport.close()  # "fail the connection" (RFC 6455 §7.1.7): its input is not read any more
+        else:
+            asyncio.get_running_loop().call_later(CLOSE_TIMEOUT_S, transport.abort)
 
     def abort(self, code: codes.CloseCode) -> None:
         """Drop at once (the client is not reading; a close frame would never arrive)."""
         self.close_code = code.code
         self.closed = True
         if self.transport is not None:
-            self.transport.disconnect(graceful=False)
+            self.transport.abort()
 
     def close_slow(self) -> None:
         self.sessions.slow(self)
 
 
-def extract_token(request: WSUpgradeRequest) -> str | None:
-    """A token from ``Authorization: Bearer …`` or the ``token`` query parameter (never logged)."""
-    header = request.headers.get("authorization")
-    if header and header[:7].lower() == "bearer ":
-        return header[7:].strip() or None
-    path = request.path.decode("latin-1")
-    if "?" in path:
-        values = parse_qs(path.split("?", 1)[1]).get("token")
-        if values:
-            return values[0]
-    return None
+async def serve(sessions: Sessions, host: str, port: int) -> asyncio.Server:
+    """Listen for WebSocket clients on ``host:port`` (``/ws`` and ``/``)."""
+    loop = asyncio.get_running_loop()
+    # reconnect storms: a backlog of 100 overflows, and each dropped SYN costs its client a second
+    return await loop.create_server(lambda: Connection(sessions), host, port, backlog=4096)
 
 
-def redacted_path(request: WSUpgradeRequest) -> str:
-    path = request.path.decode("latin-1")
-    return path.split("?", 1)[0] + ("?[redacted]" if "?" in path else "")
-
-
-ListenerFactory = Callable[[WSUpgradeRequest], WSListener | WSUpgradeResponseWithListener | None]
-
-
-def listener_factory(sessions: Sessions) -> ListenerFactory:
-    origins = sessions.settings.origins
-
-    def factory(request: WSUpgradeRequest) -> WSListener | WSUpgradeResponseWithListener | None:
-        route = request.path.split(b"?", 1)[0]
-        if route not in (b"/", b"/ws"):
-            return None  # 404
-        if origins is not None:
-            origin = request.headers.get("origin")
-            if origin is not None and origin.rstrip("/") not in origins:
-                sessions.metrics.failures.labels("origin_rejected").inc()
-                log.warning("origin rejected", extra={"origin": origin[:200], "path": redacted_path(request)})
-                return WSUpgradeResponseWithListener(
-                    WSUpgradeResponse.create_error_response(403, b"origin not allowed\n"), None
-                )
-        return Connection(sessions, extract_token(request))
-
-    return factory
-
-
-__all__ = ["Connection", "WSCloseCode", "extract_token", "listener_factory"]
+__all__ = ["CLOSE_TIMEOUT_S", "Connection", "serve"]

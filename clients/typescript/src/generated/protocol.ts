@@ -12,6 +12,8 @@ export type CloseAction = "reconnect" | "stop";
 export const CLOSE_CODES = {
   1000: { name: "normal", action: "stop", meaning: "The client closed, or the server ended the session on request." },
   1001: { name: "going_away", action: "reconnect", meaning: "The server is shutting down or restarting." },
+  1002: { name: "protocol_error", action: "stop", meaning: "The client broke the WebSocket framing rules (a bug in the client)." },
+  1007: { name: "invalid_data", action: "stop", meaning: "A text message (or close reason) was not valid UTF-8." },
   1008: { name: "policy_violation", action: "stop", meaning: "Origin not allowed." },
   1009: { name: "message_too_big", action: "stop", meaning: "An inbound frame exceeded the size limit." },
   1011: { name: "internal_error", action: "reconnect", meaning: "The server failed unexpectedly." },

@@ -1,0 +1,163 @@
+"""The WebSocket opening handshake (RFC 6455 §4.2) for a server. Pure logic, no I/O.
+
+:class:`RequestReader` collects an HTTP/1.1 request head with ``httptools`` (llhttp, the parser uvicorn
+uses) until the headers end, refusing heads over ``MAX_HEAD_BYTES``; :func:`validate` checks it is a
+WebSocket upgrade the service accepts and gives the ``101`` response to write. Anything refused raises
+:class:`~.errors.HandshakeError` with the HTTP status and a plain-text explanation, written back before closing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+import httptools
+
+from .errors import HandshakeError
+
+MAX_HEAD_BYTES = 8192
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+ROUTES = (b"/", b"/ws")
+_REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    426: "Upgrade Required",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+}
+
+
+def error_response(exc: HandshakeError) -> bytes:
+    """The HTTP response refusing an upgrade (the connection is closed after it)."""
+    body = (str(exc) + "\n").encode()
+    head = [f"HTTP/1.1 {exc.status} {_REASONS.get(exc.status, 'Error')}"]
+    head += [f"{name}: {value}" for name, value in exc.headers]
+    head += ["Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}", "Connection: close"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+@dataclass(slots=True)
+class Request:
+    method: bytes
+    target: bytes  # path and query, as sent
+    version: str
+    headers: dict[str, str]  # lower-case names; a repeated header keeps its values joined with ", "
+    upgrade: bool
+
+    @property
+    def route(self) -> bytes:
+        return self.target.split(b"?", 1)[0]
+
+    def query(self, name: str) -> str | None:
+        if b"?" not in self.target:
+            return None
+        values = parse_qs(self.target.split(b"?", 1)[1].decode("latin-1")).get(name)
+        return values[0] if values else None
+
+    def redacted_target(self) -> str:
+        """The target without its query string (it may hold a token)."""
+        target = self.target.decode("latin-1")
+        return target.split("?", 1)[0] + ("?[redacted]" if "?" in target else "")
+
+
+class RequestReader:
+    """Collects one request head. :meth:`feed` returns ``(request, rest)`` once the headers are complete —
+    ``rest`` being bytes that followed them — or None while more is needed."""
+
+    __slots__ = ("_complete", "_headers", "_parser", "_size", "_target")
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpRequestParser(self)
+        self._headers: dict[str, str] = {}
+        self._target = b""
+        self._size = 0
+        self._complete = False
+
+    # httptools callbacks
+    def on_url(self, url: bytes) -> None:
+        self._target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        previous = self._headers.get(key)
+        self._headers[key] = text if previous is None else f"{previous}, {text}"
+
+    def on_message_complete(self) -> None:
+        self._complete = True
+
+    def feed(self, data: bytes) -> tuple[Request, bytes] | None:
+        self._size += len(data)
+        upgrade = False
+        rest = b""
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            upgrade = True
+            rest = data[int(exc.args[0]) :]
+        except httptools.HttpParserError as exc:
+            raise HandshakeError(400, f"malformed HTTP request: {exc}") from None
+        if self._size - len(rest) > MAX_HEAD_BYTES:
+            raise HandshakeError(431, f"request head over {MAX_HEAD_BYTES} bytes")
+        if not upgrade and not self._complete:
+            return None
+        parser = self._parser
+        request = Request(parser.get_method(), self._target, parser.get_http_version(), self._headers, upgrade)
+        return request, rest
+
+
+def _tokens(value: str | None) -> set[str]:
+    return {part.strip().lower() for part in value.split(",")} if value else set()
+
+
+def validate(request: Request) -> bytes:
+    """The ``101 Switching Protocols`` response for a valid WebSocket upgrade to one of :data:`ROUTES`;
+    raises :class:`HandshakeError` (404, 405, 426, 400) otherwise."""
+    if request.route not in ROUTES:
+        raise HandshakeError(404, "not found: the WebSocket endpoint is /ws")
+    if request.method != b"GET":
+        raise HandshakeError(405, "WebSocket upgrades use GET", (("Allow", "GET"),))
+    headers = request.headers
+    if (
+        not request.upgrade
+        or "websocket" not in _tokens(headers.get("upgrade"))
+        or "upgrade" not in _tokens(headers.get("connection"))
+    ):
+        raise HandshakeError(
+            426,
+            "this port speaks WebSocket (Upgrade: websocket); the HTTP API is on its own port",
+            (("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")),
+        )
+    if request.version != "1.1":
+        raise HandshakeError(400, "WebSocket upgrades need HTTP/1.1")
+    if headers.get("sec-websocket-version", "").strip() != "13":
+        raise HandshakeError(426, "unsupported Sec-WebSocket-Version: 13 is", (("Sec-WebSocket-Version", "13"),))
+    key = headers.get("sec-websocket-key", "").strip()
+    try:
+        valid_key = len(base64.b64decode(key, validate=True)) == 16
+    except (binascii.Error, ValueError):
+        valid_key = False
+    if not valid_key:
+        raise HandshakeError(400, "missing or invalid Sec-WebSocket-Key")
+    return accept_response(key)
+
+
+def accept_response(key: str) -> bytes:
+    accept = base64.b64encode(hashlib.sha1(key.encode("ascii") + GUID, usedforsecurity=False).digest())
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
+
+
+def bearer_token(request: Request) -> str | None:
+    """A token from ``Authorization: Bearer …`` or the ``token`` query parameter (never logged)."""
+    header = request.headers.get("authorization")
+    if header and header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.query("token")
