@@ -35,8 +35,14 @@ DOC = DOCS / "benchmarks.md"
 SECTION = "## Against the peers"
 LATENCY_PNG = "bench-peers-latency.png"
 CPU_PNG = "bench-peers-deliveries-per-cpu.png"
-SYSTEMS = ("arda", "python-socketio", "node-socketio")
-PEERS = ("python-socketio", "node-socketio")
+SYSTEMS = ("arda", "python-socketio", "node-socketio", "django-channels")
+PEERS = ("python-socketio", "node-socketio", "django-channels")
+#: `--quick` (a correctness smoke test, not a measurement) keeps each system within what it delivers without
+#: loss: the Django Channels peer's layer drops group messages to a channel holding 100 undelivered ones (by
+#: design: `group_send` skips full channels) and its server tops out near 4,500 deliveries/s here, so its smoke
+#: run publishes 10 events/s (1,000 deliveries/s), in batches of 10, with at most 2,000 deliveries in flight.
+#: The full runs use the same sizes for every system, and report its losses.
+QUICK_LIMITS: dict[str, list[str]] = {"django-channels": ["--rate", "10", "--window", "2000", "--flood-batch", "10"]}
 
 
 def say(text: str) -> None:
@@ -175,7 +181,13 @@ def versions(redis_version: str) -> dict[str, str]:
         "uvloop",
         "redis",
         "hiredis",
+        "httptools",
         "picows",
+        "channels",
+        "channels-redis",
+        "django",
+        "uvicorn",
+        "websockets",
         "msgspec",
         "pyjwt",
     ):
@@ -309,7 +321,7 @@ def plots(med: dict[str, dict[str, float | None]], systems: list[str]) -> list[s
     except ImportError:
         say("matplotlib is not installed (pip install -e '.[bench]'): no plots")
         return []
-    colors = {"arda": "#2b6cb0", "python-socketio": "#d69e2e", "node-socketio": "#38a169"}
+    colors = {"arda": "#2b6cb0", "python-socketio": "#d69e2e", "node-socketio": "#38a169", "django-channels": "#805ad5"}
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     keys = ("p50", "p90", "p99", "max")
     width = 0.8 / len(systems)
@@ -359,17 +371,20 @@ def section(
         SECTION + " (`make bench`)",
         "",
         "`bench/compare.py` runs the WebSocket benchmark above (`bench/ws.py`, the same scenarios, sizes, clients",
-        "and checks) against arda and against the two systems users would otherwise pick, each a small idiomatic",
+        "and checks) against arda and against the systems users would otherwise pick, each a small idiomatic",
         "app in `bench/peers/`: **python-socketio** (`AsyncServer` on aiohttp + uvloop, `AsyncRedisManager`; events",
-        "published with a write-only `AsyncRedisManager.emit`) and **Node.js Socket.IO** (v4 with",
+        "published with a write-only `AsyncRedisManager.emit`), **Node.js Socket.IO** (v4 with",
         "`@socket.io/redis-adapter`; events published with `@socket.io/redis-emitter` from a Node child of the",
-        "publisher). Each peer authenticates an HS256 JWT at connect, joins `tenant:<id>` on a `subscribe` event",
-        "with an ack, and delivers a `notification` event of ~300 bytes per frame (arda's frame is ~300 bytes",
-        "too) carrying tenant, per-tenant sequence number and publish time, so the same loss / duplicate /",
-        "wrong-tenant / reorder checks apply. The load clients speak Engine.IO 4 / Socket.IO 4 over a raw picows",
-        "WebSocket (`/socket.io/?EIO=4&transport=websocket`, answering the server's pings), decoding only those",
-        "three fields. Every system gets its own fresh redis-server; the server under test runs on core 0",
-        "(pinned before exec, so all its threads), the load (clients, publisher, Redis) on core 1. Runs are",
+        "publisher) and **Django Channels** (an `AsyncJsonWebsocketConsumer` on uvicorn + uvloop, the",
+        "`channels_redis` `RedisChannelLayer`; events published with `channel_layer.group_send`). Each peer",
+        "authenticates an HS256 JWT, joins the tenant's room or group on `subscribe` with a reply, and delivers a",
+        "`notification` of ~300 bytes per frame (arda's frame is ~300 bytes too) carrying tenant, per-tenant",
+        "sequence number and publish time, so the same loss / duplicate / wrong-tenant / reorder checks apply.",
+        "The load clients speak Engine.IO 4 / Socket.IO 4 to the Socket.IO peers over a raw picows WebSocket",
+        "(`/socket.io/?EIO=4&transport=websocket`, answering the server's pings) and arda's JSON messages to arda",
+        "and to the Channels peer, decoding only those three fields. Every system gets its own fresh",
+        "redis-server; the server under test runs on core 0 (pinned before exec, so all its threads), the load",
+        "(clients, publisher, Redis) on core 1. Runs are",
         "interleaved (run 1 of each system, then run 2, …). The reconnect storm stops the server (SIGTERM) under",
         "N subscribed clients and starts it again on the same port; every client reconnects by itself after a",
         "random 0–500 ms pause per attempt (the same for every system), re-authenticates and re-subscribes (arda:",
@@ -485,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
             done += 1
             label = f"{done}/{total} {system} run {run}"
             say(f"=== {label} ({time.perf_counter() - started:.0f} s so far)")
-            result = run_once(system, label, extra)
+            result = run_once(system, label, [*extra, *QUICK_LIMITS.get(system, [])] if args.quick else extra)
             result["run"] = run
             runs[system].append(result)
             print(json.dumps(result), flush=True)

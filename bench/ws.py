@@ -3,9 +3,9 @@ against `arda serve` on a private redis-server (reconnect storm: the server rest
 which reconnect and resubscribe by themselves). The service runs pinned to core 0; the load (client processes,
 publisher, Redis) on core 1.
 
-``--system arda|python-socketio|node-socketio`` (repeatable; default arda) runs the same scenarios against
-the Socket.IO peers in ``bench/peers/`` instead, each system with its own fresh redis-server, one JSON line
-per system (with ``"system"``). ``make bench`` (bench/compare.py) runs all three several times.
+``--system arda|python-socketio|node-socketio|django-channels`` (repeatable; default arda) runs the same
+scenarios against the peers in ``bench/peers/`` instead, each system with its own fresh redis-server, one JSON line
+per system (with ``"system"``). ``make bench`` (bench/compare.py) runs all four several times.
 
 Run: ``make bench-ws`` (or ``.venv/bin/python bench/ws.py [--quick] [--connections N] [--tenants T] ...``).
 Prints a table and one JSON line (``{"benchmark":"ws",...}``). ``--quick`` is a correctness smoke test:
@@ -87,7 +87,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
         "--system",
         choices=SYSTEMS,
         action="append",
-        help="the system under test (repeatable, in order; default arda): arda, python-socketio, node-socketio",
+        help="the system under test (repeatable, in order; default arda): " + ", ".join(SYSTEMS),
     )
     parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only these scenarios (repeatable)")
     args = parser.parse_args(argv)

@@ -11,7 +11,7 @@ from typing import Any
 
 from .clients import ClientSpec, client_main
 from .publisher import publisher_main
-from .wire import Counter
+from .wire import SOCKETIO_SYSTEMS, Counter
 
 
 class FleetError(RuntimeError):
@@ -38,7 +38,7 @@ class Fleet:
             secret=secret,
             tenants=tenants,
             concurrency=max(1, concurrency // processes),
-            protocol="arda" if system == "arda" else "socketio",
+            protocol="socketio" if system in SOCKETIO_SYSTEMS else "arda",
         )
         self.pipes: list[Connection] = []
         self.procs: list[SpawnProcess] = []

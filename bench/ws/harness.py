@@ -38,10 +38,11 @@ LAUNCHERS: dict[str, list[str]] = {
 }
 PEERS = ROOT / "bench" / "peers"
 NODE_PEER = PEERS / "node_socketio"
-#: The Socket.IO peers: how each is started (cwd, command); configured by PORT, REDIS_URL and JWT_SECRET.
+#: The peers: how each is started (cwd, command); configured by PORT, REDIS_URL and JWT_SECRET.
 PEER_COMMANDS: dict[str, tuple[Path, list[str]]] = {
     "python-socketio": (PEERS / "python_socketio", [str(PYTHON), "app.py"]),
     "node-socketio": (NODE_PEER, ["node", "server.mjs"]),
+    "django-channels": (PEERS / "django_channels", [str(PYTHON), "peer.py"]),
 }
 SERVICE_CORE = 0
 LOAD_CORE = 1
@@ -317,7 +318,7 @@ class Service:
 
 
 class PeerService(Service):
-    """A Socket.IO peer (``bench/peers/…``) on a free port against ``redis_url``, pinned to core 0; ready when
+    """A peer (``bench/peers/…``) on a free port against ``redis_url``, pinned to core 0; ready when
     ``GET /healthz`` answers 200. Its stdout (``listening <port>``) and stderr go to one log file."""
 
     def __init__(self, redis_url: str, secret: str, log_dir: Path, name: str, system: str) -> None:
@@ -327,6 +328,8 @@ class PeerService(Service):
 
     @property
     def url(self) -> str:
+        if self.system == "django-channels":
+            return f"ws://127.0.0.1:{self.port}/ws"
         return f"ws://127.0.0.1:{self.port}/socket.io/?EIO=4&transport=websocket"
 
     def start(self, timeout: float = 30.0) -> Service:

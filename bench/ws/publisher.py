@@ -1,7 +1,8 @@
 """The publisher process: events straight to Redis through each system's own path — arda: the project's bus
 (`EventBus.publish_many`); python-socketio: ``AsyncRedisManager(url, write_only=True).emit`` per event; Node
 Socket.IO: ``@socket.io/redis-emitter`` in a ``node emitter.mjs`` child fed JSON lines on stdin, each batch
-followed by ``{"flush": N}`` and awaited until it answers ``flushed N`` (all earlier events reached Redis).
+followed by ``{"flush": N}`` and awaited until it answers ``flushed N`` (all earlier events reached Redis);
+Django Channels: ``channel_layer.group_send`` per event on the ``channels_redis`` layer.
 
 Per tenant, a sequence number from 0 (carried in the event, see :mod:`wire`); batches go out one at a time
 so each tenant's events reach Redis in sequence order. Commands arrive over a pipe; each reply carries the
@@ -25,7 +26,7 @@ import msgspec
 from arda.events import EventBus, PublishError
 
 from .harness import LOAD_CORE, NODE_PEER, pin
-from .wire import Counter, order_event, peer_payload, tenant_name
+from .wire import Counter, channels_payload, order_event, peer_payload, tenant_name
 
 RETRIES = 3
 
@@ -141,7 +142,28 @@ class NodeEmitterSink(Sink):
                 return
 
 
+class ChannelsSink(Sink):
+    """Django Channels' way to send to a group from any process: ``channel_layer.group_send`` on the
+    ``channels_redis`` layer (``RedisChannelLayer``, as the peer's settings), one call per event."""
+
+    def __init__(self, redis_url: str) -> None:
+        from channels_redis.core import RedisChannelLayer  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+        self.layer: Any = RedisChannelLayer(hosts=[redis_url])
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.layer.close_pools()
+
+    async def send(self, events: list[Event]) -> None:
+        group_send = self.layer.group_send
+        for tenant, seq, sent_us in events:
+            message = {"type": "notification", "payload": channels_payload(tenant, seq, sent_us)}
+            await group_send("tenant." + tenant, message)
+
+
 def make_sink(system: str, redis_url: str) -> Sink:
+    if system == "django-channels":
+        return ChannelsSink(redis_url)
     if system == "python-socketio":
         return PythonSocketioSink(redis_url)
     if system == "node-socketio":

@@ -83,7 +83,9 @@ def sent_at(data: Data) -> float:
 # -- the Socket.IO peers ---------------------------------------------------------------------------------
 # Their notifications carry what arda's carry and the clients read (tenant, sequence number, publish time),
 # as plain fields, plus the same order fields: ~300 bytes in the WebSocket frame, as arda's.
-SYSTEMS = ("arda", "python-socketio", "node-socketio")
+SYSTEMS = ("arda", "python-socketio", "node-socketio", "django-channels")
+#: The peers whose clients speak Engine.IO 4 / Socket.IO 4 (the others speak arda's JSON messages).
+SOCKETIO_SYSTEMS = ("python-socketio", "node-socketio")
 
 
 def peer_payload(tenant: str, seq: int, sent_us: int) -> dict[str, object]:
@@ -104,6 +106,12 @@ def peer_payload(tenant: str, seq: int, sent_us: int) -> dict[str, object]:
             "userId": "buyer-17",
         },
     }
+
+
+def channels_payload(tenant: str, seq: int, sent_us: int) -> dict[str, object]:
+    """The Django Channels peer's ``notification`` payload: the Socket.IO peers' plus ``tenantId``, as arda's
+    notifications name it (that peer speaks arda's messages, so the same client code reads both)."""
+    return {"tenantId": tenant, **peer_payload(tenant, seq, sent_us)}
 
 
 class PeerNote(msgspec.Struct):

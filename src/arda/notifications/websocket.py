@@ -207,8 +207,8 @@ class Connection(asyncio.Protocol):
         if opcode == CLOSE:
             self._close_received(payload)
         elif opcode == PING:
-            if not self.closed:
-                self.write(frames.frame(PONG, payload))
+            # through the hub: a client that pings without reading hits the outbound bounds (4004) like any other
+            self.sessions.hub.send(self, frames.frame(PONG, payload))
         elif opcode == PONG:
             pass  # any frame counts as a sign of life (last_seen)
         elif self.closed:
