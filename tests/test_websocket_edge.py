@@ -179,7 +179,7 @@ async def test_plain_http_and_bad_upgrades_get_clear_http_errors(svc: Running) -
 async def test_a_client_that_pings_without_reading_hits_the_outbound_bounds(tmp_path: Path) -> None:
     url = f"memory://edge-{uuid.uuid4().hex}"
     async with running_service(url, tmp_path, outbound_max_bytes=64 * 1024) as svc:
-        reader, writer = await connect(svc.service.ws_port, rcvbuf=4096)
+        _, writer = await connect(svc.service.ws_port, rcvbuf=4096)
         await eventually(lambda: len(svc.service.sessions.connections) == 1)
         ping = client_frame(frames.PING, b"p" * 125)
         for _ in range(100):  # up to 13 MB of pings (past the kernel's socket buffers); the pongs are never read
