@@ -359,3 +359,15 @@ async def test_known_position_follows_what_the_bus_delivered(bus: EventBus, coll
     await collector.wait_for(3)
     await eventually(lambda: bus.known_position("tenant-001") == results[-1].position)
     assert bus.known_position("tenant-001") == await bus.latest_position("tenant-001")
+
+
+async def test_settled_position_waits_for_a_subscription_being_made(bus: EventBus, collector: Collector) -> None:
+    assert await bus.settled_position("tenant-001") is None  # not subscribed: nothing to wait for
+    first = await bus.publish(order(n=1))
+    subscribing = asyncio.ensure_future(bus.subscribe_tenant("tenant-001", collector))
+    await asyncio.sleep(0)  # the subscription is under way, its catch-up read not done
+    assert await bus.settled_position("tenant-001") == first.position
+    await subscribing
+    second = await bus.publish(order(n=2))
+    await collector.wait_for(1)
+    assert await bus.settled_position("tenant-001") == second.position == bus.known_position("tenant-001")

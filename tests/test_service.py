@@ -4,6 +4,7 @@ resume, recipients, masking, acknowledgements, rate limits and slow consumers.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -546,3 +547,33 @@ async def test_a_token_past_exp_but_within_the_leeway_is_not_accepted(mem: Runni
         err = await c.expect("error")
         assert (err["payload"]["code"], err["messageId"]) == ("token_expired", "a")
         assert await c.closed_with() == 4002
+
+
+async def test_a_subscribe_storm_on_a_fresh_tenant_asks_redis_once_and_misses_nothing(svc: Running) -> None:
+    """Clients subscribing together to a tenant nobody here was subscribed to share the bus subscription and
+    its position: the bus reads the stream's top once (not once per client), and every client gets the next
+    event; a later subscriber is answered from the bus's position at once."""
+    await svc.publish(card())  # the stream has history: its top is a real position
+    backend = svc.service.bus.backend
+    reads: list[str] = []
+    top = backend.top
+
+    async def counting_top(stream: str) -> str:
+        reads.append(stream)
+        return await top(stream)
+
+    backend.top = counting_top  # type: ignore[method-assign]
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(svc.user(f"u-{i}")) for i in range(30)]
+        replies = await asyncio.gather(*(c.subscribe() for c in clients))
+        assert reads.count("tenant-001") == 1
+        assert len({r["position"] for r in replies}) == 1
+        assert all(r["recovered"] for r in replies)
+        late = await stack.enter_async_context(svc.user("u-late"))
+        assert (await late.subscribe())["position"] == replies[0]["position"]
+        assert reads.count("tenant-001") == 1
+        published = await svc.publish(card(cardId="after"))
+        for c in [*clients, late]:
+            (note,) = await c.notifications(1)
+            assert note["data"]["cardId"] == "after"
+            assert note["position"] == published[0]["position"]

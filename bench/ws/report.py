@@ -131,6 +131,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         rows.append(
             ("", "barrier → all subscribed", f"{storm['all_subscribed_s'] * 1000:,.0f} ms ({storm['subscribed']:,})")
         )
+        if storm.get("server_cpu_s") is not None:
+            rows.append(("", "server CPU until then", f"{storm['server_cpu_s'] * 1000:,.0f} ms"))
         rows.append(
             (
                 "",

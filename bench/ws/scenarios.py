@@ -271,9 +271,11 @@ def subscribe_storm(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str
         opened = open_connections(fleet, s.storm_connections, False, s.batch, "subscribe_storm")
         fleet.send_all("subscribe_all")
         time.sleep(1.0)  # every process is waiting at the barrier
+        cpu0 = cpu_seconds(service.pid)
         released = time.time()
         fleet.barrier.set()
         replies = fleet.collect_all(120.0)
+        storm_cpu = cpu_seconds(service.pid) - cpu0
         subscribed = sum(int(r["subscribed"]) for r in replies)
         all_subscribed = max(float(r["done_at"]) for r in replies) - released
         retries: dict[str, int] = {}
@@ -294,6 +296,7 @@ def subscribe_storm(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str
             "subscribed": subscribed,
             "all_subscribed_s": all_subscribed,
             "subscribed_after_retry": sum(int(r["retried_clients"]) for r in replies),
+            "server_cpu_s": storm_cpu,  # from the barrier until every client had its answer
             "subscribe_retries": retries,
             "got_event": phase.totals["got_any"],
             "all_received_s": phase.totals["last_first_at"] - released if phase.totals["got_any"] else float("nan"),

@@ -286,6 +286,25 @@ class EventBus:
             return None
         return sub.cursor
 
+    async def settled_position(self, stream: str, timeout: float = 1.0) -> str | None:
+        """:meth:`known_position`, after waiting (at most ``timeout`` seconds) for the stream's subscription to be
+        made and the catch-up read that follows it to finish. None when the stream is not subscribed here, or
+        does not settle in time (e.g. Redis is unreachable): then ask :meth:`latest_position`.
+
+        Many clients subscribing to a stream at once would otherwise each ask Redis while the bus catches up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (position := self.known_position(stream)) is None:
+            sub = self._subscriber.streams.get(stream) if self._subscriber is not None else None
+            if sub is None:
+                return None
+            pending = sub.recovery if sub.ready.done() else sub.ready
+            remaining = deadline - loop.time()
+            if pending is None or pending.done() or remaining <= 0:
+                return None  # buffering with nothing under way (waiting to reconnect), or out of time
+            await asyncio.wait([pending], timeout=remaining)
+        return position
+
     async def latest_global_position(self) -> str:
         await self._ready()
         return await self.backend.top(GLOBAL)

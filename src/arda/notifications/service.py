@@ -76,6 +76,7 @@ class NotificationService:
             self.acquire,
             self.release,
             self.allow_publish,
+            acquired=self.acquired,
         )
         self.http = HttpApi(self)
         self._encoder = msgspec.json.Encoder()
@@ -175,6 +176,13 @@ class NotificationService:
                 del self._bus_subs[stream]
                 self.metrics.subscriptions.set(len(self._bus_subs))
             raise
+
+    def acquired(self, stream: str) -> bool:
+        """Whether the bus already delivers ``stream``'s events here (its subscription is made)."""
+        entry = self._bus_subs.get(stream)
+        if entry is None or not entry[1].done():
+            return False
+        return not entry[1].cancelled() and entry[1].exception() is None
 
     def release(self, stream: str) -> None:
         """The last local subscriber of ``stream`` left: drop the bus subscription (once it is made)."""

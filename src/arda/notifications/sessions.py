@@ -66,6 +66,7 @@ class Sessions:
         acquire: Callable[[str], Awaitable[None]],
         release: Callable[[str], None],
         allow_publish: Callable[[str, int], bool],
+        acquired: Callable[[str], bool] = lambda _stream: False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -77,6 +78,7 @@ class Sessions:
         self.ack_frame = ack_frame
         self.allow_publish = allow_publish  # the tenant's publish rate limit (shared with the HTTP API)
         self.acquire = acquire  # make sure the bus delivers a stream's events here
+        self.acquired = acquired  # ...and whether it already does (no await needed)
         self.release = release
         self.clock = clock
         self.connections: dict[Connection, None] = {}
@@ -294,7 +296,17 @@ class Sessions:
             return
         sub = conn.subs[tenant] = Subscription()  # buffers live frames until the replay is done
         self.hub.subscribe(conn, tenant)
-        self._in_order(conn, self._start(conn, tenant, sub, message.payload.since, mid))
+        since = message.payload.since
+        position = self.bus.known_position(tenant) if since is None and self.acquired(tenant) else None
+        if position is not None:
+            # the common case, and a subscribe storm's: the bus already delivers this stream here and knows
+            # its position, so there is nothing to wait for — answer now, without a task per subscribe
+            sub.buffer = None
+            sub.after = fast_key(position)
+            payload = {"tenantId": tenant, "position": position, "recovered": True}
+            self._reply(conn, protocol.encode("subscribed", payload, mid))
+            return
+        self._in_order(conn, self._start(conn, tenant, sub, since, mid))
 
     async def _start(
         self, conn: Connection, tenant: str, sub: Subscription, since: str | None, mid: str | None
@@ -364,6 +376,8 @@ class Sessions:
         """Where a subscription starts: the bus's own cursor when it has one (no Redis round trip per client in
         a subscribe storm), else the newest stored position."""
         known = self.bus.known_position(tenant)
+        if known is None:  # e.g. the bus is catching up right after subscribing: wait for it, not for Redis
+            known = await self.bus.settled_position(tenant)
         if known is not None:
             return known
         return await (self.bus.latest_global_position() if tenant == GLOBAL else self.bus.latest_position(tenant))

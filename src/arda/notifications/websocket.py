@@ -4,9 +4,10 @@ handed to the :class:`~.sessions.Sessions` logic, bytes out come from the :class
 
 Purpose-built to keep an idle connection small (``docs/benchmarks.md``): after the handshake a connection is
 this object (slotted), its transport, and the service's own state — no read buffer (uvloop reads into one
-buffer per loop; a partial frame is the only thing kept between reads), no per-connection logger, task or
-timer. Deadlines (authentication, token expiry, heartbeats) are checked by one periodic sweep over all
-connections (:meth:`Sessions.sweep`); the handshake deadline is one timer per connection, gone once upgraded.
+buffer per loop; a partial frame is the only thing kept between reads), no per-connection logger, and no task
+or timer while it is open. Deadlines (authentication, token expiry, heartbeats) are checked by one periodic
+sweep over all connections (:meth:`Sessions.sweep`); the two short-lived exceptions are a timer for the
+upgrade's deadline (cancelled once upgraded) and one for the close handshake's (after a close frame).
 
 Overflow policies: a request head over 8 KiB is refused (431); a frame or fragmented message over
 ``max_message_bytes`` gets ``message_too_large`` and close 1009 before its payload is read; outbound bytes
