@@ -107,7 +107,7 @@ $(PEER_NODE_STAMP): $(PEER_NODE)/package.json $(PEER_NODE)/package-lock.json
 	cd $(PEER_NODE) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-## bench: arda, python-socketio and Node Socket.IO side by side, 3 runs each (RUNS=n); medians, ratios and
+## bench: arda, python-socketio, Node Socket.IO and Django Channels side by side, 3 runs each (RUNS=n); medians, ratios and
 ## plots written to docs/benchmarks.md ("Against the peers") and docs/bench-peers-*.png
 bench: $(BENCH_STAMP) $(PEER_NODE_STAMP) redis-server
 	$(BIN)/python bench/compare.py --runs $(or $(RUNS),3)
