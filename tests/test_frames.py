@@ -173,6 +173,30 @@ def test_refused_upgrades_name_the_problem(data: bytes, status: int, text: str) 
     assert text.encode() in body
 
 
+def test_requests_with_a_body_or_without_host_are_refused() -> None:
+    with_body = upgrade_request().replace(b"\r\n\r\n", b"\r\nContent-Length: 5\r\n\r\nhello")
+    with pytest.raises(HandshakeError, match="no body") as info:
+        handshake.validate(read(with_body)[0])
+    assert info.value.status == 400
+    with pytest.raises(HandshakeError, match="Host") as info:
+        handshake.validate(read(upgrade_request(Host=""))[0])
+    assert info.value.status == 400
+
+
+def test_a_second_request_in_the_same_read_is_not_merged_into_the_first() -> None:
+    request, _ = read(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n" + upgrade_request())
+    assert request.target == b"/x"
+    assert request.headers == {"host": "a"}
+
+
+def test_one_huge_read_is_refused_without_parsing_it_all() -> None:
+    reader = handshake.RequestReader()
+    with pytest.raises(HandshakeError) as info:
+        reader.feed(b"GET /ws HTTP/1.1\r\n" + b"a: b\r\n" * 200_000)  # 1.4 MB in one read
+    assert info.value.status == 431
+    assert reader._size == handshake.MAX_HEAD_BYTES + 1  # what the parser was given
+
+
 def test_malformed_and_oversized_request_heads() -> None:
     with pytest.raises(HandshakeError) as info:
         handshake.RequestReader().feed(b"\x16\x03\x01 not http\r\n\r\n")  # e.g. TLS sent to a plain port

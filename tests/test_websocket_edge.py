@@ -9,11 +9,12 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from arda.notifications import frames
-from conftest import eventually
+from conftest import eventually, order
 from raw_ws import client_frame, connect, message, read_close, read_frame
 from ws_client import Running, running_service, token
 
@@ -24,10 +25,10 @@ async def svc(tmp_path: Path) -> AsyncIterator[Running]:
         yield running
 
 
-async def reply(reader: asyncio.StreamReader) -> dict[str, object]:
+async def reply(reader: asyncio.StreamReader) -> dict[str, Any]:
     opcode, payload = await read_frame(reader)
     assert opcode == frames.TEXT
-    data: dict[str, object] = json.loads(payload)
+    data: dict[str, Any] = json.loads(payload)
     return data
 
 
@@ -119,6 +120,35 @@ async def test_a_declared_length_over_the_limit_is_refused_before_its_payload_ar
     assert err["payload"] == {"code": "message_too_large", "message": "messages are limited to 65536 bytes"}
     assert (await read_close(reader))[0] == 1009
     writer.close()
+
+
+async def test_a_fragmented_message_is_refused_from_the_header_that_would_pass_the_limit(svc: Running) -> None:
+    reader, writer = await connect(svc.service.ws_port)
+    writer.write(client_frame(frames.TEXT, b"x" * 60_000, fin=False))
+    writer.write(client_frame(frames.CONTINUATION, b"x" * 10_000)[:4])  # header of 60,000 + 10,000 > 65,536
+    err = await reply(reader)
+    assert err["payload"]["code"] == "message_too_large"
+    assert (await read_close(reader))[0] == 1009
+    writer.close()
+
+
+async def test_a_client_that_closes_but_never_reads_is_dropped(tmp_path: Path) -> None:
+    url = f"memory://edge-{uuid.uuid4().hex}"
+    async with running_service(url, tmp_path, outbound_max_bytes=64 * 1024 * 1024) as svc:
+        _, writer = await connect(svc.service.ws_port, rcvbuf=4096)
+        writer.write(message("authenticate", {"token": token("u-1", ["tenant-001"])}))
+        writer.write(message("subscribe", {"tenantId": "tenant-001"}))
+        await eventually(lambda: len(svc.service.hub.tenants.get("tenant-001", {})) == 1)
+        lines = [{"partId": f"p{i}", "quantity": 1, "partName": "x" * 2000} for i in range(10)]
+        for batch in range(5):  # ~5 MB queued for a client that reads nothing
+            await svc.publish(*[order(n=batch * 50 + i, lines=lines) for i in range(50)])
+        conn = next(iter(svc.service.sessions.connections))
+        await eventually(lambda: conn.write_buffer_size() > 0)
+        writer.write(client_frame(frames.CLOSE, (1000).to_bytes(2, "big")))
+        await writer.drain()
+        # the server answers, cannot flush to a client that does not read, and drops it after CLOSE_TIMEOUT_S
+        await eventually(lambda: not svc.service.sessions.connections, timeout=5)
+        writer.close()
 
 
 async def test_the_client_closes_and_the_server_echoes_its_code(svc: Running) -> None:

@@ -67,47 +67,53 @@ class Request:
 
 class RequestReader:
     """Collects one request head. :meth:`feed` returns ``(request, rest)`` once the headers are complete —
-    ``rest`` being bytes that followed them — or None while more is needed."""
+    ``rest`` being bytes that followed them — or None while more is needed. The parser never sees more than
+    ``MAX_HEAD_BYTES + 1`` bytes in all, however much one read brings."""
 
     __slots__ = ("_complete", "_headers", "_parser", "_size", "_target")
 
     def __init__(self) -> None:
         self._parser = httptools.HttpRequestParser(self)
-        self._headers: dict[str, str] = {}
+        self._headers: dict[str, list[str]] = {}
         self._target = b""
-        self._size = 0
+        self._size = 0  # bytes given to the parser so far
         self._complete = False
 
-    # httptools callbacks
+    # httptools callbacks (anything after the first request's end is not part of it: ignored)
     def on_url(self, url: bytes) -> None:
-        self._target += url
+        if not self._complete:
+            self._target += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        previous = self._headers.get(key)
-        self._headers[key] = text if previous is None else f"{previous}, {text}"
+        if not self._complete:
+            self._headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
 
     def on_message_complete(self) -> None:
         self._complete = True
 
     def feed(self, data: bytes) -> tuple[Request, bytes] | None:
-        self._size += len(data)
+        room = MAX_HEAD_BYTES + 1 - self._size
+        chunk = data if len(data) <= room else data[:room]
+        before = self._size
+        self._size += len(chunk)
         upgrade = False
         rest = b""
         try:
-            self._parser.feed_data(data)
+            self._parser.feed_data(chunk)
         except httptools.HttpParserUpgrade as exc:
+            offset = int(exc.args[0])  # where the head ended, in `chunk` and so in `data`
             upgrade = True
-            rest = data[int(exc.args[0]) :]
+            rest = data[offset:]
+            self._size = before + offset
         except httptools.HttpParserError as exc:
             raise HandshakeError(400, f"malformed HTTP request: {exc}") from None
-        if self._size - len(rest) > MAX_HEAD_BYTES:
+        if self._size > MAX_HEAD_BYTES:
             raise HandshakeError(431, f"request head over {MAX_HEAD_BYTES} bytes")
         if not upgrade and not self._complete:
             return None
         parser = self._parser
-        request = Request(parser.get_method(), self._target, parser.get_http_version(), self._headers, upgrade)
+        headers = {name: ", ".join(values) for name, values in self._headers.items()}
+        request = Request(parser.get_method(), self._target, parser.get_http_version(), headers, upgrade)
         return request, rest
 
 
@@ -117,7 +123,7 @@ def _tokens(value: str | None) -> set[str]:
 
 def validate(request: Request) -> bytes:
     """The ``101 Switching Protocols`` response for a valid WebSocket upgrade to one of :data:`ROUTES`;
-    raises :class:`HandshakeError` (404, 405, 426, 400) otherwise."""
+    raises :class:`~.errors.HandshakeError` (404, 405, 426, 400) otherwise."""
     if request.route not in ROUTES:
         raise HandshakeError(404, "not found: the WebSocket endpoint is /ws")
     if request.method != b"GET":
@@ -135,6 +141,10 @@ def validate(request: Request) -> bytes:
         )
     if request.version != "1.1":
         raise HandshakeError(400, "WebSocket upgrades need HTTP/1.1")
+    if "host" not in headers:
+        raise HandshakeError(400, "missing Host header")
+    if headers.get("content-length", "0").strip() != "0" or "transfer-encoding" in headers:
+        raise HandshakeError(400, "an upgrade request has no body")
     if headers.get("sec-websocket-version", "").strip() != "13":
         raise HandshakeError(426, "unsupported Sec-WebSocket-Version: 13 is", (("Sec-WebSocket-Version", "13"),))
     key = headers.get("sec-websocket-key", "").strip()

@@ -112,8 +112,7 @@ class Connection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.ip = str(peer[0]) if peer else ""
-        timeout = self.sessions.settings.auth_timeout_s
-        self.timer = asyncio.get_running_loop().call_later(timeout, transport.abort)
+        self._deadline(self.sessions.settings.auth_timeout_s)  # for the upgrade
 
     def data_received(self, data: bytes) -> None:
         if self.reader is not None:
@@ -132,7 +131,9 @@ class Connection(asyncio.Protocol):
         start = 0
         try:
             while start < len(buf):
-                parsed = frames.parse_frame(buf, start, limit)
+                fragments = self.fragments  # a message under way: its next frame may only fill what is left
+                room = limit if fragments is None else limit - (len(fragments) - 1)
+                parsed = frames.parse_frame(buf, start, room)
                 if parsed is None:
                     break
                 frame, start = parsed
@@ -218,11 +219,8 @@ class Connection(asyncio.Protocol):
             fragments = self.fragments
             if fragments is None:
                 raise FrameError(codes.PROTOCOL_ERROR, "continuation frame without a message to continue")
-            fragments += payload
-            if len(fragments) - 1 > self.sessions.settings.max_message_bytes:
-                self._give_up_input()
-                self.sessions.too_large(self)
-            elif fin:
+            fragments += payload  # within the limit: parse_frame was given the room left
+            if fin:
                 self.fragments = None
                 self._message(fragments[0], bytes(memoryview(fragments)[1:]))
         elif self.fragments is not None:
@@ -250,7 +248,7 @@ class Connection(asyncio.Protocol):
             self._flush()
             transport.write(frames.close_frame(1000 if code == frames.NO_STATUS else code))
         self._give_up_input()
-        transport.close()
+        self._hang_up()
 
     def _violation(self, close_code: codes.CloseCode, reason: str) -> None:
         """The client broke the protocol: close with ``close_code`` and read nothing more from it."""
@@ -299,9 +297,23 @@ class Connection(asyncio.Protocol):
             return
         transport.write(frames.close_frame(code.code, reason or code.name))
         if self.deaf:
-            transport.close()  # "fail the connection" (RFC 6455 §7.1.7): its input is not read any more
+            self._hang_up()  # "fail the connection" (RFC 6455 §7.1.7): its input is not read any more
         else:
-            asyncio.get_running_loop().call_later(CLOSE_TIMEOUT_S, transport.abort)
+            self._deadline(CLOSE_TIMEOUT_S)  # for the client's close frame
+
+    def _hang_up(self) -> None:
+        """Close TCP once what is queued is sent — or drop it, if the client does not read that within
+        :data:`CLOSE_TIMEOUT_S`."""
+        if self.transport is not None:
+            self.transport.close()
+            self._deadline(CLOSE_TIMEOUT_S)
+
+    def _deadline(self, seconds: float) -> None:
+        """Abort the connection in ``seconds`` unless it is gone by then (one timer per connection at most)."""
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.transport is not None:
+            self.timer = asyncio.get_running_loop().call_later(seconds, self.transport.abort)
 
     def abort(self, code: codes.CloseCode) -> None:
         """Drop at once (the client is not reading; a close frame would never arrive)."""
