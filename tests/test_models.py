@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from typing import Any
 
 import msgspec
@@ -24,6 +25,7 @@ from arda.events import (
 )
 from arda.events.backoff import Backoff
 from arda.events.ids import uuid7, uuid7_time_ms
+from arda.events.models import utc_now
 from arda.events.positions import parse_position, position_after
 from arda.events.wire import Malformed, frame_with_position, parse_message
 
@@ -211,6 +213,29 @@ def test_uuid7_is_time_sortable_and_versioned() -> None:
     assert a[14] == "7"
     assert a[19] in "89ab"
     assert uuid7_time_ms(b) == 1_001
+
+
+def test_uuid7_strings_are_canonical_and_unique_across_random_blocks() -> None:
+    def reference(ms: int, rand: bytes) -> str:
+        value = ms << 80 | int.from_bytes(rand, "big")
+        value = value & ~(0xF << 76) | 0x7 << 76
+        value = value & ~(0x3 << 62) | 0x2 << 62
+        return str(uuid.UUID(int=value))
+
+    for ms, rand in [(0, bytes(10)), (0x0123_4567_89AB, bytes(range(10))), ((1 << 48) - 1, b"\xff" * 10)]:
+        assert uuid7(ms, rand) == reference(ms, rand)
+    ids = [uuid7() for _ in range(1_000)]  # several blocks of drawn randomness
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(i).version == 7 and str(uuid.UUID(i)) == i for i in ids)
+
+
+def test_utc_now_is_now_to_the_millisecond() -> None:
+    before = dt.datetime.now(dt.UTC)
+    now = utc_now()
+    after = dt.datetime.now(dt.UTC)
+    assert now.tzinfo is dt.UTC
+    assert now.microsecond % 1000 == 0
+    assert before - dt.timedelta(milliseconds=1) <= now <= after
 
 
 def test_positions_compare_numerically() -> None:

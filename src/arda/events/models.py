@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import time
 from typing import Annotated, Any, ClassVar
 
 import msgspec
@@ -65,8 +66,8 @@ def validate_tenant_id(tenant_id: object) -> str:
 
 def utc_now() -> _dt.datetime:
     """Now, UTC, to the millisecond (as JavaScript's ``Date.toISOString()``)."""
-    now = _dt.datetime.now(_dt.UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    # one datetime built from whole milliseconds (exact after fromtimestamp's rounding to the microsecond)
+    return _dt.datetime.fromtimestamp(time.time_ns() // 1_000_000 / 1000, _dt.UTC)
 
 
 def _one() -> int:
