@@ -406,16 +406,14 @@ class Stack:
         else:
             service = PeerService(self.redis_url, self.secret, self.log_dir, name, self.system)
         self.services.append(service)
-        try:
-            service.start()
-        finally:
-            if service.proc is not None:
-                self._guard(service.proc.pid)
-        return service
+        return self._start(service)
 
     def restart(self, service: Service) -> Service:
         """Start a stopped ``service`` again on the same ports (its log appended to), guarded as the first."""
         service.log_mode = "ab"
+        return self._start(service)
+
+    def _start(self, service: Service) -> Service:
         try:
             service.start()
         finally:

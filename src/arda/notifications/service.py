@@ -76,7 +76,7 @@ class NotificationService:
             self.acquire,
             self.release,
             self.allow_publish,
-            acquired=self.acquired,
+            self.acquired,
         )
         self.http = HttpApi(self)
         self._encoder = msgspec.json.Encoder()

@@ -66,7 +66,7 @@ class Sessions:
         acquire: Callable[[str], Awaitable[None]],
         release: Callable[[str], None],
         allow_publish: Callable[[str, int], bool],
-        acquired: Callable[[str], bool] = lambda _stream: False,
+        acquired: Callable[[str], bool],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -287,9 +287,7 @@ class Sessions:
             self._reply(conn, protocol.error(ErrorCode.FORBIDDEN, what, mid))
             return
         if tenant in conn.subs:
-            self._reply(
-                conn, protocol.encode("subscribed", {"tenantId": tenant, "position": None, "recovered": True}, mid)
-            )
+            self._subscribed(conn, tenant, None, True, mid)
             return
         if len(conn.subs) >= self.settings.max_subscriptions:
             self._reply(conn, protocol.error(ErrorCode.FORBIDDEN, "subscription limit reached", mid))
@@ -303,8 +301,7 @@ class Sessions:
             # its position, so there is nothing to wait for — answer now, without a task per subscribe
             sub.buffer = None
             sub.after = fast_key(position)
-            payload = {"tenantId": tenant, "position": position, "recovered": True}
-            self._reply(conn, protocol.encode("subscribed", payload, mid))
+            self._subscribed(conn, tenant, position, True, mid)
             return
         self._in_order(conn, self._start(conn, tenant, sub, since, mid))
 
@@ -332,8 +329,7 @@ class Sessions:
         if conn.closed or conn.subs.get(tenant) is not sub:
             return  # gone, or unsubscribed while this was under way (that reply went already)
         recovered = page is None or page.reaches_back
-        payload = {"tenantId": tenant, "position": position, "recovered": recovered}
-        self._reply(conn, protocol.encode("subscribed", payload, mid))
+        self._subscribed(conn, tenant, position, recovered, mid)
         last = fast_key(position) if position is not None and recovered else None
         try:
             while page is not None and page.reaches_back:
@@ -362,6 +358,12 @@ class Sessions:
                     last = key
         sub.after = last  # frames still on their way from the bus may repeat what was replayed
 
+    def _subscribed(
+        self, conn: Connection, tenant: str, position: str | None, recovered: bool, mid: str | None
+    ) -> None:
+        payload = {"tenantId": tenant, "position": position, "recovered": recovered}
+        self._reply(conn, protocol.encode("subscribed", payload, mid))
+
     def _replay_frame(self, conn: Connection, tenant: str, event: AnyEvent, is_global: bool) -> bytes | None:
         """What a replayed event becomes for this connection (None: nothing)."""
         if event.type == ACK_EVENT_TYPE:
@@ -375,9 +377,8 @@ class Sessions:
     async def _latest(self, tenant: str) -> str:
         """Where a subscription starts: the bus's own cursor when it has one (no Redis round trip per client in
         a subscribe storm), else the newest stored position."""
-        known = self.bus.known_position(tenant)
-        if known is None:  # e.g. the bus is catching up right after subscribing: wait for it, not for Redis
-            known = await self.bus.settled_position(tenant)
+        # right after subscribing the bus is catching up: wait for it rather than ask Redis, once per client
+        known = await self.bus.settled_position(tenant)
         if known is not None:
             return known
         return await (self.bus.latest_global_position() if tenant == GLOBAL else self.bus.latest_position(tenant))

@@ -243,9 +243,9 @@ class Connection(asyncio.Protocol):
         assert transport is not None
         if not self.closed:  # the client closes: answer with its code (1000 when it gave none), then hang up
             code, _ = frames.parse_close(payload)
+            self._flush()
             self.closed = True
             self.close_code = code
-            self._flush()
             transport.write(frames.close_frame(1000 if code == frames.NO_STATUS else code))
         self._give_up_input()
         self._hang_up()
@@ -278,10 +278,11 @@ class Connection(asyncio.Protocol):
         self.write(frames.PING_FRAME)
 
     def _flush(self) -> None:
-        if self.out and self.transport is not None and not self.transport.is_closing():
+        """Write what the hub queued this turn now (before a close frame)."""
+        if self.out:
             data = b"".join(self.out)
             self.out.clear()
-            self.transport.write(data)
+            self.write(data)
 
     def close(self, code: codes.CloseCode, reason: str = "") -> None:
         """Flush what is queued, send a close frame with ``code``, and drop the connection if the client does
