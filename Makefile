@@ -9,7 +9,7 @@ TS := clients/typescript
 NODE_STAMP := $(TS)/node_modules/.installed
 ARDA_BIN := $(CURDIR)/$(BIN)/arda
 
-.PHONY: run test lint typecheck pytest bench-bus bench-ws redis-server chromium webapp ts-check ts-integration ts-e2e clean
+.PHONY: run test lint typecheck pytest bench-bus bench-flood bench-ws redis-server chromium webapp ts-check ts-integration ts-e2e clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (found $$($(PYTHON) --version))"; exit 1; }
@@ -87,6 +87,11 @@ bench-bus: $(STAMP) redis-server
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+## bench-flood: ten unauthenticated sockets flooding empty frames; another client's ping→pong with and without
+bench-flood: $(STAMP) redis-server
+	$(BIN)/python bench/flood.py
+	$(BIN)/python bench/flood.py --kind continuation
 
 ## bench-ws: WebSocket load benchmark of the notification service (latency, throughput, memory, subscribe storm)
 bench-ws: $(STAMP) redis-server

@@ -217,8 +217,32 @@ async def test_expired_token_is_token_expired(make_auth: MakeAuth) -> None:
     auth = make_auth(secret=SECRET, leeway_s=30)
     message = await refused(auth, hs256(claims(exp=NOW - 31)), ErrorCode.TOKEN_EXPIRED)
     assert "expired" in message
-    # within the leeway it is still accepted
-    assert (await auth.verify(hs256(claims(exp=NOW - 29)))).expires_at == NOW - 29
+    # the leeway is for `nbf`/`iat` only: one second past `exp` is expired (the WebSocket and HTTP alike)
+    await refused(auth, hs256(claims(exp=NOW - 1)), ErrorCode.TOKEN_EXPIRED)
+    await refused(auth, hs256(claims(exp=NOW)), ErrorCode.TOKEN_EXPIRED)
+    assert (await auth.verify(hs256(claims(exp=NOW + 1)))).expires_at == NOW + 1
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [("exp", 1_764_000_000_000), ("exp", 10**30), ("exp", -1), ("nbf", 1e13), ("iat", 10**20), ("iat", -5)],
+)
+async def test_numeric_claims_outside_a_sane_range_are_refused_whole(
+    make_auth: MakeAuth, claim: str, value: float
+) -> None:
+    """Finding 9.7: `exp` in milliseconds (year 57,000) was accepted and then broke the reply."""
+    auth = make_auth(secret=SECRET)
+    message = await refused(auth, hs256(claims(**{claim: value})))
+    assert claim in message
+    assert "253402300799" in message
+    assert auth.cache_len == 0
+
+
+async def test_iat_is_kept_and_may_not_be_in_the_future(make_auth: MakeAuth) -> None:
+    auth = make_auth(secret=SECRET, leeway_s=30)
+    assert (await auth.verify(hs256(claims(iat=NOW - 100)))).issued_at == NOW - 100
+    assert (await auth.verify(hs256(claims()))).issued_at is None
+    assert "future" in await refused(auth, hs256(claims(iat=NOW + 60)))
 
 
 async def test_expiry_follows_the_injected_clock(make_auth: MakeAuth, clock: FakeClock) -> None:
@@ -538,6 +562,7 @@ async def test_jwks_burst_with_unknown_kid_makes_one_request(
     assert jwks.requests == 2
     assert all(isinstance(r, AuthError) and r.error_code is ErrorCode.UNAUTHORIZED for r in results), results
     assert "unknown kid 'unknown'" in str(results[0])
+    assert jwks.url not in str(results[0])  # the internal JWKS URL is never shown to a client (finding 9.11)
 
 
 async def test_jwks_burst_after_rotation_shares_one_fetch(make_auth: MakeAuth, jwks: JwksServer) -> None:
@@ -567,13 +592,19 @@ async def test_jwks_second_unknown_kid_within_interval_makes_no_request(
     assert jwks.requests == 3
 
 
-async def test_jwks_server_down_is_unauthorized_with_a_clear_message(make_auth: MakeAuth, closed_port: int) -> None:
+async def test_jwks_server_down_is_unauthorized_with_a_clear_message(
+    make_auth: MakeAuth, closed_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
     url = f"http://127.0.0.1:{closed_port}/jwks.json"
     auth = make_auth(jwks_url=url, jwks_timeout_s=2)
     message = await refused(auth, rs256(claims(), kid="rsa-a"))
-    assert "JWKS fetch from" in message
-    assert url in message
-    assert "unreachable" in message
+    assert "key set is unavailable" in message
+    # the client is not told the internal URL or the cause (finding 9.11); the operator's log is
+    assert url not in message
+    assert "unreachable" not in message
+    (record,) = [r for r in caplog.records if r.getMessage() == "JWKS fetch failed"]
+    assert url in str(record.__dict__)
+    assert "unreachable" in str(record.__dict__)
 
 
 async def test_jwks_outage_keeps_the_keys_already_fetched(
@@ -583,7 +614,7 @@ async def test_jwks_outage_keeps_the_keys_already_fetched(
     await auth.verify(rs256(claims(), kid="rsa-a"))
     await jwks.stop()
     clock.now += 31
-    assert "unreachable" in await refused(auth, rs256(claims(), kid="rsa-new"))
+    assert "unavailable" in await refused(auth, rs256(claims(), kid="rsa-new"))
     # the keys fetched before the outage still verify
     assert (await auth.verify(rs256(claims(sub="still-ok"), kid="rsa-a"))).user_id == "still-ok"
 

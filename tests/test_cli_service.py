@@ -7,15 +7,12 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import jwt
 
 from arda.testing.redis_server import free_port
-from test_service_ops import _wait_ready
-
-ARDA = str(Path(sys.executable).parent / "arda")
+from service_process import ARDA, wait_ready
 
 
 def _popen(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -33,7 +30,7 @@ async def test_serve_token_publish_tail_in_development_mode(tmp_path: Path) -> N
     ws, http = free_port(), free_port()
     serve = _popen("serve", "--port", str(ws), "--http-port", str(http), env=env)
     try:
-        await _wait_ready(http, serve)
+        await wait_ready(http, serve)
         creds = json.loads((tmp_path / "state" / "dev-credentials.json").read_text())
         assert oct((tmp_path / "state" / "dev-credentials.json").stat().st_mode & 0o777) == "0o600"
 
@@ -156,7 +153,7 @@ async def test_serve_on_redis_delivers_through_tail(tmp_path: Path, redis_url: s
     ws, http = free_port(), free_port()
     serve = _popen("serve", "--port", str(ws), "--http-port", str(http), env=env)
     try:
-        await _wait_ready(http, serve)
+        await wait_ready(http, serve)
         tail = _popen("tail", "--url", f"ws://127.0.0.1:{ws}/ws", "--count", "1", "--timeout", "15", env=env)
         await asyncio.sleep(1.0)
         published = await asyncio.to_thread(

@@ -58,6 +58,11 @@ def test_a_frame_over_the_limit_is_refused_from_its_header_alone() -> None:
         (client_frame(frames.PING, b"hi", fin=False), "must not be fragmented"),
         (client_frame(frames.PING, b"x" * 126), "at most 125 bytes"),
         (bytes((0x81, 0xFF)) + (1 << 63).to_bytes(8, "big") + b"mask", "most significant bit"),
+        # RFC 6455 §5.2: lengths in their shortest encoding only (finding 9.11)
+        (bytes((0x81, 0xFE)) + (5).to_bytes(2, "big") + b"mask" + b"hello", "shortest encoding"),
+        (bytes((0x81, 0xFE)) + (125).to_bytes(2, "big") + b"mask", "shortest encoding"),
+        (bytes((0x81, 0xFF)) + (200).to_bytes(8, "big") + b"mask", "shortest encoding"),
+        (bytes((0x81, 0xFF)) + (65_535).to_bytes(8, "big") + b"mask", "shortest encoding"),
     ],
 )
 def test_framing_violations_are_protocol_errors(data: bytes, reason: str) -> None:
@@ -180,6 +185,14 @@ def test_requests_with_a_body_or_without_host_are_refused() -> None:
     assert info.value.status == 400
     with pytest.raises(HandshakeError, match="Host") as info:
         handshake.validate(read(upgrade_request(Host=""))[0])
+    assert info.value.status == 400
+
+
+def test_several_host_headers_are_refused() -> None:
+    """RFC 9112 §3.2: a request with more than one Host header gets 400 (finding 9.11)."""
+    twice = upgrade_request().replace(b"\r\n\r\n", b"\r\nHost: evil.example\r\n\r\n")
+    with pytest.raises(HandshakeError, match="more than one Host") as info:
+        read(twice)
     assert info.value.status == 400
 
 

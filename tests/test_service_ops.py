@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,9 +19,8 @@ from arda.events import EventBus, PublishError
 from arda.events.backoff import Backoff
 from arda.testing.redis_server import RedisServer, free_port
 from conftest import eventually, order
-from ws_client import API_KEY, SECRET, Running, running_service, token
-
-ARDA = str(Path(sys.executable).parent / "arda")
+from service_process import ARDA, serve, wait_ready
+from ws_client import API_KEY, Running, running_service, token
 
 
 @pytest.fixture
@@ -32,46 +30,12 @@ async def mem(tmp_path: Path) -> AsyncIterator[Running]:
 
 
 # -- the process ---------------------------------------------------------------------------------------
-def _serve(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Popen[str], int, int]:
-    ws, http = free_port(), free_port()
-    environ = {
-        **os.environ,
-        "ARDA_JWT_SECRET": SECRET,
-        "ARDA_API_KEY": API_KEY,
-        "ARDA_DEV": "false",
-        "ARDA_STATE_DIR": str(tmp_path),
-        **env,
-    }
-    proc = subprocess.Popen(
-        [ARDA, "serve", "--port", str(ws), "--http-port", str(http), *args],
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return proc, ws, http
-
-
-async def _wait_ready(http: int, proc: subprocess.Popen[str], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"service exited: {proc.stderr.read() if proc.stderr else ''}")
-            try:
-                async with session.get(f"http://127.0.0.1:{http}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise TimeoutError("service not ready")
 
 
 async def test_sigterm_closes_clients_with_going_away_and_exits(tmp_path: Path) -> None:
-    proc, ws, http = _serve(tmp_path, "--shutdown-timeout-s", "5")
+    proc, ws, http = serve(tmp_path, "--shutdown-timeout-s", "5")
     try:
-        await _wait_ready(http, proc)
+        await wait_ready(http, proc)
         async with aiohttp.ClientSession() as session:
             conn = await session.ws_connect(f"ws://127.0.0.1:{ws}/ws")
             await conn.send_json(
@@ -94,7 +58,7 @@ async def test_sigterm_closes_clients_with_going_away_and_exits(tmp_path: Path) 
 
 async def test_serve_fails_fast_when_redis_is_unreachable(tmp_path: Path) -> None:
     started = time.monotonic()
-    proc, _, _ = _serve(tmp_path, "--redis-url", f"redis://127.0.0.1:{free_port()}/0")
+    proc, _, _ = serve(tmp_path, "--redis-url", f"redis://127.0.0.1:{free_port()}/0")
     _, err = await asyncio.to_thread(proc.communicate, None, 20)
     assert proc.returncode != 0
     assert time.monotonic() - started < 15

@@ -208,7 +208,9 @@ async def test_plain_http_and_bad_upgrades_get_clear_http_errors(svc: Running) -
 
 async def test_a_client_that_pings_without_reading_hits_the_outbound_bounds(tmp_path: Path) -> None:
     url = f"memory://edge-{uuid.uuid4().hex}"
-    async with running_service(url, tmp_path, outbound_max_bytes=64 * 1024) as svc:
+    # an inbound budget too large to stop it first: this is about the pongs (the budget has its own tests)
+    budgets = {"preauth_budget": 1e9, "inbound_budget": 1e9}
+    async with running_service(url, tmp_path, outbound_max_bytes=64 * 1024, **budgets) as svc:
         _, writer = await connect(svc.service.ws_port, rcvbuf=4096)
         await eventually(lambda: len(svc.service.sessions.connections) == 1)
         ping = client_frame(frames.PING, b"p" * 125)

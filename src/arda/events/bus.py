@@ -25,6 +25,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from .. import logs
 from .backends.base import Backend, PublishItem, PublishOutcome, Retention
 from .backends.memory import MemoryBackend
 from .backends.redis import RedisBackend
@@ -264,7 +265,9 @@ class EventBus:
             parsed = parse_message(self.registry, stream, frame_with_position(entry.position, entry.payload))
             if isinstance(parsed, Malformed):
                 self.stats.malformed += 1
-                log.warning("malformed event in history", extra={"stream": stream, "position": entry.position})
+                logs.client_fault(
+                    log, "malformed_event", "malformed event in history", stream=stream, position=entry.position
+                )
                 continue
             events.append(parsed)
         last = read.entries[-1].position if read.entries else since

@@ -28,12 +28,21 @@ import msgspec
 from .errors import InvalidTenantError
 from .ids import uuid7
 
+
+def whole(body: str) -> str:
+    """A pattern that matches only when ``body`` matches the *whole* string, the same in Python's ``re`` (as
+    msgspec applies a ``pattern``: with ``search``) and in JSON Schema's ECMAScript dialect. Not ``^…$``: in
+    Python ``$`` also matches before a trailing newline (``"tenant-a\\n"`` would pass); "nothing follows"
+    (``(?![\\s\\S])``) is the end of the string in both."""
+    return f"^(?:{body})(?![\\s\\S])"
+
+
 TENANT_ID_MAX_LENGTH = 64
 #: Letters, digits, ``_``, ``-`` and ``.``; starts with a letter or digit; 1–64 characters. Safe inside
-#: Redis key and channel names (no ``:``, ``*``, ``?``, ``[``, spaces) and in URLs.
-TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+#: Redis key and channel names (no ``:``, ``*``, ``?``, ``[``, spaces, newlines) and in URLs.
+TENANT_ID_PATTERN = whole(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 RESERVED_TENANT_IDS = frozenset({"global"})
-_TENANT_RE = re.compile(TENANT_ID_PATTERN)
+_TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # with fullmatch
 
 TenantId = Annotated[
     str,
@@ -55,9 +64,9 @@ def validate_tenant_id(tenant_id: object) -> str:
         raise InvalidTenantError(tenant_id, "tenant id must be a non-empty string")
     if len(tenant_id) > TENANT_ID_MAX_LENGTH:
         raise InvalidTenantError(tenant_id, f"tenant id longer than {TENANT_ID_MAX_LENGTH} characters")
-    if _TENANT_RE.match(tenant_id) is None:
+    if _TENANT_RE.fullmatch(tenant_id) is None:
         raise InvalidTenantError(
-            tenant_id, f"tenant id {tenant_id!r} must match {TENANT_ID_PATTERN} (letters, digits, _ . -)"
+            tenant_id, f"tenant id {tenant_id!r} must be letters, digits, _ . - (starting with a letter or digit)"
         )
     if tenant_id.lower() in RESERVED_TENANT_IDS:
         raise InvalidTenantError(tenant_id, f"tenant id {tenant_id!r} is reserved")
@@ -141,7 +150,7 @@ class OrderCreated(Event, tag="order.created", kw_only=True):
     lines: list[OrderLine] | None = None
     total_amount: Annotated[float, msgspec.Meta(ge=0)] | None = None
     #: ISO 4217 code, e.g. "EUR".
-    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] | None = None
+    currency: Annotated[str, msgspec.Meta(pattern=whole("[A-Z]{3}"))] | None = None
     expected_at: UtcTimestamp | None = None
 
 

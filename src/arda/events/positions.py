@@ -5,25 +5,36 @@ A position is the id of the event's entry in its Redis Stream, ``"<milliseconds>
 order, so they compare as pairs of integers. ``"0-N"`` is the bus's cursor for a stream that retained
 nothing when it subscribed (N events had ever been added): it sorts before every real position.
 Positions are opaque to clients: they store and send back what they were given.
+
+Both parts are Redis stream-id parts: unsigned 64-bit integers, written in ASCII decimal digits. Anything
+else — a part past 2^64 - 1, a non-ASCII digit, a trailing newline — is not a position.
 """
 
 from __future__ import annotations
 
 import re
 
-_POSITION = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+#: The largest value of either part (Redis stream ids are two unsigned 64-bit integers).
+MAX_PART = 2**64 - 1
+_POSITION = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")  # used with fullmatch: no trailing newline
 
 
 def parse_position(position: str) -> tuple[int, int]:
     """``"12-3"`` → ``(12, 3)``. Raises ``ValueError`` on anything else."""
-    m = _POSITION.match(position)
-    if m is None:
-        raise ValueError(f"invalid position {position!r}: expected '<milliseconds>-<sequence>'")
-    return int(m.group(1)), int(m.group(2))
+    m = _POSITION.fullmatch(position) if isinstance(position, str) else None
+    if m is not None:
+        ms, seq = int(m.group(1)), int(m.group(2))
+        if ms <= MAX_PART and seq <= MAX_PART:
+            return ms, seq
+    raise ValueError(f"invalid position {position!r}: expected '<milliseconds>-<sequence>', each below 2^64")
 
 
 def is_position(value: str) -> bool:
-    return _POSITION.match(value) is not None
+    try:
+        parse_position(value)
+    except ValueError:
+        return False
+    return True
 
 
 def position_after(a: str, b: str) -> bool:

@@ -20,11 +20,12 @@ from typing import Any, Union
 
 import msgspec
 
+from . import jsonlimits
 from .errors import EventValidationError, RegistryError, UnknownEventTypeError
 from .models import BUILTIN_EVENT_TYPES, AnyEvent, Event, GenericEvent, validate_tenant_id
 
 #: Event type names: dotted lower-case words, e.g. "order.status_changed".
-_TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_TYPE_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")  # with fullmatch
 _FIELD_AT = re.compile(r"at `\$\.([A-Za-z0-9_]+)")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 _ENVELOPE_KEYS = frozenset({"id", "type", "tenantId", "timestamp", "version", "userId", "recipients", "position"})
@@ -66,7 +67,7 @@ class EventRegistry:
         if not (isinstance(cls, type) and issubclass(cls, Event)):
             raise RegistryError(f"{cls!r} is not a subclass of arda.events.Event")
         tag = cls.__struct_config__.tag
-        if not isinstance(tag, str) or _TYPE_NAME.match(tag) is None:
+        if not isinstance(tag, str) or _TYPE_NAME.fullmatch(tag) is None:
             raise RegistryError(
                 f"{cls.__name__} has no type tag of the form 'domain.event': declare it with tag='your.type'"
             )
@@ -94,18 +95,19 @@ class EventRegistry:
         Raises :class:`EventValidationError` (naming the type and field) when the JSON is invalid, lacks
         ``type`` or a valid ``tenantId``, or fails the registered type's schema.
         """
+        data = payload.encode() if isinstance(payload, str) else payload
         try:
-            event: Event = self._decoder.decode(payload)
+            event: Event = jsonlimits.decode(self._decoder, data)
             return event
         except msgspec.ValidationError as exc:
             error: msgspec.MsgspecError = exc
-        except msgspec.DecodeError as exc:
-            raise EventValidationError(None, None, f"not valid JSON: {exc}") from None
-        return self._decode_slow(payload, error)
+        except jsonlimits.JsonInputError as exc:
+            raise EventValidationError(None, None, str(exc)) from None
+        return self._decode_slow(data, error)
 
-    def _decode_slow(self, payload: bytes | str, error: msgspec.MsgspecError) -> AnyEvent:
+    def _decode_slow(self, payload: bytes, error: msgspec.MsgspecError) -> AnyEvent:
         try:
-            raw = self._dict_decoder.decode(payload)
+            raw = self._dict_decoder.decode(payload)  # well-formed and within the depth limit: checked above
         except msgspec.MsgspecError:
             raise EventValidationError(None, None, f"not a JSON object: {error}") from None
         return self.from_wire(raw, _payload=payload)
@@ -165,9 +167,11 @@ class EventRegistry:
         data = self._encoder.encode(parsed)
         # Models are not validated at construction: decode what we are about to send to check it.
         try:
-            self._decoder.decode(data)
+            jsonlimits.decode(self._decoder, data)
         except msgspec.ValidationError as exc:
             raise EventValidationError(parsed.type, _field_of(str(exc)), str(exc)) from None
+        except jsonlimits.JsonInputError as exc:
+            raise EventValidationError(parsed.type, None, str(exc)) from None
         return parsed, data
 
     def encode(self, event: AnyEvent) -> bytes:

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
 
+from .. import logs
 from .backends.base import Backend
 from .backoff import Backoff
 from .handlers import Handler, HandlerQueue
@@ -279,9 +280,13 @@ class Subscriber:
     # -- malformed messages --------------------------------------------------------------------------
     def _malformed(self, stream: str, payload: bytes, malformed: Malformed) -> None:
         self.stats.malformed += 1
-        log.warning(
+        logs.client_fault(
+            log,
+            "malformed_event",
             "[EventBus] Failed to parse event",
-            extra={"stream": stream, "reason": malformed.reason, "error": malformed.detail[:500]},
+            stream=stream,
+            reason=malformed.reason,
+            error=malformed.detail[:500],
         )
         if len(self._dlq) >= DLQ_QUEUE:
             self.stats.dead_letter_dropped += 1

@@ -9,9 +9,12 @@ What is accepted:
   algorithm verifies only with its own key. ``alg: none``, any other algorithm, and a token whose ``alg``
   names a key type that is not configured (algorithm confusion: ``HS256`` signed with an RSA public key's PEM)
   are refused.
-* Claims: ``sub`` (non-empty string) and ``exp`` are required; ``exp`` and ``nbf`` (when present) are checked
-  against the injected clock with ``leeway_s``; ``iss`` must equal ``ARDA_JWT_ISSUER`` and ``aud`` must contain
-  ``ARDA_JWT_AUDIENCE`` when those are set (an ``aud`` in the token with no audience configured is fine).
+* Claims: ``sub`` (non-empty string) and ``exp`` are required. ``exp``, ``nbf`` and ``iat`` must be unix
+  seconds between 0 and :data:`MAX_TIMESTAMP` (year 9999) or the token is refused whole. Against the injected
+  clock: the token is expired once ``exp`` is reached (no leeway: one rule for every entry point); ``nbf`` and
+  ``iat`` may be up to ``leeway_s`` in the future (the issuer's clock may run ahead). ``iss`` must equal
+  ``ARDA_JWT_ISSUER`` and ``aud`` must contain ``ARDA_JWT_AUDIENCE`` when those are set (an ``aud`` in the
+  token with no audience configured is fine).
   Tenants come from ``tenants`` (list of strings) and/or ``tenantId`` (one string); each must be a valid,
   non-reserved tenant id. A token with no tenant is refused unless its ``roles`` contain ``"monitor"``.
 * Errors are :class:`~arda.notifications.errors.AuthError`: ``token_expired`` when ``exp`` has passed,
@@ -49,6 +52,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.exceptions import InvalidSubjectError
 from jwt.types import Options
 
+from .. import logs
 from ..events.errors import InvalidTenantError
 from ..events.models import validate_tenant_id
 from .codes import ErrorCode
@@ -70,6 +74,8 @@ MIN_RSA_BITS: Final = 2048
 #: Longer tokens are refused before any parsing (bounds the work an unauthenticated client can cause).
 MAX_TOKEN_LENGTH: Final = 16 * 1024
 MAX_JWKS_BYTES: Final = 1024 * 1024
+#: The latest time a numeric claim (``exp``, ``nbf``, ``iat``) may name: 9999-12-31T23:59:59Z.
+MAX_TIMESTAMP: Final = 253_402_300_799
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
@@ -82,6 +88,7 @@ class Identity:
     tenants: frozenset[str]  # validated tenant ids from `tenants` and/or `tenantId`
     roles: frozenset[str]  # from `roles`, may be empty
     expires_at: float  # `exp`, unix seconds
+    issued_at: float | None = None  # `iat`, unix seconds, when the token has one (revocation compares it)
 
     @property
     def is_monitor(self) -> bool:
@@ -195,6 +202,17 @@ def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _timestamp(claims: Mapping[str, Any], name: str) -> float | None:
+    """A NumericDate claim (unix seconds) or None when absent; ``unauthorized`` when it is not a number between
+    0 and :data:`MAX_TIMESTAMP` (milliseconds by mistake, or a value no date can hold, are refused whole)."""
+    if name not in claims:
+        return None
+    value = claims[name]
+    if not _is_number(value) or not 0 <= value <= MAX_TIMESTAMP:
+        raise _unauthorized(f"{name} claim must be a number of unix seconds between 0 and {MAX_TIMESTAMP}")
+    return float(value)
+
+
 class Authenticator:
     """Verifies tokens against :class:`JwtSettings`; caches identities until ``exp``.
 
@@ -262,7 +280,7 @@ class Authenticator:
         return identity
 
     def _store(self, digest: bytes, identity: Identity) -> None:
-        if self._clock() >= identity.expires_at:  # accepted within the leeway: not worth caching
+        if self._clock() >= identity.expires_at:  # expired while verifying (a JWKS fetch): not worth caching
             return
         self._cache[digest] = identity
         self._cache.move_to_end(digest)
@@ -346,17 +364,16 @@ class Authenticator:
         """Time checks against the injected clock, then ``sub``, ``roles`` and tenants."""
         now = self._clock()
         leeway = self.settings.leeway_s
-        exp = claims.get("exp")
-        if not _is_number(exp):
-            raise _unauthorized("exp claim must be a number (unix seconds)")
-        if exp <= now - leeway:
+        exp = _timestamp(claims, "exp")
+        assert exp is not None  # required: pyjwt checked its presence
+        if exp <= now:  # the one expiry rule, for the WebSocket and the HTTP API alike: no leeway past `exp`
             raise AuthError(ErrorCode.TOKEN_EXPIRED, "token expired")
-        if "nbf" in claims:
-            nbf = claims["nbf"]
-            if not _is_number(nbf):
-                raise _unauthorized("nbf claim must be a number (unix seconds)")
-            if nbf > now + leeway:
-                raise _unauthorized("token is not yet valid (nbf is in the future)")
+        nbf = _timestamp(claims, "nbf")
+        if nbf is not None and nbf > now + leeway:
+            raise _unauthorized("token is not yet valid (nbf is in the future)")
+        iat = _timestamp(claims, "iat")
+        if iat is not None and iat > now + leeway:
+            raise _unauthorized("token is issued in the future (iat)")
 
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
@@ -386,7 +403,13 @@ class Authenticator:
                 raise _unauthorized(f"token claims an invalid tenant id: {exc.detail}") from None
         if not tenants and MONITOR_ROLE not in roles:
             raise _unauthorized("token has no tenants or tenantId claim")
-        return Identity(user_id=sub, tenants=_interned(frozenset(tenants)), roles=roles, expires_at=float(exp))
+        return Identity(
+            user_id=sub,
+            tenants=_interned(frozenset(tenants)),
+            roles=roles,
+            expires_at=float(exp),
+            issued_at=None if iat is None else float(iat),
+        )
 
     @staticmethod
     def _redact(message: str, token: str) -> str:
@@ -406,9 +429,11 @@ class Authenticator:
         key = self._jwks.get(kid)
         if key is not None:
             return key
+        # what the client is told never names the JWKS URL or why fetching it failed (both are logged)
         if self._jwks_error is not None:
-            raise _unauthorized(f"no key for kid {_short(kid)}: {self._jwks_error}")
-        raise _unauthorized(f"unknown kid {_short(kid)}: not in the JWKS at {self.settings.jwks_url}")
+            raise _unauthorized(f"no key for kid {_short(kid)}: the key set is unavailable")
+        logs.client_fault(log, "unknown_kid", "token with an unknown kid", kid=_short(kid), url=self.settings.jwks_url)
+        raise _unauthorized(f"unknown kid {_short(kid)}: not in the key set")
 
     async def _refetch(self) -> None:
         """Fetch the JWKS unless one was fetched within the minimum interval; join a fetch in flight."""

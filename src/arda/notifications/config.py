@@ -50,12 +50,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("state_dir", "ARDA_STATE_DIR", ".arda", "Where dev secrets are kept."),
     Setting("webapp_dir", "ARDA_WEBAPP_DIR", None, "The built notification center served at / (default: bundled)."),
     Setting("max_message_bytes", "ARDA_MAX_MESSAGE_BYTES", 65536, "Largest inbound message; beyond: close 1009."),
-    Setting("max_connections_per_ip", "ARDA_MAX_CONNECTIONS_PER_IP", 1000, "Beyond: close 1013."),
+    Setting(
+        "max_connections_per_ip",
+        "ARDA_MAX_CONNECTIONS_PER_IP",
+        1000,
+        "Open sockets per address, upgraded or not; beyond: 1013.",
+    ),
     Setting("max_subscriptions", "ARDA_MAX_SUBSCRIPTIONS", 100, "Subscriptions per connection."),
     Setting("auth_timeout_s", "ARDA_AUTH_TIMEOUT_S", 10.0, "Close (4003) connections not authenticated by then."),
     Setting("token_grace_s", "ARDA_TOKEN_GRACE_S", 15.0, "After `token_expired`, close (4002) unless refreshed."),
     Setting("client_rate", "ARDA_CLIENT_RATE", 20.0, "Inbound messages per second per connection."),
     Setting("client_burst", "ARDA_CLIENT_BURST", 40.0, "Inbound burst per connection; beyond: `rate_limited`."),
+    Setting(
+        "inbound_budget",
+        "ARDA_INBOUND_BUDGET",
+        256.0,
+        "Frames per second an authenticated connection may send, any kind (+1 per KiB); burst 4x; beyond: 4005.",
+    ),
+    Setting(
+        "preauth_budget",
+        "ARDA_PREAUTH_BUDGET",
+        64.0,
+        "Frames (+1 per KiB) a connection may send before it authenticates, in all; beyond: close 4005.",
+    ),
     Setting(
         "outbound_max_bytes", "ARDA_OUTBOUND_MAX_BYTES", 1048576, "Unsent bytes per connection; beyond: close 4004."
     ),
@@ -96,6 +113,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     token_grace_s: float = 15.0
     client_rate: float = 20.0
     client_burst: float = 40.0
+    inbound_budget: float = 256.0
+    preauth_budget: float = 64.0
     outbound_max_bytes: int = 1048576
     outbound_max_messages: int = 5000
     heartbeat_interval_s: float = 20.0
@@ -136,6 +155,8 @@ _POSITIVE = {
     "token_grace_s",
     "client_rate",
     "client_burst",
+    "inbound_budget",
+    "preauth_budget",
     "outbound_max_bytes",
     "outbound_max_messages",
     "heartbeat_interval_s",

@@ -5,7 +5,8 @@ writes the bytes these functions build.
 
 What a client may send is checked strictly, as the RFC requires of a server: frames must be masked,
 reserved bits clear (no extension is negotiated), opcodes known, control frames unfragmented and at most
-125 bytes, the 64-bit length's top bit clear. A violation raises :class:`~.errors.FrameError` with the close
+125 bytes, lengths in their shortest encoding (RFC 6455 §5.2: "the minimal number of bytes MUST be used"), the
+64-bit length's top bit clear. A violation raises :class:`~.errors.FrameError` with the close
 code to send (1002; 1007 for a close reason that is not UTF-8). A frame longer than the caller's limit
 raises :class:`~.errors.FrameTooLarge` as soon as its header is read, before any of its payload is buffered.
 
@@ -69,6 +70,8 @@ def parse_frame(data: bytes | bytearray, start: int, max_payload: int) -> tuple[
         if available < 4:
             return None
         length = int.from_bytes(data[offset : offset + 2], "big")
+        if length < 126:
+            raise FrameError(codes.PROTOCOL_ERROR, "payload length not in its shortest encoding")
         offset += 2
     elif length == 127:
         if available < 10:
@@ -76,6 +79,8 @@ def parse_frame(data: bytes | bytearray, start: int, max_payload: int) -> tuple[
         length = int.from_bytes(data[offset : offset + 8], "big")
         if length >> 63:
             raise FrameError(codes.PROTOCOL_ERROR, "frame length has its most significant bit set")
+        if length < 65536:
+            raise FrameError(codes.PROTOCOL_ERROR, "payload length not in its shortest encoding")
         offset += 8
     fin = bool(b0 & 0x80)
     if opcode >= CLOSE:

@@ -111,6 +111,8 @@ class RequestReader:
             raise HandshakeError(431, f"request head over {MAX_HEAD_BYTES} bytes")
         if not upgrade and not self._complete:
             return None
+        if len(self._headers.get("host", ())) > 1:
+            raise HandshakeError(400, "more than one Host header")  # RFC 9112 §3.2
         parser = self._parser
         headers = {name: ", ".join(values) for name, values in self._headers.items()}
         request = Request(parser.get_method(), self._target, parser.get_http_version(), headers, upgrade)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import web
 
-from ..events import EventValidationError, PublishError, UnknownEventTypeError, default_registry
+from ..events import EventValidationError, PublishError, UnknownEventTypeError, default_registry, jsonlimits
 from ..events.errors import BusError, InvalidTenantError
 from ..events.models import validate_tenant_id
 from . import webapp
@@ -116,9 +116,9 @@ class HttpApi:
     async def publish_unauthenticated(self, request: web.Request) -> web.Response:
         """``POST /v1/events`` after the key check (also ``POST /dev/events`` in development mode)."""
         try:
-            body = msgspec.json.decode(await request.read())
-        except msgspec.DecodeError:
-            return _problem(400, "body is not valid JSON")
+            body = jsonlimits.decode_any(await request.read())
+        except jsonlimits.JsonInputError as exc:
+            return _problem(400, f"body refused: {exc}")
         items = body if isinstance(body, list) else [body]
         if not items or len(items) > MAX_EVENTS:
             return _problem(422, f"send between 1 and {MAX_EVENTS} events", errors=[])

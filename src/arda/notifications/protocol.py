@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from ..events import jsonlimits
 from ..events.positions import is_position
 from .codes import ErrorCode
 from .errors import ProtocolError
@@ -77,17 +78,18 @@ _encoder = msgspec.json.Encoder()
 def message_id_of(data: bytes) -> str | None:
     """Best effort: the ``messageId`` of a message that failed to decode, so the error can carry it."""
     try:
-        raw = _lenient.decode(data)
-    except msgspec.MsgspecError:
+        raw = jsonlimits.decode(_lenient, data)
+    except (msgspec.MsgspecError, jsonlimits.JsonInputError):
         return None
     value = raw.get("messageId")
     return value if isinstance(value, str) and len(value) <= 128 else None
 
 
 def decode_client_message(data: bytes) -> ClientMessage:
-    """Decode one client message. Raises :class:`ProtocolError` with ``invalid_message`` or ``unknown_type``."""
+    """Decode one client message. Raises :class:`ProtocolError` with ``invalid_message`` or ``unknown_type``
+    (JSON nested deeper than :data:`~arda.events.jsonlimits.MAX_DEPTH` levels, or not UTF-8, is invalid)."""
     try:
-        message: ClientMessage = _decoder.decode(data)
+        message: ClientMessage = jsonlimits.decode(_decoder, data)
     except msgspec.ValidationError as exc:
         text = str(exc)
         if text.endswith("at `$.type`") and text.startswith("Invalid value"):
@@ -95,8 +97,8 @@ def decode_client_message(data: bytes) -> ClientMessage:
                 ErrorCode.UNKNOWN_TYPE, f"unknown message type; expected one of {CLIENT_MESSAGE_TYPES}"
             ) from None
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"invalid message: {text}") from None
-    except msgspec.DecodeError:
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "invalid message: not valid JSON") from None
+    except jsonlimits.JsonInputError as exc:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"invalid message: {exc}") from None
     if isinstance(message, Subscribe) and message.payload.since is not None and not is_position(message.payload.since):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "invalid message: `payload.since` is not a position")
     return message

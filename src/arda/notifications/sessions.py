@@ -27,6 +27,7 @@ from typing import Any
 
 import msgspec
 
+from .. import logs
 from ..events import AnyEvent, EventBus, HistoryPage, PublishError, validate_tenant_id
 from ..events.errors import InvalidTenantError
 from ..events.positions import fast_key
@@ -39,7 +40,7 @@ from .errors import AuthError, ProtocolError
 from .hub import Hub, Subscription
 from .metrics import Metrics
 from .protocol import Acknowledge, Authenticate, Ping, Subscribe, Unsubscribe
-from .websocket import Connection
+from .websocket import Connection, InboundBudget
 
 log = logging.getLogger("arda.notifications")
 GLOBAL = "global"
@@ -82,23 +83,32 @@ class Sessions:
         self.release = release
         self.clock = clock
         self.connections: dict[Connection, None] = {}
-        self.per_ip: dict[str, int] = {}
+        self.per_ip: dict[str, int] = {}  # sockets open per address, from accept to close
+        self.budget = InboundBudget(settings.preauth_budget, settings.inbound_budget)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.accepting = True
         self.all_closed = asyncio.Event()  # set whenever no connection is open
         self.all_closed.set()
 
     # -- connection lifecycle ---------------------------------------------------------------------
+    def accepted(self, conn: Connection) -> bool:
+        """A socket was accepted: count it toward its address's cap (upgraded or not, until it is gone).
+        False when that passes ``max_connections_per_ip``: it is then only told 1013."""
+        count = self.per_ip.get(conn.ip, 0) + 1
+        self.per_ip[conn.ip] = count
+        return count <= self.settings.max_connections_per_ip
+
+    def released(self, conn: Connection) -> None:
+        remaining = self.per_ip.get(conn.ip, 1) - 1
+        if remaining > 0:
+            self.per_ip[conn.ip] = remaining
+        else:
+            self.per_ip.pop(conn.ip, None)
+
     def connected(self, conn: Connection) -> None:
         if not self.accepting:
             conn.close(codes.GOING_AWAY, "server shutting down")
             return
-        count = self.per_ip.get(conn.ip, 0)
-        if count >= self.settings.max_connections_per_ip:
-            self.metrics.failures.labels("too_many_connections").inc()
-            conn.close(codes.TRY_AGAIN_LATER, "too many connections from this address")
-            return
-        self.per_ip[conn.ip] = count + 1
         self.connections[conn] = None
         self.all_closed.clear()
         self.metrics.connected.inc()
@@ -113,11 +123,6 @@ class Sessions:
         del self.connections[conn]
         if not self.connections:
             self.all_closed.set()
-        remaining = self.per_ip.get(conn.ip, 1) - 1
-        if remaining > 0:
-            self.per_ip[conn.ip] = remaining
-        else:
-            self.per_ip.pop(conn.ip, None)
         for tenant in list(conn.subs):
             self._drop(conn, tenant)
         m = self.metrics
@@ -207,7 +212,7 @@ class Sessions:
 
     def slow(self, conn: Connection) -> None:
         self.metrics.failures.labels("slow_consumer").inc()
-        log.warning("slow consumer closed", extra={"clientId": conn.id, "userId": conn.user_id})
+        logs.client_fault(log, "slow_consumer", "slow consumer closed", clientId=conn.id, userId=conn.user_id)
         conn.close(codes.SLOW_CONSUMER, "slow consumer: reconnect and resume")
 
     def _reply(self, conn: Connection, message: bytes) -> None:
@@ -235,14 +240,7 @@ class Sessions:
             self._authenticated(conn, identity, mid)
 
     def _authenticated(self, conn: Connection, identity: Identity, mid: str | None) -> None:
-        previous = conn.identity
-        if self.clock() >= identity.expires_at:
-            # accepted by the verifier's clock-skew leeway, yet already past `exp`: of no use to the client
-            self.metrics.failures.labels("token_expired").inc()
-            self._reply(conn, protocol.error(ErrorCode.TOKEN_EXPIRED, "token expired: get a fresh one", mid))
-            if previous is None:
-                conn.close(codes.TOKEN_EXPIRED, "token expired")
-            return
+        previous = conn.identity  # (an expired token never gets here: the authenticator refuses it)
         if previous is not None and previous.user_id != identity.user_id:
             self.metrics.failures.labels("unauthorized").inc()
             self._reply(
@@ -255,6 +253,7 @@ class Sessions:
         conn.expiry_warned_at = 0.0
         if previous is None:
             self.metrics.authenticated.inc()
+            conn.budget = self.budget.burst  # from the small pre-authentication allowance to the full budget
         for tenant in list(conn.subs):
             if not identity.may_subscribe(tenant):  # the refreshed token no longer allows it
                 self._drop(conn, tenant)

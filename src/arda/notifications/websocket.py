@@ -11,7 +11,16 @@ upgrade's deadline (cancelled once upgraded) and one for the close handshake's (
 
 Overflow policies: a request head over 8 KiB is refused (431); a frame or fragmented message over
 ``max_message_bytes`` gets ``message_too_large`` and close 1009 before its payload is read; outbound bytes
-are bounded by the hub (slow consumer, 4004).
+are bounded by the hub (slow consumer, 4004). Inbound, every frame — data, continuation, ping, pong, close —
+and every KiB of them is charged to the connection's budget (:class:`InboundBudget`): a small fixed allowance
+before authentication, a rate after it; beyond it the connection is closed (4005) and its input discarded,
+so one socket flooding empty control frames cannot hold the event loop. Sockets count toward the per-IP cap
+from the moment they are accepted, upgraded or not.
+
+Refusals reach the client: after a refusal (an HTTP error, a close frame sent with the client's input given
+up) the server half-closes — FIN after what it wrote — and goes on reading and discarding what the client
+sends until the client closes too, for at most :data:`CLOSE_TIMEOUT_S` and :data:`DISCARD_KIB` KiB. Closing
+with the client's data unread would make the kernel send RST, and the client would often lose the reason.
 """
 
 from __future__ import annotations
@@ -20,8 +29,9 @@ import asyncio
 import itertools
 import logging
 import os
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
+from .. import logs
 from . import codes, frames
 from .errors import FrameError, FrameTooLarge, HandshakeError
 from .frames import CLOSE, CONTINUATION, PING, PONG, TEXT
@@ -40,6 +50,26 @@ _INSTANCE = os.urandom(4).hex()
 #: After the server's close frame, how long the client has to answer with its own before the TCP
 #: connection is dropped.
 CLOSE_TIMEOUT_S = 2.0
+#: After a refusal, how much more input is read and discarded (KiB) before reading stops until the deadline.
+DISCARD_KIB = 1024
+#: The upgrade deadline of a socket accepted beyond the per-IP cap (it is only told 1013).
+OVER_CAP_TIMEOUT_S = 1.0
+
+
+class InboundBudget(NamedTuple):
+    """What one connection may send, in units: one per frame (any opcode, empty or not) plus one per KiB of it.
+
+    Before authentication a connection has ``preauth`` units in all (no refill: it has ``auth_timeout_s`` to
+    authenticate, and needs a handful of frames to do it). Once authenticated it starts with ``4 * rate``
+    units and earns ``rate`` per second, saved up to ``4 * rate``. Overflow policy: the connection is closed
+    with 4005 (rate_limited) and the rest of its input discarded."""
+
+    preauth: float
+    rate: float
+
+    @property
+    def burst(self) -> float:
+        return 4 * self.rate
 
 
 class Connection(asyncio.Protocol):
@@ -47,6 +77,7 @@ class Connection(asyncio.Protocol):
 
     __slots__ = (
         "bucket",
+        "budget",
         "busy",
         "close_code",
         "closed",
@@ -61,6 +92,7 @@ class Connection(asyncio.Protocol):
         "last_seen",
         "opened_at",
         "out",
+        "over_cap",
         "pending",
         "ping_sent_at",
         "reader",
@@ -92,6 +124,8 @@ class Connection(asyncio.Protocol):
         self.ping_sent_at = 0.0
         self.expiry_warned_at = 0.0
         self.bucket = TokenBucket(sessions.settings.client_rate, sessions.settings.client_burst, now)
+        self.budget = sessions.budget.preauth  # inbound units left (InboundBudget); after a refusal, KiB to discard
+        self.over_cap = False  # accepted beyond the per-IP cap: answered 1013 once upgraded
         self.violations = 0
         # The handshake: the request reader, and the deadline's timer (both dropped once upgraded).
         self.reader: RequestReader | None = RequestReader()
@@ -112,15 +146,22 @@ class Connection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.ip = str(peer[0]) if peer else ""
-        self._deadline(self.sessions.settings.auth_timeout_s)  # for the upgrade
+        self.over_cap = not self.sessions.accepted(self)
+        self._deadline(OVER_CAP_TIMEOUT_S if self.over_cap else self.sessions.settings.auth_timeout_s)  # upgrade
 
     def data_received(self, data: bytes) -> None:
+        if self.deaf:
+            self._discard(len(data))
+            return
         if self.reader is not None:
             self._handshake(self.reader, data)
             return
-        if self.deaf:
-            return
-        self.last_seen = self.sessions.clock()
+        now = self.sessions.clock()
+        budget = self.budget
+        if self.identity is not None:  # authenticated: earns its rate since it last sent something
+            rates = self.sessions.budget
+            budget = min(rates.burst, budget + (now - self.last_seen) * rates.rate)
+        self.last_seen = now
         pending = self.pending
         if pending is not None:
             pending += data
@@ -136,7 +177,13 @@ class Connection(asyncio.Protocol):
                 parsed = frames.parse_frame(buf, start, room)
                 if parsed is None:
                     break
-                frame, start = parsed
+                frame, end = parsed
+                budget -= 1 + (end - start) / 1024  # a frame, of any kind, and its size
+                if budget < 0:
+                    self._flooded()
+                    return
+                self.budget = budget
+                start = end
                 self._frame(frame.fin, frame.opcode, frame.payload)
                 if self.deaf:
                     return
@@ -148,6 +195,7 @@ class Connection(asyncio.Protocol):
             if not self.closed:
                 self.sessions.too_large(self)
             return
+        self.budget = budget
         if start >= len(buf):
             self.pending = None
         elif pending is None:
@@ -165,6 +213,7 @@ class Connection(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         self.sessions.disconnected(self)
+        self.sessions.released(self)
 
     # -- handshake ----------------------------------------------------------------------------------
     def _handshake(self, reader: RequestReader, data: bytes) -> None:
@@ -181,8 +230,10 @@ class Connection(asyncio.Protocol):
             self.reader = None
             self.sessions.metrics.failures.labels("handshake_refused").inc()
             log.debug("handshake refused", extra={"status": exc.status, "reason": str(exc), "ip": self.ip})
+            self.closed = True
             transport.write(error_response(exc))
-            transport.close()
+            self._give_up_input()
+            self._hang_up()
             return
         self.reader = None
         if self.timer is not None:
@@ -190,6 +241,11 @@ class Connection(asyncio.Protocol):
             self.timer = None
         self.token = bearer_token(request)
         transport.write(response)
+        if self.over_cap:
+            self.sessions.metrics.failures.labels("too_many_connections").inc()
+            self.token = None
+            self.close(codes.TRY_AGAIN_LATER, "too many connections from this address")
+            return
         self.sessions.connected(self)
         if rest and not self.closed:
             self.data_received(rest)
@@ -201,7 +257,9 @@ class Connection(asyncio.Protocol):
         origin = request.headers.get("origin")
         if origin is not None and origin.rstrip("/") not in origins:
             self.sessions.metrics.failures.labels("origin_rejected").inc()
-            log.warning("origin rejected", extra={"origin": origin[:200], "path": request.redacted_target()})
+            logs.client_fault(
+                log, "origin_rejected", "origin rejected", origin=origin[:200], path=request.redacted_target()
+            )
             raise HandshakeError(403, "origin not allowed")
 
     # -- frames -------------------------------------------------------------------------------------
@@ -256,13 +314,38 @@ class Connection(asyncio.Protocol):
         if self.closed:
             return
         self.sessions.metrics.failures.labels("protocol_error").inc()
-        log.info("protocol violation", extra={"clientId": self.id, "reason": reason, "code": close_code.code})
+        logs.client_fault(
+            log,
+            "protocol_error",
+            "protocol violation",
+            logging.INFO,
+            clientId=self.id,
+            reason=reason,
+            code=close_code.code,
+        )
         self.close(close_code, reason)
 
+    def _flooded(self) -> None:
+        """The client sent more than its :class:`InboundBudget`: close with 4005, reading nothing more of it."""
+        self._give_up_input()
+        if self.closed:
+            return
+        self.sessions.metrics.failures.labels("inbound_budget").inc()
+        logs.client_fault(log, "inbound_budget", "inbound budget exceeded", clientId=self.id, ip=self.ip)
+        self.close(codes.RATE_LIMITED, "too many frames")
+
     def _give_up_input(self) -> None:
-        """Discard whatever the client sends from now on (still reading, so its hanging up is noticed)."""
-        self.deaf = True
+        """Discard whatever the client sends from now on (still reading, up to :data:`DISCARD_KIB`, so that it
+        gets what the server wrote before closing, and its hanging up is noticed)."""
+        if not self.deaf:
+            self.deaf = True
+            self.budget = DISCARD_KIB
         self.pending = self.fragments = None
+
+    def _discard(self, size: int) -> None:
+        self.budget -= size / 1024
+        if self.budget < 0 and self.transport is not None:
+            self.transport.pause_reading()  # enough: the deadline drops it (the RST no longer hides anything)
 
     # -- output -------------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
@@ -303,11 +386,16 @@ class Connection(asyncio.Protocol):
             self._deadline(CLOSE_TIMEOUT_S)  # for the client's close frame
 
     def _hang_up(self) -> None:
-        """Close TCP once what is queued is sent — or drop it, if the client does not read that within
-        :data:`CLOSE_TIMEOUT_S`."""
-        if self.transport is not None:
-            self.transport.close()
-            self._deadline(CLOSE_TIMEOUT_S)
+        """Half-close: FIN once what is queued is sent, then wait (still reading, discarding) for the client to
+        close too — or drop the connection after :data:`CLOSE_TIMEOUT_S`."""
+        transport = self.transport
+        if transport is None:
+            return
+        if transport.can_write_eof():
+            transport.write_eof()  # the client's FIN then ends it (eof_received)
+        else:
+            transport.close()
+        self._deadline(CLOSE_TIMEOUT_S)
 
     def _deadline(self, seconds: float) -> None:
         """Abort the connection in ``seconds`` unless it is gone by then (one timer per connection at most)."""
@@ -334,4 +422,4 @@ async def serve(sessions: Sessions, host: str, port: int) -> asyncio.Server:
     return await loop.create_server(lambda: Connection(sessions), host, port, backlog=4096)
 
 
-__all__ = ["CLOSE_TIMEOUT_S", "Connection", "serve"]
+__all__ = ["CLOSE_TIMEOUT_S", "Connection", "InboundBudget", "serve"]
