@@ -371,3 +371,36 @@ async def test_settled_position_waits_for_a_subscription_being_made(bus: EventBu
     second = await bus.publish(order(n=2))
     await collector.wait_for(1)
     assert await bus.settled_position("tenant-001") == second.position == bus.known_position("tenant-001")
+
+
+# -- read state ------------------------------------------------------------------------------------------
+async def test_read_marks_are_kept_beside_history_and_announced_live(bus_url: str) -> None:
+    from arda.events import Retention
+
+    async with EventBus(bus_url, retention=Retention(max_events=3)) as bus:
+        got = Collector()
+        await bus.subscribe_tenant("tenant-001", got)
+        published = await bus.publish_many([order(n=i) for i in range(3)])
+        await got.wait_for(3)
+        announce = OrderStatusChanged(
+            tenant_id="tenant-001", order_id="o-1", order_number="PO-1", from_status="a", to_status="b"
+        )
+        assert await bus.mark_read("tenant-001", "u-1", published[0].id, announce=announce) is True
+        assert await bus.mark_read("tenant-001", "u-1", published[0].id, announce=announce) is False  # known
+        live = (await got.wait_for(4))[3]
+        assert (live.type, live.position) == ("order.status_changed", None)  # delivered live, unstored
+        assert [m.id for m in await got.settle()] == [*(p.id for p in published), live.id]  # announced once
+        assert await bus.read_marks("tenant-001", "u-1", [p.id for p in published]) == [True, False, False]
+        assert await bus.read_marks("tenant-001", "u-2", [published[0].id]) == [False]  # per user
+        page = await bus.history("tenant-001")
+        assert [e.id for e in page.events] == [p.id for p in published]  # history untouched
+        for i in range(1, 3):
+            await bus.mark_read("tenant-001", "u-1", published[i].id)
+        for extra in ("x-1", "x-2"):  # past max_events marks: the oldest go first
+            await bus.mark_read("tenant-001", "u-1", extra)
+        assert await bus.read_since("tenant-001", "u-1", "0-0") == [published[2].id, "x-1", "x-2"]
+        assert await bus.read_since("tenant-001", "u-1", f"{2**63}-0") == []
+        with pytest.raises(EventValidationError):
+            await bus.read_since("tenant-001", "u-1", "yesterday")
+        with pytest.raises(EventValidationError):
+            await bus.mark_read("tenant-002", "u-1", "e", announce=announce)  # announcement of another tenant

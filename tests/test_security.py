@@ -270,3 +270,54 @@ async def test_sockets_still_upgrading_count_toward_the_per_ip_cap(tmp_path: Pat
         async with svc.client() as later:  # the idle sockets are gone: room again
             await later.send("ping", None, "p")
             assert (await later.expect("pong"))["messageId"] == "p"
+
+
+# -- finding 2: acknowledgements neither block a tenant's publishing nor evict its history ------------------
+async def test_an_acknowledgement_flood_takes_neither_the_publish_budget_nor_history(
+    redis_url: str, tmp_path: Path
+) -> None:
+    async with running_service(redis_url, tmp_path / "a") as a, running_service(redis_url, tmp_path / "b") as b:
+        async with b.user("u-1") as other_device, a.user("u-1") as reader:
+            await other_device.subscribe()
+            await reader.subscribe()
+            first = (await a.publish(*[order(n=i) for i in range(200)]))[0]
+            real = (await reader.notifications(200))[0]
+            await other_device.notifications(200)
+
+            async def flood(client_index: int) -> None:
+                async with a.user("u-1") as c:
+                    await c.subscribe()
+                    for burst in range(2):
+                        for i in range(20):
+                            await c.send(
+                                "acknowledge", {"notificationId": f"tenant-001:fake-{client_index}-{burst}-{i}"}
+                            )
+                        await asyncio.sleep(0.5)
+
+            attackers = [asyncio.create_task(flood(i)) for i in range(100)]
+            statuses = []
+            for _ in range(8):  # the backend keeps publishing during the flood
+                status, _, _ = await a.http("POST", "/v1/events", body=order())
+                statuses.append(status)
+                await asyncio.sleep(0.1)
+            await asyncio.gather(*attackers)
+            assert statuses == [202] * 8
+            # the tenant's history holds the events only (200 + 8), not one acknowledgement
+            page = await a.service.bus.history("tenant-001", limit=1000)
+            assert len(page.events) == 208
+            assert {e.type for e in page.events} == {"order.created"}
+            # the acknowledgements were held to the user's own budget
+            rate_limited = a.service.metrics.failures.labels("rate_limited")._value.get()
+            assert rate_limited > 3000
+            # a real acknowledgement still reaches the user's other device, on the other instance
+            await reader.send("acknowledge", {"notificationId": real["id"]}, "k")
+            await reader.expect("acknowledged", timeout=10)
+            while True:
+                msg = await other_device.expect("acknowledged")
+                if msg["payload"]["notificationId"] == real["id"]:
+                    break
+    # and a resume from before the flood is still complete
+    async with running_service(redis_url, tmp_path / "c") as c, c.user("u-1") as again:
+        resumed = await again.subscribe(since=first["position"])
+        assert resumed["recovered"] is True
+        assert len(await again.notifications(207)) == 207

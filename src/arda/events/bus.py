@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .. import logs
@@ -33,7 +33,7 @@ from .backoff import Backoff
 from .errors import BusClosedError, EventValidationError, PublishError
 from .handlers import Handler
 from .models import AnyEvent, validate_tenant_id
-from .positions import is_position
+from .positions import is_position, parse_position
 from .publishing import PublishBatcher
 from .registry import EventRegistry, default_registry
 from .stats import BusStats
@@ -311,6 +311,38 @@ class EventBus:
     async def latest_global_position(self) -> str:
         await self._ready()
         return await self.backend.top(GLOBAL)
+
+    # -- read state ------------------------------------------------------------------------------
+    async def mark_read(
+        self, tenant_id: str, user_id: str, event_id: str, announce: AnyEvent | Mapping[str, Any] | None = None
+    ) -> bool:
+        """Record that ``user_id`` has read event ``event_id`` of ``tenant_id``; True when that is new.
+
+        Read state is kept beside the tenant's history, never in it: a mark costs the history nothing and can
+        never push an event out of it. Marks last as long as events are retained (``Retention.max_age_s``),
+        at most ``Retention.max_events`` per user and tenant (the oldest go first). When the mark is new and
+        ``announce`` is given, that event is delivered live — not stored, without a position — to the
+        tenant's subscribers on every instance (how a user's other devices learn of it at once)."""
+        announcement = b""
+        if announce is not None:
+            parsed, announcement = self.registry.prepare(announce)
+            if parsed.tenant_id != tenant_id:
+                raise EventValidationError(parsed.type, "tenantId", "an announcement goes to the tenant it is about")
+        await self._ready()
+        return await self.backend.mark_read(validate_tenant_id(tenant_id), user_id, event_id, announcement)
+
+    async def read_marks(self, tenant_id: str, user_id: str, event_ids: Sequence[str]) -> list[bool]:
+        """For each of ``event_ids``, whether ``user_id`` has read it (see :meth:`mark_read`)."""
+        await self._ready()
+        return await self.backend.read_marks(validate_tenant_id(tenant_id), user_id, event_ids)
+
+    async def read_since(self, tenant_id: str, user_id: str, since: str) -> list[str]:
+        """The event ids ``user_id`` marked read at or after the time of position ``since`` (a position's first
+        part is the stream's clock in ms): what a client resuming from ``since`` may have missed."""
+        if not is_position(since):
+            raise EventValidationError(None, "since", f"invalid position {since!r}: expected '<ms>-<seq>'")
+        await self._ready()
+        return await self.backend.read_since(validate_tenant_id(tenant_id), user_id, parse_position(since)[0])
 
     async def dead_letters(self, count: int = 100) -> list[DeadLetter]:
         await self._ready()

@@ -4,6 +4,7 @@ Channels   ``arda:events:{tenantId}`` and ``arda:events:global`` (pub/sub)
 Streams    ``arda:stream:{tenantId}`` and ``arda:stream:global`` (history; entry field ``e`` = event JSON)
 Dedup      ``arda:idem:{tenantId}:{eventId}`` (value: the position; expires after the idempotency window)
 DLQ        ``arda:dlq`` (stream; fields ``reason``, ``detail``, ``channel``, ``payload``, ``at``)
+Read state ``arda:read:{tenantId}:{userId}`` (sorted set: event id → when the user read it, ms)
 
 A message published by the bus is the event JSON with the position spliced in as its first member:
 ``{"position":"1764232800123-0","type":"order.created",...}``. A message published raw by another
@@ -26,6 +27,7 @@ CHANNEL_PREFIX = "arda:events:"
 STREAM_PREFIX = "arda:stream:"
 IDEMPOTENCY_PREFIX = "arda:idem:"
 DLQ_KEY = "arda:dlq"
+READ_PREFIX = "arda:read:"
 #: Dead letters keep at most this many bytes of the offending payload.
 DLQ_PAYLOAD_LIMIT = 64 * 1024
 
@@ -37,6 +39,11 @@ def channel_name(stream: str) -> str:
 
 def stream_key(stream: str) -> str:
     return STREAM_PREFIX + stream
+
+
+def read_key(tenant_id: str, user_id: str) -> str:
+    """The user's read state on a tenant (tenant ids never contain ``:``, so the key is unambiguous)."""
+    return f"{READ_PREFIX}{tenant_id}:{user_id}"
 
 
 def stream_of_channel(channel: str) -> str | None:

@@ -1,7 +1,12 @@
-"""Acknowledgements travel as events: ``notification.acknowledged``, published on the notification's tenant
-with ``recipients = [the user]``. Every instance delivers it to that user's connections (an ``acknowledged``
-message), and it is stored in the tenant's history like any event, so a client resuming later learns of
-acknowledgements made in its absence.
+"""Acknowledgements: a user's read state, and how their other connections learn of it.
+
+An ``acknowledge`` becomes a read mark in the bus's read state (:meth:`EventBus.mark_read
+<arda.events.EventBus.mark_read>`), kept beside the tenant's history and never in it — so acknowledgements
+can never push events out of the capped history — and, when the mark is new, a ``notification.acknowledged``
+event delivered live (not stored) on the notification's tenant with ``recipients = [the user]``: every
+instance passes it to that user's other connections as an ``acknowledged`` message. A client resuming later
+is sent ``acknowledged`` for the marks made since its position. (Histories written by earlier versions may
+still hold stored acknowledgement events: they are replayed the same way.)
 
 Notification ids carry their tenant: ``"{tenantId}:{eventId}"`` (tenant ids never contain ``:``).
 """
@@ -32,12 +37,12 @@ def notification_id(tenant_id: str, event_id: str) -> str:
     return f"{tenant_id}:{event_id}"
 
 
-def tenant_of(notification_id: str) -> str | None:
-    """The tenant a notification id belongs to, or None when it is not of the form ``tenant:event``."""
-    tenant, sep, rest = notification_id.partition(":")
-    if not sep or not rest:
+def split(notification_id: str) -> tuple[str, str] | None:
+    """``(tenant, event id)`` of a notification id, or None when it is not of the form ``tenant:event``."""
+    tenant, sep, event_id = notification_id.partition(":")
+    if not sep or not event_id:
         return None
     try:
-        return validate_tenant_id(tenant)
+        return validate_tenant_id(tenant), event_id
     except InvalidTenantError:
         return None

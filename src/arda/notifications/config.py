@@ -86,6 +86,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sweep_interval_s", "ARDA_SWEEP_INTERVAL_S", 1.0, "How often deadlines are checked."),
     Setting("publish_rate", "ARDA_PUBLISH_RATE", 1000.0, "HTTP publishes per second per tenant; beyond: 429."),
     Setting("publish_burst", "ARDA_PUBLISH_BURST", 2000.0, "HTTP publish burst per tenant."),
+    Setting("ack_rate", "ARDA_ACK_RATE", 20.0, "Acknowledgements per second per user (on this instance)."),
+    Setting("ack_burst", "ARDA_ACK_BURST", 100.0, "Acknowledgement burst per user; beyond: `rate_limited`."),
     Setting("shutdown_timeout_s", "ARDA_SHUTDOWN_TIMEOUT_S", 10.0, "Bound on a graceful stop (SIGTERM)."),
     Setting("log_level", "ARDA_LOG_LEVEL", "INFO", "debug, info, warning or error."),
 )
@@ -122,6 +124,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     sweep_interval_s: float = 1.0
     publish_rate: float = 1000.0
     publish_burst: float = 2000.0
+    ack_rate: float = 20.0
+    ack_burst: float = 100.0
     shutdown_timeout_s: float = 10.0
     log_level: str = "INFO"
 
@@ -164,6 +168,8 @@ _POSITIVE = {
     "sweep_interval_s",
     "publish_rate",
     "publish_burst",
+    "ack_rate",
+    "ack_burst",
     "shutdown_timeout_s",
 }
 

@@ -75,7 +75,6 @@ class NotificationService:
             self.ack_frame,
             self.acquire,
             self.release,
-            self.allow_publish,
             self.acquired,
         )
         self.http = HttpApi(self)
@@ -223,10 +222,6 @@ class NotificationService:
         if len(self._frames) > FRAME_CACHE:
             self._frames.popitem(last=False)
         return frame
-
-    def allow_publish(self, tenant: str, count: int) -> bool:
-        """Spend ``count`` of ``tenant``'s publish budget (HTTP publishes and acknowledgements share it)."""
-        return self.http.publish_limits.take(tenant, time.monotonic(), count) == 0.0
 
     def ack_frame(self, event: NotificationAcknowledged) -> bytes:
         return frames.text_frame(protocol.encode("acknowledged", {"notificationId": event.notification_id}))

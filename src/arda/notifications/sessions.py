@@ -28,11 +28,11 @@ from typing import Any
 import msgspec
 
 from .. import logs
-from ..events import AnyEvent, EventBus, HistoryPage, PublishError, validate_tenant_id
+from ..events import AnyEvent, BusError, EventBus, HistoryPage, validate_tenant_id
 from ..events.errors import InvalidTenantError
 from ..events.positions import fast_key
-from . import codes, frames, protocol
-from .acks import ACK_EVENT_TYPE, NotificationAcknowledged, tenant_of
+from . import acks, codes, frames, protocol
+from .acks import ACK_EVENT_TYPE, NotificationAcknowledged
 from .auth import Authenticator, Identity
 from .codes import ErrorCode
 from .config import Settings
@@ -40,6 +40,7 @@ from .errors import AuthError, ProtocolError
 from .hub import Hub, Subscription
 from .metrics import Metrics
 from .protocol import Acknowledge, Authenticate, Ping, Subscribe, Unsubscribe
+from .ratelimit import KeyedBuckets
 from .websocket import Connection, InboundBudget
 
 log = logging.getLogger("arda.notifications")
@@ -66,7 +67,6 @@ class Sessions:
         ack_frame: Callable[[NotificationAcknowledged], bytes],
         acquire: Callable[[str], Awaitable[None]],
         release: Callable[[str], None],
-        allow_publish: Callable[[str, int], bool],
         acquired: Callable[[str], bool],
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -77,7 +77,8 @@ class Sessions:
         self.metrics = metrics
         self.frame_for = frame_for  # (stream, event) -> the notification frame, as fan-out builds it
         self.ack_frame = ack_frame
-        self.allow_publish = allow_publish  # the tenant's publish rate limit (shared with the HTTP API)
+        # acknowledgements per user (all of the user's connections here): a budget of their own, never the tenant's
+        self.ack_limits = KeyedBuckets(settings.ack_rate, settings.ack_burst)
         self.acquire = acquire  # make sure the bus delivers a stream's events here
         self.acquired = acquired  # ...and whether it already does (no await needed)
         self.release = release
@@ -356,6 +357,25 @@ class Sessions:
                 if key is not None:
                     last = key
         sub.after = last  # frames still on their way from the bus may repeat what was replayed
+        if since is not None and recovered and not is_global:
+            await self._replay_reads(conn, tenant, since)
+
+    async def _replay_reads(self, conn: Connection, tenant: str, since: str) -> None:
+        """Tell a resuming connection what its user marked read while it was away (at or after ``since``)."""
+        user = conn.user_id
+        if user is None:
+            return
+        try:
+            read = await self.bus.read_since(tenant, user, since)
+        except BusError as exc:  # the notifications went out; only the read marks are missing
+            log.warning("read state unavailable on resume", extra={"clientId": conn.id, "error": str(exc)})
+            return
+        if conn.subs.get(tenant) is None:
+            return
+        for event_id in read:
+            self._reply(
+                conn, protocol.encode("acknowledged", {"notificationId": acks.notification_id(tenant, event_id)})
+            )
 
     def _subscribed(
         self, conn: Connection, tenant: str, position: str | None, recovered: bool, mid: str | None
@@ -413,29 +433,30 @@ class Sessions:
 
     # -- acknowledge --------------------------------------------------------------------------------
     async def _acknowledge(self, conn: Connection, notification_id: str, mid: str | None) -> None:
-        tenant = tenant_of(notification_id)
-        if tenant is None:
+        parts = acks.split(notification_id)
+        if parts is None:
             self._reply(conn, protocol.error(ErrorCode.INVALID_MESSAGE, "not a notification id", mid))
             return
-        if tenant not in conn.subs or conn.user_id is None:
+        tenant, event_id = parts
+        user = conn.user_id
+        if tenant not in conn.subs or user is None:
             self._reply(conn, protocol.error(ErrorCode.NOT_SUBSCRIBED, f"not subscribed to {tenant}", mid))
             return
-        if not self.allow_publish(tenant, 1):
+        if self.ack_limits.take(user, self.clock()):  # the user's own budget: never the tenant's publish budget
             self.metrics.failures.labels("rate_limited").inc()
-            self._reply(conn, protocol.error(ErrorCode.RATE_LIMITED, f"publish rate limit for tenant {tenant}", mid))
+            self._reply(conn, protocol.error(ErrorCode.RATE_LIMITED, "too many acknowledgements; slow down", mid))
             return
-        event = NotificationAcknowledged(
-            # the same user acknowledging the same notification again is the same event: stored once
-            id=str(uuid.uuid5(ACK_NAMESPACE, f"{conn.user_id}\n{notification_id}")),
+        announcement = NotificationAcknowledged(
+            id=str(uuid.uuid5(ACK_NAMESPACE, f"{user}\n{notification_id}")),
             tenant_id=tenant,
-            user_id=conn.user_id,
-            recipients=[conn.user_id],
+            user_id=user,
+            recipients=[user],
             notification_id=notification_id,
             origin=conn.id,
         )
         try:
-            await self.bus.publish(event)
-        except PublishError as exc:
+            await self.bus.mark_read(tenant, user, event_id, announce=announcement)
+        except BusError as exc:
             self.metrics.failures.labels("internal_error").inc()
             self._reply(conn, protocol.error(ErrorCode.INTERNAL_ERROR, f"acknowledgement not recorded: {exc}", mid))
             return

@@ -106,3 +106,15 @@ class Backend(Protocol):
 
     async def ping(self) -> float:
         """Round-trip time in seconds; raises when the backend is unreachable."""
+
+    # -- read state: which events each user has read, kept beside (never inside) the event streams ------------
+    async def mark_read(self, tenant_id: str, user_id: str, event_id: str, announcement: bytes) -> bool:
+        """Record that ``user_id`` read ``event_id`` of ``tenant_id``; when that is new, deliver ``announcement``
+        (event JSON, unstored) live on the tenant's channel. True when the mark is new. Marks are kept for
+        ``Retention.max_age_s`` and at most ``Retention.max_events`` per user and tenant (oldest dropped)."""
+
+    async def read_marks(self, tenant_id: str, user_id: str, event_ids: Sequence[str]) -> list[bool]:
+        """For each event id, whether the user has read it."""
+
+    async def read_since(self, tenant_id: str, user_id: str, since_ms: int) -> list[str]:
+        """The event ids the user read at or after ``since_ms`` (unix ms, the backend's clock), oldest first."""

@@ -54,6 +54,8 @@ class MemoryBroker:
         self.idempotency: dict[tuple[str, str], tuple[str, float]] = {}
         self.subscribers: dict[str, set[MemoryBackend]] = {}
         self.dead: deque[DeadLetter] = deque(maxlen=retention.dead_letter_max)
+        # (tenant, user) -> event id -> when it was read (ms), oldest first: the read state
+        self.reads: dict[tuple[str, str], dict[str, int]] = {}
 
     @classmethod
     def named(cls, name: str, retention: Retention, clock: Clock = time.time) -> MemoryBroker:
@@ -115,6 +117,27 @@ class MemoryBroker:
             return HistoryRead([], False)
         found = [StoredEvent(p, d) for p, d, _ in entries if parse_position(p) > after]
         return HistoryRead(found[:limit], True)
+
+    def mark_read(self, tenant_id: str, user_id: str, event_id: str, announcement: bytes) -> bool:
+        marks = self.reads.setdefault((tenant_id, user_id), {})
+        if event_id in marks:
+            return False
+        now_ms = int(self.clock() * 1000)
+        marks[event_id] = now_ms
+        oldest = now_ms - int(self.retention.max_age_s * 1000)
+        while len(marks) > self.retention.max_events or next(iter(marks.values())) < oldest:
+            del marks[next(iter(marks))]  # insertion order is time order: the oldest first
+        if announcement:
+            self.deliver(tenant_id, announcement)
+        return True
+
+    def read_marks(self, tenant_id: str, user_id: str, event_ids: Sequence[str]) -> list[bool]:
+        marks = self.reads.get((tenant_id, user_id), {})
+        return [e in marks for e in event_ids]
+
+    def read_since(self, tenant_id: str, user_id: str, since_ms: int) -> list[str]:
+        marks = self.reads.get((tenant_id, user_id), {})
+        return [e for e, ms in marks.items() if ms >= since_ms]
 
     def top(self, name: str) -> str:
         stream = self._stream(name)
@@ -181,3 +204,12 @@ class MemoryBackend:
 
     async def ping(self) -> float:
         return 0.0
+
+    async def mark_read(self, tenant_id: str, user_id: str, event_id: str, announcement: bytes) -> bool:
+        return self.broker.mark_read(tenant_id, user_id, event_id, announcement)
+
+    async def read_marks(self, tenant_id: str, user_id: str, event_ids: Sequence[str]) -> list[bool]:
+        return self.broker.read_marks(tenant_id, user_id, event_ids)
+
+    async def read_since(self, tenant_id: str, user_id: str, since_ms: int) -> list[str]:
+        return self.broker.read_since(tenant_id, user_id, since_ms)

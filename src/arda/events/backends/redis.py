@@ -27,7 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..backoff import Backoff
 from ..errors import BackendUnavailableError, BusError, PublishError
-from ..wire import CHANNEL_PREFIX, DLQ_KEY, DeadLetter, channel_name, stream_key
+from ..wire import CHANNEL_PREFIX, DLQ_KEY, DeadLetter, channel_name, read_key, stream_key
 from . import scripts
 from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, StoredEvent
 from .resp import PubSubConnection
@@ -131,6 +131,7 @@ class RedisBackend:
         self._publish_script = client.register_script(scripts.PUBLISH_BATCH)
         self._history_script = client.register_script(scripts.HISTORY)
         self._top_script = client.register_script(scripts.TOP)
+        self._mark_read_script = client.register_script(scripts.MARK_READ)
 
     async def _start_subscriber(self) -> None:
         """Open the subscriber connection on first subscribe: a bus that only publishes never holds one."""
@@ -340,3 +341,35 @@ class RedisBackend:
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the command") from exc
         return time.perf_counter() - started
+
+    # -- read state ---------------------------------------------------------------------------------
+    async def mark_read(self, tenant_id: str, user_id: str, event_id: str, announcement: bytes) -> bool:
+        r = self.retention
+        args: list[str | int | bytes] = [
+            event_id,
+            r.max_events,
+            int(r.max_age_s * 1000),
+            channel_name(tenant_id),
+            announcement,
+        ]
+        try:
+            added: Any = await self._mark_read_script(keys=[read_key(tenant_id, user_id)], args=args)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the read mark") from exc
+        return int(added) == 1
+
+    async def read_marks(self, tenant_id: str, user_id: str, event_ids: Sequence[str]) -> list[bool]:
+        if not event_ids:
+            return []
+        try:
+            scores: Any = await self._redis().zmscore(read_key(tenant_id, user_id), list(event_ids))
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+        return [score is not None for score in scores]
+
+    async def read_since(self, tenant_id: str, user_id: str, since_ms: int) -> list[str]:
+        try:
+            members: Any = await self._redis().zrangebyscore(read_key(tenant_id, user_id), since_ms, "+inf")
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+        return [m.decode() for m in members]

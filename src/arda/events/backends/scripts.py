@@ -15,6 +15,13 @@ HISTORY — KEYS[1] stream; ARGV: since ('' for the oldest retained), limit. Ret
 entries]``: entries strictly after ``since``; reachesBack is 1 when the entry at ``since`` is still
 stored (or, for ``0-0``, when the stream exists and nothing was ever trimmed from it). Never a partial
 replay: when it does not reach back, no entries are returned.
+
+MARK_READ — KEYS[1] the read-state set ``arda:read:{tenant}:{user}`` (a sorted set: member = event id, score
+= when it was read, Redis time in ms); ARGV: eventId, maxMembers, maxAgeMs, channel, announcement. Adds the
+mark unless it is there; when it is new, trims marks older than maxAgeMs and beyond the newest maxMembers,
+renews the key's expiry, and PUBLISHes the announcement (unless empty; unstored: live only) on the tenant's
+channel.
+Returns 1 when the mark is new, 0 when it was already there. Read state never touches the event stream.
 """
 
 from __future__ import annotations
@@ -145,3 +152,20 @@ def publish_outcomes(reply: list[Any]) -> list[PublishOutcome]:
         text = text.decode() if isinstance(text, bytes) else str(text)
         out.append(PublishOutcome("", False, text) if flag == 2 else PublishOutcome(text, flag == 1))
     return out
+
+
+MARK_READ = """
+local key, member, max_members, age_ms = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('ZADD', key, 'NX', now_ms, member) == 0 then
+  return 0
+end
+redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. string.format('%.0f', now_ms - age_ms))
+redis.call('ZREMRANGEBYRANK', key, 0, -(max_members + 1))
+redis.call('PEXPIRE', key, age_ms)
+if ARGV[5] ~= '' then
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
+end
+return 1
+"""
