@@ -7,21 +7,27 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import ssl
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import aiohttp
 import pytest
+from redis.asyncio.connection import parse_url
 
 import raw_ws
 from arda import logs
-from conftest import order
-from ws_client import API_KEY, Running, running_service, token
+from arda.events.backends.resp import ssl_context
+from arda.testing.redis_server import RedisServer
+from arda.testing.tls import TlsFiles, make_certificates
+from conftest import eventually, order
+from ws_client import API_KEY, SECRET, Running, running_service, token
 
 
 @pytest.fixture
@@ -321,3 +327,82 @@ async def test_an_acknowledgement_flood_takes_neither_the_publish_budget_nor_his
         resumed = await again.subscribe(since=first["position"])
         assert resumed["recovered"] is True
         assert len(await again.notifications(207)) == 207
+
+
+# -- finding 4: every Redis connection honours the URL's TLS options; /readyz follows the subscriber --------
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, TlsFiles]]:
+    files = make_certificates(tmp_path_factory.mktemp("tls"))
+    server = RedisServer(tls=files).start()
+    yield server, files
+    server.close()
+
+
+@pytest.mark.parametrize("verify", ["ca", "none"])
+async def test_the_service_over_tls_subscribes_as_well_as_it_publishes(
+    tls_redis: tuple[RedisServer, TlsFiles], tmp_path: Path, verify: str
+) -> None:
+    server, files = tls_redis
+    options = {"ssl_ca_certs": str(files.ca)} if verify == "ca" else {"ssl_cert_reqs": "none"}
+    async with running_service(server.tls_url(**options), tmp_path) as svc:
+        status, body, _ = await svc.http("GET", "/readyz", auth=None)
+        assert status == 200, body
+        async with svc.user() as c:
+            await c.subscribe()
+            (published,) = await svc.publish(order())
+            assert (await c.notifications(1))[0]["eventId"] == published["id"]
+    clients = server.client().client_list()
+    assert clients  # the admin's own; the service's TLS connections are gone with it
+
+
+def test_a_service_that_cannot_verify_redis_does_not_start(tls_redis: tuple[RedisServer, TlsFiles]) -> None:
+    server, _ = tls_redis  # the test CA is not in the system's store: verification fails, at startup
+    out = subprocess.run(
+        [sys.executable, "-m", "arda", "serve", "--redis-url", server.tls_url(), "--port", "0", "--http-port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "ARDA_JWT_SECRET": SECRET, "ARDA_DEV": "false"},
+    )
+    assert out.returncode == 2
+    assert "cannot reach Redis" in out.stderr
+    assert "certificate verify failed" in out.stderr
+
+
+def test_the_subscriber_builds_the_tls_context_redis_py_would(tmp_path: Path) -> None:
+    files = make_certificates(tmp_path)
+    params = dict(parse_url(f"rediss://localhost:1/0?ssl_ca_certs={files.ca}&ssl_check_hostname=false"))
+    ctx = ssl_context(params)
+    assert ctx is not None
+    assert (ctx.verify_mode, ctx.check_hostname) == (ssl.CERT_REQUIRED, False)
+    assert ((("commonName", "arda-test-ca"),),) in [c["subject"] for c in ctx.get_ca_certs()]
+    none = ssl_context(dict(parse_url("rediss://localhost:1/0?ssl_cert_reqs=none")))
+    assert none is not None
+    assert none.verify_mode == ssl.CERT_NONE
+    assert ssl_context(dict(parse_url("redis://localhost:1/0"))) is None
+
+
+async def test_readyz_is_503_while_the_subscriber_cannot_connect(redis_server: RedisServer, tmp_path: Path) -> None:
+    """Commands still work, but the subscriber connection is cut and may not come back (its user lost
+    `subscribe`): the instance must leave the load balancer's rotation."""
+    admin = redis_server.client()
+    admin.flushall()
+    redis_server.command("ACL", "SETUSER", "sub", "on", ">pw", "~*", "&*", "+@all")
+    url = f"redis://sub:pw@127.0.0.1:{redis_server.port}/0"
+    try:
+        async with running_service(url, tmp_path) as svc, svc.user() as c:
+            await c.subscribe()  # the bus subscribes to tenant-001: reconnecting needs SUBSCRIBE
+            assert (await svc.http("GET", "/readyz", auth=None))[0] == 200
+            redis_server.command("ACL", "SETUSER", "sub", "-subscribe")
+            admin.client_kill_filter(_type="pubsub")
+            await eventually(lambda: not svc.service.bus.live, timeout=5)
+            await asyncio.sleep(0.5)  # reconnect attempts fail: subscribe is refused
+            status, body, _ = await svc.http("GET", "/readyz", auth=None)
+            assert status == 503, body
+            assert "subscriber connection is down" in body["problems"][0]
+            redis_server.command("ACL", "SETUSER", "sub", "+subscribe")
+            await eventually(lambda: svc.service.bus.live, timeout=10)
+            assert (await svc.http("GET", "/readyz", auth=None))[0] == 200
+    finally:
+        redis_server.command("ACL", "DELUSER", "sub")

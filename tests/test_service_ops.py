@@ -195,7 +195,7 @@ async def test_health_readiness_and_openapi(tmp_path: Path) -> None:
             assert text.startswith("openapi: 3.1.0")
             assert "/v1/events:" in text
             server.kill()
-            await eventually(lambda: not svc.service.bus.backend.subscriptions_live(), timeout=10)  # type: ignore[attr-defined]
+            await eventually(lambda: not svc.service.bus.live, timeout=10)
             status, body, _ = await svc.http("GET", "/readyz", auth=None)
             assert status == 503
             assert body["problems"]

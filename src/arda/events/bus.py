@@ -156,6 +156,18 @@ class EventBus:
                 log.info("event bus connected", extra={"url": self.backend.safe_url})
         return self
 
+    async def listen(self) -> None:
+        """Open the connection that receives live events now, rather than on the first subscribe: a service
+        finds out at startup that it cannot receive (a TLS or ACL problem), and :attr:`live` reports on it
+        from then on. Raises :class:`BackendUnavailableError`."""
+        await self._ready()
+        await self.backend.listen()
+
+    @property
+    def live(self) -> bool:
+        """False while the connection that receives live events is down (the bus is reconnecting it)."""
+        return self.backend.live()
+
     async def _ready(self) -> Subscriber:
         if self._state != "connected":
             await self.connect()

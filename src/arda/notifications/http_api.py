@@ -86,9 +86,8 @@ class HttpApi:
                 await self.service.bus.backend.ping()
         except (TimeoutError, BusError) as exc:
             problems.append(f"bus unreachable: {exc}")
-        live = getattr(self.service.bus.backend, "subscriptions_live", None)
-        if callable(live) and not live():
-            problems.append("bus subscriptions are reconnecting")
+        if not self.service.bus.live:
+            problems.append("the bus cannot receive events: its subscriber connection is down (reconnecting)")
         if problems:
             return _response(503, {"status": "unavailable", "problems": problems})
         return _response(200, {"status": "ready"})

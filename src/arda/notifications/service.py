@@ -92,6 +92,7 @@ class NotificationService:
     async def start(self) -> None:
         """Connect the bus (fail fast), then listen. Raises BackendUnavailableError / OSError."""
         await self.bus.connect()
+        await self.bus.listen()  # the connection that receives: opened now, so a TLS or ACL problem stops startup
         s = self.settings
         self._ws_server = await serve(self.sessions, s.host, s.port)
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]

@@ -10,8 +10,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from typing import Any
 
 import redis
+
+from .tls import TlsFiles
 
 
 def free_port() -> int:
@@ -22,7 +25,10 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, *, persistent: bool = False) -> None:
+    """``persistent``: AOF with ``appendfsync always``. ``tls``: also listen with TLS on :attr:`tls_port`
+    (the plain port stays, for the test's own admin client)."""
+
+    def __init__(self, *, persistent: bool = False, tls: TlsFiles | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server not found: run `make test`, which installs it")
@@ -30,15 +36,26 @@ class RedisServer:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="arda-redis-")
         self.persistent = persistent
+        self.tls = tls
+        self.tls_port = free_port() if tls is not None else 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def tls_url(self, **options: str) -> str:
+        """``rediss://127.0.0.1:<tls port>/0`` with ``options`` as the query (``ssl_ca_certs=…``)."""
+        query = "&".join(f"{k}={v}" for k, v in options.items())
+        return f"rediss://127.0.0.1:{self.tls_port}/0" + (f"?{query}" if query else "")
+
     def start(self) -> RedisServer:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", ""]
         args += ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        if self.tls is not None:
+            args += ["--tls-port", str(self.tls_port), "--tls-cert-file", str(self.tls.cert)]
+            args += ["--tls-key-file", str(self.tls.key), "--tls-ca-cert-file", str(self.tls.ca)]
+            args += ["--tls-auth-clients", "no"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
@@ -59,6 +76,11 @@ class RedisServer:
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port)
+
+    def command(self, *words: str) -> Any:
+        """Run one command as the default user (e.g. ``command("ACL", "SETUSER", …)``); its reply."""
+        with self.client() as client:
+            return client.execute_command(*words)
 
     def close(self) -> None:
         self.kill()

@@ -94,6 +94,13 @@ class Backend(Protocol):
     async def top(self, stream: str) -> str:
         """The position of the newest stored event, or ``"0-0"``."""
 
+    async def listen(self) -> None:
+        """Open the live connection now (the first subscribe opens it otherwise); raise
+        :class:`BackendUnavailableError` when it cannot be opened."""
+
+    def live(self) -> bool:
+        """Whether the live connection is up (True while none is wanted yet)."""
+
     async def subscribe(self, streams: Collection[str]) -> None:
         """Add streams to the desired set and wait until the live connection confirms them."""
 

@@ -182,6 +182,12 @@ class MemoryBackend:
     async def top(self, stream: str) -> str:
         return self.broker.top(stream)
 
+    async def listen(self) -> None:
+        return None
+
+    def live(self) -> bool:
+        return True
+
     async def subscribe(self, streams: Collection[str]) -> None:
         for stream in streams:
             self._streams.add(stream)

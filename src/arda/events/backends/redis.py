@@ -133,8 +133,14 @@ class RedisBackend:
         self._top_script = client.register_script(scripts.TOP)
         self._mark_read_script = client.register_script(scripts.MARK_READ)
 
+    async def listen(self) -> None:
+        """Open the subscriber connection now (else the first subscribe does: a bus that only publishes never
+        holds one). Raises :class:`BackendUnavailableError` when it cannot be opened (e.g. TLS refused)."""
+        async with self._subscribe_lock:
+            if self._supervisor is None:
+                await self._start_subscriber()
+
     async def _start_subscriber(self) -> None:
-        """Open the subscriber connection on first subscribe: a bus that only publishes never holds one."""
         try:
             await self._open_subscriber()
         except (OSError, TimeoutError, ConnectionError) as exc:
@@ -242,9 +248,10 @@ class RedisBackend:
             self._desired.difference_update(new)
             raise self._unavailable(TimeoutError()) from None
 
-    def subscriptions_live(self) -> bool:
-        """False while the subscriber connection is down (reconnecting) with subscriptions wanted."""
-        if not self._desired:
+    def live(self) -> bool:
+        """False while the subscriber connection is down (reconnecting) — once it was opened, or while
+        subscriptions are wanted."""
+        if self._supervisor is None and not self._desired:
             return True
         return self._conn is not None and not self._conn.closed.done()
 

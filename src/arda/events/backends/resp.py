@@ -1,7 +1,7 @@
 """A minimal RESP2 connection in subscribed mode: the bus's receive hot path.
 
 redis-py's ``PubSub`` tops out at 66–88k messages/s on this machine; an ``asyncio.Protocol`` feeding
-``hiredis.Reader`` receives ≥ 490k/s (``../shared/notes/stack.md``, re-measured by ``bench/bus.py``). This
+``hiredis.Reader`` receives ≥ 490k/s (``docs/benchmarks.md``, re-measured by ``bench/bus.py``). This
 module does only what a subscriber needs: connect, AUTH, SELECT-free SUBSCRIBE/UNSUBSCRIBE, PING, and
 hand each ``message`` to a callback synchronously, without an await per message.
 """
@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import hiredis
+from redis.asyncio.connection import SSLConnection
 
 OnMessage = Callable[[bytes, bytes], None]
 
@@ -27,6 +28,18 @@ def encode_command(*args: bytes | str) -> bytes:
         data = arg.encode() if isinstance(arg, str) else arg
         out.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(out)
+
+
+def ssl_context(params: dict[str, Any]) -> _ssl.SSLContext | None:
+    """The TLS context redis-py's own connections use for these URL parameters (``rediss://…?ssl_ca_certs=…
+    &ssl_cert_reqs=…&ssl_certfile=…&ssl_keyfile=…&ssl_check_hostname=…``), so that the subscriber connection
+    honours exactly the same options, defaults included; None for a plain connection."""
+    cls = params.get("connection_class")
+    if not (isinstance(cls, type) and issubclass(cls, SSLConnection)):
+        return None
+    options = {k: v for k, v in params.items() if k.startswith("ssl_")}
+    context: _ssl.SSLContext = cls(**options).ssl_context.get()  # builds the context; no I/O
+    return context
 
 
 class RespError(ConnectionError):
@@ -93,7 +106,7 @@ class PubSubConnection:
         if path:
             await self.loop.create_unix_connection(lambda: _Protocol(self), path)
         else:
-            ssl_ctx = _ssl.create_default_context() if "SSL" in str(params.get("connection_class", "")) else None
+            ssl_ctx = ssl_context(params)
             await self.loop.create_connection(
                 lambda: _Protocol(self), params.get("host", "localhost"), params.get("port", 6379), ssl=ssl_ctx
             )
