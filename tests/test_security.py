@@ -27,6 +27,7 @@ from arda.events.backends.resp import ssl_context
 from arda.testing.redis_server import RedisServer
 from arda.testing.tls import TlsFiles, make_certificates
 from conftest import eventually, order
+from service_process import serve, wait_ready
 from ws_client import API_KEY, SECRET, Running, running_service, token
 
 
@@ -406,3 +407,57 @@ async def test_readyz_is_503_while_the_subscriber_cannot_connect(redis_server: R
             assert (await svc.http("GET", "/readyz", auth=None))[0] == 200
     finally:
         redis_server.command("ACL", "DELUSER", "sub")
+
+
+# -- development mode is never exposed ---------------------------------------------------------------------
+def _env_without_keys(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARDA_")}
+    return {**env, "ARDA_STATE_DIR": str(tmp_path), **extra}
+
+
+def test_no_jwt_key_on_a_non_loopback_host_refuses_to_start(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "arda", "serve", "--host", "0.0.0.0", "--port", "0", "--http-port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=_env_without_keys(tmp_path),
+    )
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    for name in ("ARDA_JWT_SECRET", "ARDA_JWT_PUBLIC_KEY", "ARDA_JWKS_URL", "0.0.0.0"):
+        assert name in line
+    assert not (tmp_path / "dev-credentials.json").exists()
+
+
+async def test_explicit_dev_mode_on_a_non_loopback_host_warns_loudly(tmp_path: Path) -> None:
+    proc, _, http = serve(tmp_path, "--host", "0.0.0.0", ARDA_DEV="1", ARDA_JWT_SECRET="")
+    try:
+        await wait_ready(http, proc)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{http}/dev/session?user=u-1&tenant=tenant-001") as resp:
+                assert resp.status == 200
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=20)
+    assert "DEVELOPMENT MODE ON A NON-LOOPBACK HOST" in stderr
+
+
+def test_dev_mode_needs_loopback_or_an_explicit_yes() -> None:
+    from arda.notifications.config import load
+
+    assert load({}).is_dev is True
+    assert load({"ARDA_HOST": "::1"}).is_dev is True
+    assert load({"ARDA_HOST": "127.0.0.2"}).is_dev is True
+    assert load({"ARDA_HOST": "0.0.0.0"}).is_dev is False
+    assert load({"ARDA_HOST": "10.1.2.3"}).is_dev is False
+    assert load({"ARDA_HOST": "app.internal"}).is_dev is False
+    assert load({"ARDA_HOST": "0.0.0.0", "ARDA_DEV": "1"}).is_dev is True
+    assert load({"ARDA_JWT_SECRET": "x" * 32}).is_dev is False
+
+
+def test_the_container_image_is_production_by_default() -> None:
+    env = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("ENV ")]
+    assert any("ARDA_HOST=0.0.0.0" in line for line in env)  # so, with no JWT key, the service refuses to start
+    assert not any("ARDA_DEV" in line for line in env)  # and development mode is never switched on

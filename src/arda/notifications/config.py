@@ -8,6 +8,7 @@ Invalid values stop the service at once with an error naming the variable and th
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,7 +46,7 @@ SETTINGS: tuple[Setting, ...] = (
         "dev",
         "ARDA_DEV",
         None,
-        "Development mode (generated secrets, test-publish form). Default: on when no JWT key/secret is configured.",
+        "Development mode (generated secrets, test-publish form). Default: on with no JWT key on a loopback host.",
     ),
     Setting("state_dir", "ARDA_STATE_DIR", ".arda", "Where dev secrets are kept."),
     Setting("webapp_dir", "ARDA_WEBAPP_DIR", None, "The built notification center served at / (default: bundled)."),
@@ -136,10 +137,27 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return frozenset(o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip())
 
     @property
+    def has_jwt_key(self) -> bool:
+        return bool(self.jwt_secret or self.jwt_public_key or self.jwks_url)
+
+    @property
+    def on_loopback(self) -> bool:
+        """Whether both ports listen on a loopback address only (nobody else on the network can reach them)."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
     def is_dev(self) -> bool:
+        """Development mode — generated secrets, tokens for anyone from ``/dev/session``, publishing without a
+        key from ``/dev/events`` — turns itself on only with no JWT key configured *and* on a loopback host;
+        anywhere else only when ``ARDA_DEV`` says so explicitly."""
         if self.dev is not None:
             return self.dev
-        return not (self.jwt_secret or self.jwt_public_key or self.jwks_url)
+        return not self.has_jwt_key and self.on_loopback
 
     def public_key_pem(self) -> str | None:
         key = self.jwt_public_key

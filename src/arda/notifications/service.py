@@ -45,11 +45,21 @@ class NotificationService:
         self.started_at = time.time()
         secret, api_key = settings.jwt_secret, settings.api_key
         if settings.is_dev:
+            if not settings.on_loopback:
+                log.warning(
+                    "DEVELOPMENT MODE ON A NON-LOOPBACK HOST: anyone who can reach this host can mint a token for "
+                    "any user and tenant (/dev/session) and publish without a key (/dev/events). Never in production.",
+                    extra={"host": settings.host},
+                )
             creds = load_or_create(settings.state_dir)
             secret = secret or creds.jwt_secret
             api_key = api_key or creds.api_key
-        elif not (settings.jwt_secret or settings.jwt_public_key or settings.jwks_url):
-            raise ConfigError("ARDA_JWT_SECRET, ARDA_JWT_PUBLIC_KEY or ARDA_JWKS_URL is required outside dev mode")
+        elif not settings.has_jwt_key:
+            where = "" if settings.on_loopback else f" (ARDA_HOST={settings.host} is not a loopback address)"
+            raise ConfigError(
+                f"no JWT key configured and development mode is off{where}: set ARDA_JWT_SECRET, "
+                "ARDA_JWT_PUBLIC_KEY or ARDA_JWKS_URL (or ARDA_DEV=1 to run development mode anyway)"
+            )
         self.api_key = api_key
         self.jwt = JwtSettings(
             secret=secret,
