@@ -66,6 +66,8 @@ async def test_the_bus_the_service_and_the_cli_run_with_exactly_the_documented_a
         assert await bus.mark_read("tenant-a", "u-1", results[0].id) is True
         assert await bus.read_marks("tenant-a", "u-1", [results[0].id]) == [True]
         assert await bus.read_since("tenant-a", "u-1", "0-0") == [results[0].id]
+        assert (await bus.revoke("u-9")).user_id == "u-9"
+        assert [r.user_id for r in await bus.revocations()] == ["u-9"]
         await bus.unsubscribe_tenant("tenant-a", got)
         await bus.backend.ping()
     # SyncPublisher

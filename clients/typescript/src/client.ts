@@ -641,6 +641,11 @@ export class NotificationClient {
       this.stop("unauthorized", error);
       return;
     }
+    if (info?.name === "revoked") {
+      // The user's access was revoked: only a token issued after it works, so this takes a new sign-in.
+      this.stop("unauthorized", this.error("revoked", `access revoked: ${text}`, { closeCode: code }));
+      return;
+    }
     if (info?.action === "stop") {
       this.stop("closed", error);
       return;

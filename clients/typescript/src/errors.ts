@@ -14,6 +14,9 @@ import type { ServerErrorCode } from "./messages.js";
  * - `unsubscribed_by_server` the server ended a subscription (a refreshed token no longer allows it)
  * - `client_closed`      the client was closed (or stopped) before the server answered
  * - `cancelled`          the subscription was released before the server answered
+ * - `revoked`            the server closed the connection because the user's access was revoked (4009): the
+ *                        client stops (status `unauthorized`); only a new sign-in (a token issued after the
+ *                        revocation) helps
  */
 export type ClientErrorCode =
   | "connection_closed"
@@ -25,7 +28,8 @@ export type ClientErrorCode =
   | "send_queue_overflow"
   | "unsubscribed_by_server"
   | "client_closed"
-  | "cancelled";
+  | "cancelled"
+  | "revoked";
 
 export type NotificationErrorCode = ServerErrorCode | ClientErrorCode;
 

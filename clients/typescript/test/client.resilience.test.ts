@@ -291,7 +291,7 @@ describe("close codes", () => {
     .filter(([, c]) => c.action === "reconnect")
     .map(([code]) => Number(code));
   const stopCodes = Object.entries(CLOSE_CODES)
-    .filter(([code, c]) => c.action === "stop" && code !== "4001")
+    .filter(([code, c]) => c.action === "stop" && code !== "4001" && code !== "4009")
     .map(([code]) => Number(code));
 
   for (const code of [...reconnectCodes, 1005, 1006]) {
@@ -326,6 +326,16 @@ describe("close codes", () => {
       expect(h.sockets.all).toHaveLength(1);
     });
   }
+
+  it("4009 (revoked) stops in unauthorized and reports revoked", async () => {
+    const h = await connected();
+    h.ws.serverClose(4009, "access revoked");
+    await settle();
+    expect(h.client.getSnapshot()).toMatchObject({ status: "unauthorized", lastError: { code: "revoked", closeCode: 4009 } });
+    expect(h.clock.pending).toBe(0);
+    await h.clock.advance(10 * 60_000);
+    expect(h.sockets.all).toHaveLength(1);
+  });
 
   it("4001 stops in unauthorized", async () => {
     const h = await connected();

@@ -8,7 +8,7 @@
 
 from .backends.base import Retention
 from .backoff import Backoff
-from .bus import EventBus, Gap, Handler, HistoryPage, PublishResult, get_event_bus
+from .bus import EventBus, Gap, Handler, HistoryPage, PublishResult, Revocation, get_event_bus
 from .errors import (
     ArdaError,
     BackendUnavailableError,
@@ -65,6 +65,7 @@ __all__ = [
     "RegistryError",
     "RelowisaRecommendation",
     "Retention",
+    "Revocation",
     "SyncPublisher",
     "UnknownEventTypeError",
     "default_registry",

@@ -37,10 +37,19 @@ from .positions import is_position, parse_position
 from .publishing import PublishBatcher
 from .registry import EventRegistry, default_registry
 from .stats import BusStats
-from .subscriptions import Gap, OnGap, Subscriber
-from .wire import GLOBAL, DeadLetter, Malformed, frame_with_position, parse_message
+from .subscriptions import Gap, OnGap, OnRevocation, Subscriber
+from .wire import GLOBAL, DeadLetter, Malformed, Revocation, frame_with_position, parse_message
 
-__all__ = ["EventBus", "Gap", "Handler", "HistoryPage", "PublishResult", "backend_for_url", "get_event_bus"]
+__all__ = [
+    "EventBus",
+    "Gap",
+    "Handler",
+    "HistoryPage",
+    "PublishResult",
+    "Revocation",
+    "backend_for_url",
+    "get_event_bus",
+]
 
 log = logging.getLogger("arda.events")
 
@@ -118,6 +127,7 @@ class EventBus:
         )
         self._handler_queue_size = handler_queue_size
         self._on_gap = on_gap
+        self._on_revocation: OnRevocation | None = None
         self._subscriber: Subscriber | None = None  # needs a running loop: made on connect
         self._publisher = PublishBatcher(self.backend.publish, self.stats, max_batch=max_batch)
         self._state = "new"  # new → connected → closed
@@ -146,6 +156,7 @@ class EventBus:
                 subscriber = Subscriber(
                     self.backend, self.registry, self.stats, self.backoff, self._handler_queue_size, self._on_gap
                 )
+                subscriber.on_revocation = self._on_revocation
                 self.backend.set_listener(subscriber)
                 await self.backend.connect()
                 if self._state == "closed":  # shut down while connecting
@@ -355,6 +366,34 @@ class EventBus:
             raise EventValidationError(None, "since", f"invalid position {since!r}: expected '<ms>-<seq>'")
         await self._ready()
         return await self.backend.read_since(validate_tenant_id(tenant_id), user_id, parse_position(since)[0])
+
+    # -- revocations -----------------------------------------------------------------------------
+    @property
+    def on_revocation(self) -> OnRevocation | None:
+        """Called on the event loop with every :class:`Revocation` any bus on this Redis records (from the
+        moment this bus listens: see :meth:`listen`), and with all of them again after a reconnect."""
+        return self._on_revocation
+
+    @on_revocation.setter
+    def on_revocation(self, callback: OnRevocation | None) -> None:
+        self._on_revocation = callback
+        if self._subscriber is not None:
+            self._subscriber.on_revocation = callback
+
+    async def revoke(self, user_id: str, tenant_id: str | None = None) -> Revocation:
+        """Record that ``user_id``'s tokens issued up to now (Redis's clock) are revoked — for ``tenant_id``
+        only, or everywhere — and announce it to every listening bus. Kept ``Retention.revocation_window_s``."""
+        if not isinstance(user_id, str) or not 1 <= len(user_id) <= 256:
+            raise EventValidationError(None, "userId", "a user id is a string of 1 to 256 characters")
+        if tenant_id is not None:
+            validate_tenant_id(tenant_id)
+        await self._ready()
+        return await self.backend.revoke(user_id, tenant_id)
+
+    async def revocations(self) -> list[Revocation]:
+        """Every revocation kept (within ``Retention.revocation_window_s``), oldest first."""
+        await self._ready()
+        return await self.backend.revocations()
 
     async def dead_letters(self, count: int = 100) -> list[DeadLetter]:
         await self._ready()

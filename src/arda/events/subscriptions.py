@@ -23,7 +23,7 @@ from .models import AnyEvent, utc_now
 from .positions import fast_key
 from .registry import EventRegistry
 from .stats import BusStats
-from .wire import DeadLetter, Malformed, dead_letter, frame_with_position, parse_message
+from .wire import DeadLetter, Malformed, Revocation, dead_letter, frame_with_position, parse_message
 
 log = logging.getLogger("arda.events")
 
@@ -45,6 +45,8 @@ class Gap(NamedTuple):
 
 
 OnGap = Callable[[Gap], None]
+#: Called with each revocation any instance records (and, after a reconnect, with every one again).
+OnRevocation = Callable[[Revocation], None]
 
 
 class StreamSubscription:
@@ -95,7 +97,9 @@ class Subscriber:
         self.backoff = backoff
         self.handler_queue_size = handler_queue_size
         self.on_gap = on_gap
+        self.on_revocation: OnRevocation | None = None
         self.streams: dict[str, StreamSubscription] = {}
+        self._reload: asyncio.Task[None] | None = None
         self._dlq: deque[DeadLetter] = deque()
         self._dlq_task: asyncio.Task[None] | None = None
 
@@ -199,6 +203,29 @@ class Subscriber:
         for sub in self.streams.values():
             if sub.ready.done():
                 self._start_recovery(sub)
+        if self.on_revocation is not None and (self._reload is None or self._reload.done()):
+            # revocations announced while the connection was down were missed: read them all again
+            self._reload = asyncio.create_task(self._reload_revocations(), name="arda-revocations")
+
+    def on_revoked(self, revocation: Revocation) -> None:
+        if self.on_revocation is not None:
+            try:
+                self.on_revocation(revocation)
+            except Exception:
+                log.exception("on_revocation callback failed")
+
+    async def _reload_revocations(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                revocations = await self.backend.revocations()
+                break
+            except Exception as exc:
+                log.warning("revocations could not be read again", extra={"error": repr(exc)})
+                await asyncio.sleep(self.backoff.delay(attempt))
+                attempt += 1
+        for revocation in revocations:
+            self.on_revoked(revocation)
 
     # -- delivery and recovery -----------------------------------------------------------------------
     def _deliver(self, sub: StreamSubscription, event: AnyEvent) -> None:

@@ -5,6 +5,8 @@ Streams    ``arda:stream:{tenantId}`` and ``arda:stream:global`` (history; entry
 Dedup      ``arda:idem:{tenantId}:{eventId}`` (value: the position; expires after the idempotency window)
 DLQ        ``arda:dlq`` (stream; fields ``reason``, ``detail``, ``channel``, ``payload``, ``at``)
 Read state ``arda:read:{tenantId}:{userId}`` (sorted set: event id → when the user read it, ms)
+Revocations ``arda:revocations`` (sorted set: ``"{tenantId or ''}\n{userId}"`` → when, ms; the channel of the
+           same name carries ``"{ms}\n{tenantId or ''}\n{userId}"`` to every instance)
 
 A message published by the bus is the event JSON with the position spliced in as its first member:
 ``{"position":"1764232800123-0","type":"order.created",...}``. A message published raw by another
@@ -28,6 +30,7 @@ STREAM_PREFIX = "arda:stream:"
 IDEMPOTENCY_PREFIX = "arda:idem:"
 DLQ_KEY = "arda:dlq"
 READ_PREFIX = "arda:read:"
+REVOCATIONS = "arda:revocations"  # the sorted set and the channel
 #: Dead letters keep at most this many bytes of the offending payload.
 DLQ_PAYLOAD_LIMIT = 64 * 1024
 
@@ -53,6 +56,37 @@ def stream_of_channel(channel: str) -> str | None:
 def frame_with_position(position: str, event_json: bytes) -> bytes:
     """Splice ``"position"`` into an event's JSON object as its first member (what the Lua script does)."""
     return b'{"position":"' + position.encode() + b'",' + event_json[1:]
+
+
+class Revocation(NamedTuple):
+    """``user_id``'s tokens issued (``iat``) at or before ``revoked_at`` (unix seconds, Redis's clock) are
+    revoked — for ``tenant_id`` only, or for every tenant when it is None."""
+
+    user_id: str
+    tenant_id: str | None
+    revoked_at: float
+
+
+def revocation_member(user_id: str, tenant_id: str | None) -> str:
+    """The member of :data:`REVOCATIONS` (tenant ids never contain a newline: the split is unambiguous)."""
+    return f"{tenant_id or ''}\n{user_id}"
+
+
+def parse_revocation(member: bytes | str, ms: float) -> Revocation | None:
+    """A :data:`REVOCATIONS` member and its score (ms) as a :class:`Revocation`; None when malformed."""
+    text = member.decode(errors="replace") if isinstance(member, bytes) else member
+    tenant, sep, user = text.partition("\n")
+    if not sep or not user:
+        return None
+    return Revocation(user, tenant or None, ms / 1000)
+
+
+def parse_revocation_message(payload: bytes) -> Revocation | None:
+    """What the :data:`REVOCATIONS` channel carries (``"{ms}\n{member}"``); None when malformed."""
+    ms, sep, member = payload.partition(b"\n")
+    if not sep or not ms.isdigit():
+        return None
+    return parse_revocation(member, int(ms))
 
 
 class DeadLetter(NamedTuple):

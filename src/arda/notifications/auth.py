@@ -221,12 +221,19 @@ class Authenticator:
     """
 
     def __init__(
-        self, settings: JwtSettings, *, clock: Callable[[], float] = time.time, cache_size: int = 10_000
+        self,
+        settings: JwtSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = 10_000,
+        admit: Callable[[Identity], Identity | None] | None = None,
     ) -> None:
         if cache_size < 1:
             raise ValueError(f"cache_size must be >= 1, got {cache_size}")
         self.settings = settings.validate()
         self._clock = clock
+        #: Applied to every identity handed out, cached or not: what is revoked of it (None: all of it).
+        self._admit = admit
         self._cache_size = cache_size
         self._cache: OrderedDict[bytes, Identity] = OrderedDict()
         self._public_key: PublicKey | None = None
@@ -264,10 +271,14 @@ class Authenticator:
     # -- cache -------------------------------------------------------------------------------------------------
 
     def verify_cached(self, token: str) -> Identity | None:
-        """The cached identity of ``token`` if it was verified before and has not expired; else ``None``."""
+        """The cached identity of ``token`` if it was verified before, has not expired and is not revoked;
+        else ``None``."""
         if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
             return None
-        return self._lookup(_token_digest(token))
+        identity = self._lookup(_token_digest(token))
+        if identity is None or self._admit is None:
+            return identity
+        return self._admit(identity)  # None when revoked: verify() then says so
 
     def _lookup(self, digest: bytes) -> Identity | None:
         identity = self._cache.get(digest)
@@ -302,7 +313,7 @@ class Authenticator:
         digest = _token_digest(token)
         cached = self._lookup(digest)
         if cached is not None:
-            return cached
+            return self._admitted(cached)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -311,7 +322,16 @@ class Authenticator:
         claims = self._decode(token, key, alg)
         identity = self._identity(claims)
         self._store(digest, identity)
-        return identity
+        return self._admitted(identity)
+
+    def _admitted(self, identity: Identity) -> Identity:
+        """``identity`` less what is revoked of it; ``unauthorized`` when that is all of it."""
+        if self._admit is None:
+            return identity
+        admitted = self._admit(identity)
+        if admitted is None:
+            raise _unauthorized("token revoked: sign in again")
+        return admitted
 
     async def _key_for(self, header: dict[str, Any]) -> tuple[str | PublicKey | jwt.PyJWK, str]:
         """The key and the one algorithm to verify a token with this header; pinned by configuration."""

@@ -14,7 +14,7 @@ Action = Literal["reconnect", "stop"]
 
 
 class ErrorCode(StrEnum):
-    UNAUTHORIZED = "unauthorized"  # no, bad or unverifiable token; or a request before authenticate
+    UNAUTHORIZED = "unauthorized"  # no, bad, unverifiable or revoked token; or a request before authenticate
     TOKEN_EXPIRED = "token_expired"  # the token's exp has passed: authenticate again with a fresh one
     FORBIDDEN = "forbidden"  # the token does not allow this tenant (or global)
     INVALID_MESSAGE = "invalid_message"  # not JSON, not an object, missing or wrong fields
@@ -38,7 +38,9 @@ PROTOCOL_ERROR = CloseCode(
     1002, "protocol_error", "stop", "The client broke the WebSocket framing rules (a bug in the client)."
 )
 INVALID_DATA = CloseCode(1007, "invalid_data", "stop", "A text message (or close reason) was not valid UTF-8.")
-POLICY_VIOLATION = CloseCode(1008, "policy_violation", "stop", "Origin not allowed.")
+POLICY_VIOLATION = CloseCode(
+    1008, "policy_violation", "stop", "Not sent by this server (a disallowed Origin gets HTTP 403 at the upgrade)."
+)
 MESSAGE_TOO_BIG = CloseCode(1009, "message_too_big", "stop", "An inbound frame exceeded the size limit.")
 INTERNAL_ERROR = CloseCode(1011, "internal_error", "reconnect", "The server failed unexpectedly.")
 TRY_AGAIN_LATER = CloseCode(1013, "try_again_later", "reconnect", "Too many connections from this address.")
@@ -50,7 +52,9 @@ AUTH_TIMEOUT = CloseCode(4003, "auth_timeout", "reconnect", "No authenticate mes
 SLOW_CONSUMER = CloseCode(
     4004, "slow_consumer", "reconnect", "The client fell behind; reconnect and resume from the last position."
 )
-RATE_LIMITED = CloseCode(4005, "rate_limited", "reconnect", "The client kept sending too fast; back off.")
+RATE_LIMITED = CloseCode(
+    4005, "rate_limited", "reconnect", "The client kept sending too fast (messages, or frames of any kind); back off."
+)
 RESYNC = CloseCode(
     4006,
     "resync",
@@ -58,6 +62,12 @@ RESYNC = CloseCode(
     "The server lost continuity for a subscription; reconnect and resume (may get recovered=false).",
 )
 HEARTBEAT_TIMEOUT = CloseCode(4008, "heartbeat_timeout", "reconnect", "The client stopped answering pings.")
+REVOKED = CloseCode(
+    4009,
+    "revoked",
+    "stop",
+    "The user's access was revoked; only a token issued after the revocation is accepted (sign in again).",
+)
 
 CLOSE_CODES: tuple[CloseCode, ...] = (
     NORMAL,
@@ -75,5 +85,6 @@ CLOSE_CODES: tuple[CloseCode, ...] = (
     RATE_LIMITED,
     RESYNC,
     HEARTBEAT_TIMEOUT,
+    REVOKED,
 )
 ERROR_CODES: tuple[ErrorCode, ...] = tuple(ErrorCode)

@@ -16,7 +16,7 @@ import asyncio
 import hmac
 import time
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from aiohttp import web
@@ -24,7 +24,7 @@ from aiohttp import web
 from ..events import EventValidationError, PublishError, UnknownEventTypeError, default_registry, jsonlimits
 from ..events.errors import BusError, InvalidTenantError
 from ..events.models import validate_tenant_id
-from . import webapp
+from . import protocol, webapp
 from .acks import ACK_EVENT_TYPE
 from .errors import AuthError
 from .ratelimit import KeyedBuckets
@@ -35,6 +35,14 @@ if TYPE_CHECKING:
 MAX_BODY = 1024 * 1024
 MAX_EVENTS = 1000
 _json = msgspec.json.Encoder()
+
+
+class RevocationRequest(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    tenant_id: str | None = None
+
+
+_revocation_request = msgspec.json.Decoder(RevocationRequest)
 
 
 def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -56,6 +64,7 @@ class HttpApi:
                 web.get("/readyz", self.readyz),
                 web.get("/metrics", self.metrics),
                 web.post("/v1/events", self.publish),
+                web.post("/v1/revocations", self.revoke),
                 web.get("/v1/tenants/{tenant}/events", self.history),
                 web.get("/openapi.yaml", self.openapi),
             ]
@@ -153,6 +162,33 @@ class HttpApi:
         self.service.metrics.published.inc(len(results))
         return _response(
             202, {"events": [{"id": r.id, "position": r.position, "duplicate": r.duplicate} for r in results]}
+        )
+
+    # -- revocations --------------------------------------------------------------------------------
+    async def revoke(self, request: web.Request) -> web.Response:
+        """``{"userId": …, "tenantId"?: …}``: that user's tokens issued until now are refused (on every
+        instance, for that tenant or all), and their connections closed with 4009."""
+        if not self._api_key_ok(request):
+            return _problem(401, "missing or wrong API key (Authorization: Bearer <ARDA_API_KEY>)")
+        try:
+            body = jsonlimits.decode(_revocation_request, await request.read())
+        except jsonlimits.JsonInputError as exc:
+            return _problem(400, f"body refused: {exc}")
+        except msgspec.ValidationError as exc:
+            return _problem(422, f"invalid revocation: {exc}")
+        try:
+            revocation = await self.service.bus.revoke(body.user_id, body.tenant_id)
+        except InvalidTenantError as exc:
+            return _problem(422, f"invalid revocation: {exc.detail}")
+        except BusError as exc:
+            return _problem(503, f"revocation not recorded, retry: {exc}")
+        return _response(
+            202,
+            {
+                "userId": revocation.user_id,
+                "tenantId": revocation.tenant_id,
+                "revokedAt": protocol.iso(revocation.revoked_at),
+            },
         )
 
     # -- history ------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ Server → client: ``authenticated``, ``subscribed``, ``unsubscribed``, ``notifi
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
@@ -105,6 +106,11 @@ def decode_client_message(data: bytes) -> ClientMessage:
 
 
 # -- server messages ----------------------------------------------------------------------------------
+def iso(ts: float) -> str:
+    """Unix seconds as ISO 8601 UTC to the millisecond, as JavaScript's ``Date.toISOString()`` writes it."""
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def encode(message_type: str, payload: Any = None, message_id: str | None = None) -> bytes:
     body: dict[str, Any] = {"type": message_type}
     if payload is not None:

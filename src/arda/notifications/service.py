@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from ..events import AnyEvent, EventBus, Gap
+from ..events import AnyEvent, EventBus, Gap, Revocation
 from . import codes, frames, protocol
 from .acks import ACK_EVENT_TYPE, NotificationAcknowledged
 from .auth import Authenticator, JwtSettings
@@ -29,6 +29,7 @@ from .http_api import HttpApi
 from .hub import Hub
 from .mapper import Notification, NotificationMapper
 from .metrics import Metrics
+from .revocations import Revocations
 from .sessions import GLOBAL, Sessions
 from .websocket import serve
 
@@ -72,7 +73,8 @@ class NotificationService:
         if bus is not None:
             bus.on_gap = self._on_gap
         self.mapper = mapper or NotificationMapper()
-        self.authenticator = Authenticator(self.jwt)
+        self.revocations = Revocations()
+        self.authenticator = Authenticator(self.jwt, admit=self.revocations.admit)
         self.metrics = Metrics(lambda: self.bus.stats, lambda: self.bus.registry.types)
         self.hub = Hub(settings.outbound_max_bytes, settings.outbound_max_messages)
         self.sessions = Sessions(
@@ -102,7 +104,10 @@ class NotificationService:
     async def start(self) -> None:
         """Connect the bus (fail fast), then listen. Raises BackendUnavailableError / OSError."""
         await self.bus.connect()
+        self.bus.on_revocation = self._on_revocation
         await self.bus.listen()  # the connection that receives: opened now, so a TLS or ACL problem stops startup
+        for revocation in await self.bus.revocations():  # those recorded before this instance started
+            self.revocations.add(revocation)
         s = self.settings
         self._ws_server = await serve(self.sessions, s.host, s.port)
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
@@ -255,6 +260,13 @@ class NotificationService:
         count = self.hub.fanout(stream, frame, event.position, recipients)
         metrics.deliveries.inc(count)
         metrics.latency.observe(max(0.0, time.time() - event.timestamp.timestamp()))
+
+    def _on_revocation(self, revocation: Revocation) -> None:
+        """A revocation, recorded by any instance: refuse the tokens it covers, close their connections here."""
+        self.revocations.add(revocation)
+        closed = self.sessions.revoke(revocation, self.revocations.applies)
+        if closed:
+            log.info("connections closed: access revoked", extra={"userId": revocation.user_id, "count": closed})
 
     def _on_gap(self, gap: Gap) -> None:
         self.metrics.failures.labels("bus_gap").inc()

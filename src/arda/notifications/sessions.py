@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 import uuid
@@ -28,7 +27,7 @@ from typing import Any
 import msgspec
 
 from .. import logs
-from ..events import AnyEvent, BusError, EventBus, HistoryPage, validate_tenant_id
+from ..events import AnyEvent, BusError, EventBus, HistoryPage, Revocation, validate_tenant_id
 from ..events.errors import InvalidTenantError
 from ..events.positions import fast_key
 from . import acks, codes, frames, protocol
@@ -49,10 +48,6 @@ REPLAY_PAGE = 500
 ACK_NAMESPACE = uuid.UUID("0f5d7a64-3b3e-4c53-9a43-1c1d6f1f0a11")
 #: Close codes used as metric labels; a client's own choice of code is counted as "other".
 KNOWN_CLOSE_CODES = frozenset({c.code for c in codes.CLOSE_CODES} | {1005, 1006})
-
-
-def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Sessions:
@@ -264,7 +259,7 @@ class Sessions:
         payload = {
             "userId": identity.user_id,
             "tenants": sorted(identity.tenants),
-            "expiresAt": iso(identity.expires_at),
+            "expiresAt": protocol.iso(identity.expires_at),
         }
         self._reply(conn, protocol.encode("authenticated", payload, mid))
 
@@ -493,6 +488,16 @@ class Sessions:
                 elif now - conn.ping_sent_at >= s.heartbeat_timeout_s:
                     self.metrics.failures.labels("heartbeat_timeout").inc()
                     conn.abort(codes.HEARTBEAT_TIMEOUT)
+
+    def revoke(self, revocation: Revocation, applies: Callable[[Revocation, Identity], bool]) -> int:
+        """Close (4009) every connection whose identity ``revocation`` ``applies`` to; how many were closed."""
+        closed = 0
+        for conn in list(self.connections):
+            if conn.identity is not None and not conn.closed and applies(revocation, conn.identity):
+                self.metrics.failures.labels("revoked").inc()
+                conn.close(codes.REVOKED, "access revoked")
+                closed += 1
+        return closed
 
     def resync(self, stream: str) -> None:
         """The bus lost continuity for ``stream``: its subscribers reconnect and resume (4006)."""

@@ -14,7 +14,7 @@ export const CLOSE_CODES = {
   1001: { name: "going_away", action: "reconnect", meaning: "The server is shutting down or restarting." },
   1002: { name: "protocol_error", action: "stop", meaning: "The client broke the WebSocket framing rules (a bug in the client)." },
   1007: { name: "invalid_data", action: "stop", meaning: "A text message (or close reason) was not valid UTF-8." },
-  1008: { name: "policy_violation", action: "stop", meaning: "Origin not allowed." },
+  1008: { name: "policy_violation", action: "stop", meaning: "Not sent by this server (a disallowed Origin gets HTTP 403 at the upgrade)." },
   1009: { name: "message_too_big", action: "stop", meaning: "An inbound frame exceeded the size limit." },
   1011: { name: "internal_error", action: "reconnect", meaning: "The server failed unexpectedly." },
   1013: { name: "try_again_later", action: "reconnect", meaning: "Too many connections from this address." },
@@ -22,9 +22,10 @@ export const CLOSE_CODES = {
   4002: { name: "token_expired", action: "reconnect", meaning: "The token expired and was not refreshed in time; reconnect with a fresh one." },
   4003: { name: "auth_timeout", action: "reconnect", meaning: "No authenticate message within the deadline." },
   4004: { name: "slow_consumer", action: "reconnect", meaning: "The client fell behind; reconnect and resume from the last position." },
-  4005: { name: "rate_limited", action: "reconnect", meaning: "The client kept sending too fast; back off." },
+  4005: { name: "rate_limited", action: "reconnect", meaning: "The client kept sending too fast (messages, or frames of any kind); back off." },
   4006: { name: "resync", action: "reconnect", meaning: "The server lost continuity for a subscription; reconnect and resume (may get recovered=false)." },
   4008: { name: "heartbeat_timeout", action: "reconnect", meaning: "The client stopped answering pings." },
+  4009: { name: "revoked", action: "stop", meaning: "The user's access was revoked; only a token issued after the revocation is accepted (sign in again)." },
 } as const satisfies Record<number, { name: string; action: CloseAction; meaning: string }>;
 export type CloseCode = keyof typeof CLOSE_CODES;
 export type CloseCodeName = (typeof CLOSE_CODES)[CloseCode]["name"];

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import NamedTuple, Protocol
 
-from ..wire import DeadLetter
+from ..wire import DeadLetter, Revocation
 
 
 class Retention(NamedTuple):
@@ -24,6 +24,9 @@ class Retention(NamedTuple):
     global_max_events: int = 100_000
     idempotency_window_s: float = 300
     dead_letter_max: int = 10_000
+    #: How long a revocation is kept: tokens issued before it are refused for as long, so it should exceed the
+    #: longest token lifetime in use.
+    revocation_window_s: float = 30 * 86400
 
     def validate(self) -> Retention:
         """Return self, or raise ``ValueError`` naming the setting that is out of range."""
@@ -33,6 +36,8 @@ class Retention(NamedTuple):
             raise ValueError("retention: max_age_s must be between 1 second and 10 years")
         if not 1 <= self.idempotency_window_s <= 7 * 86400:
             raise ValueError("retention: idempotency_window_s must be between 1 second and 7 days")
+        if not 1 <= self.revocation_window_s <= 10 * 365 * 86400:
+            raise ValueError("retention: revocation_window_s must be between 1 second and 10 years")
         return self
 
 
@@ -70,6 +75,9 @@ class BackendListener(Protocol):
 
     def on_resubscribed(self) -> None:
         """Connection restored and every desired subscription confirmed again; fill gaps now."""
+
+    def on_revoked(self, revocation: Revocation) -> None:
+        """A revocation was recorded (by any instance). Called on the event loop; must not block."""
 
 
 class Backend(Protocol):
@@ -125,3 +133,11 @@ class Backend(Protocol):
 
     async def read_since(self, tenant_id: str, user_id: str, since_ms: int) -> list[str]:
         """The event ids the user read at or after ``since_ms`` (unix ms, the backend's clock), oldest first."""
+
+    # -- revocations: users whose tokens are refused, for every instance ----------------------------------
+    async def revoke(self, user_id: str, tenant_id: str | None) -> Revocation:
+        """Record a revocation (timed by the backend's clock), kept for ``Retention.revocation_window_s``, and
+        announce it to every backend's listener (``on_revoked``), this one included."""
+
+    async def revocations(self) -> list[Revocation]:
+        """Every revocation recorded within ``Retention.revocation_window_s``, oldest first."""

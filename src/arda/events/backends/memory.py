@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import ClassVar
 
 from ..positions import format_position, parse_position
-from ..wire import GLOBAL, DeadLetter, frame_with_position
+from ..wire import GLOBAL, DeadLetter, Revocation, frame_with_position
 from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, StoredEvent
 
 Clock = Callable[[], float]
@@ -56,6 +56,8 @@ class MemoryBroker:
         self.dead: deque[DeadLetter] = deque(maxlen=retention.dead_letter_max)
         # (tenant, user) -> event id -> when it was read (ms), oldest first: the read state
         self.reads: dict[tuple[str, str], dict[str, int]] = {}
+        self.revoked: dict[tuple[str, str | None], Revocation] = {}
+        self.backends: set[MemoryBackend] = set()  # the connected ones: revocations reach them all
 
     @classmethod
     def named(cls, name: str, retention: Retention, clock: Clock = time.time) -> MemoryBroker:
@@ -139,6 +141,18 @@ class MemoryBroker:
         marks = self.reads.get((tenant_id, user_id), {})
         return [e for e, ms in marks.items() if ms >= since_ms]
 
+    def revoke(self, user_id: str, tenant_id: str | None) -> Revocation:
+        revocation = Revocation(user_id, tenant_id, int(self.clock() * 1000) / 1000)
+        self.revoked.pop((user_id, tenant_id), None)  # re-inserted: the dict stays in time order
+        self.revoked[(user_id, tenant_id)] = revocation
+        for backend in self.backends:
+            backend.revoked(revocation)
+        return revocation
+
+    def revocations(self) -> list[Revocation]:
+        oldest = self.clock() - self.retention.revocation_window_s
+        return [r for r in self.revoked.values() if r.revoked_at >= oldest]
+
     def top(self, name: str) -> str:
         stream = self._stream(name)
         if stream.entries:
@@ -162,13 +176,19 @@ class MemoryBackend:
 
     async def connect(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.broker.backends.add(self)
 
     async def close(self) -> None:
+        self.broker.backends.discard(self)
         await self.unsubscribe(list(self._streams))
 
     def receive(self, stream: str, payload: bytes) -> None:
         if self._listener is not None and self._loop is not None:
             self._loop.call_soon(self._listener.on_message, stream, payload)
+
+    def revoked(self, revocation: Revocation) -> None:
+        if self._listener is not None and self._loop is not None:
+            self._loop.call_soon(self._listener.on_revoked, revocation)
 
     async def publish(self, items: Sequence[PublishItem]) -> list[PublishOutcome]:
         return self.broker.publish(items)
@@ -219,3 +239,9 @@ class MemoryBackend:
 
     async def read_since(self, tenant_id: str, user_id: str, since_ms: int) -> list[str]:
         return self.broker.read_since(tenant_id, user_id, since_ms)
+
+    async def revoke(self, user_id: str, tenant_id: str | None) -> Revocation:
+        return self.broker.revoke(user_id, tenant_id)
+
+    async def revocations(self) -> list[Revocation]:
+        return self.broker.revocations()

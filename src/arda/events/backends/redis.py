@@ -27,12 +27,25 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..backoff import Backoff
 from ..errors import BackendUnavailableError, BusError, PublishError
-from ..wire import CHANNEL_PREFIX, DLQ_KEY, DeadLetter, channel_name, read_key, stream_key
+from ..wire import (
+    CHANNEL_PREFIX,
+    DLQ_KEY,
+    REVOCATIONS,
+    DeadLetter,
+    Revocation,
+    channel_name,
+    parse_revocation,
+    parse_revocation_message,
+    read_key,
+    revocation_member,
+    stream_key,
+)
 from . import scripts
 from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, StoredEvent
 from .resp import PubSubConnection
 
 log = logging.getLogger("arda.events.redis")
+_REVOCATIONS = REVOCATIONS.encode()
 MIN_REDIS_VERSION = (7, 0)
 
 
@@ -132,6 +145,7 @@ class RedisBackend:
         self._history_script = client.register_script(scripts.HISTORY)
         self._top_script = client.register_script(scripts.TOP)
         self._mark_read_script = client.register_script(scripts.MARK_READ)
+        self._revoke_script = client.register_script(scripts.REVOKE)
 
     async def listen(self) -> None:
         """Open the subscriber connection now (else the first subscribe does: a bus that only publishes never
@@ -162,17 +176,22 @@ class RedisBackend:
     def _on_message(self, channel: bytes, payload: bytes) -> None:
         stream = self._channel_streams.get(channel)
         if stream is None:
+            if channel == _REVOCATIONS:
+                revocation = parse_revocation_message(payload)
+                if revocation is not None and self._listener is not None:
+                    self._listener.on_revoked(revocation)
+                return
             stream = self._channel_streams[channel] = channel.decode()[len(CHANNEL_PREFIX) :]
         if self._listener is not None:
             self._listener.on_message(stream, payload)
 
     async def _open_subscriber(self) -> None:
+        """Connect, and subscribe the revocations channel and every desired stream's channel."""
         conn = PubSubConnection(self._on_message)
         try:
             await conn.open(self._params, self.connect_timeout)
-            if self._desired:
-                async with asyncio.timeout(self.connect_timeout):
-                    await conn.subscribe(channel_name(s).encode() for s in self._desired)
+            async with asyncio.timeout(self.connect_timeout):
+                await conn.subscribe([_REVOCATIONS, *(channel_name(s).encode() for s in self._desired)])
         except BaseException:
             conn.abort("could not open and subscribe")
             raise
@@ -380,3 +399,22 @@ class RedisBackend:
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the command") from exc
         return [m.decode() for m in members]
+
+    # -- revocations --------------------------------------------------------------------------------
+    async def revoke(self, user_id: str, tenant_id: str | None) -> Revocation:
+        window_ms = int(self.retention.revocation_window_s * 1000)
+        try:
+            ms: Any = await self._revoke_script(
+                keys=[REVOCATIONS], args=[revocation_member(user_id, tenant_id), window_ms]
+            )
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the revocation") from exc
+        return Revocation(user_id, tenant_id, int(ms) / 1000)
+
+    async def revocations(self) -> list[Revocation]:
+        since_ms = int((time.time() - self.retention.revocation_window_s) * 1000)
+        try:
+            rows: Any = await self._redis().zrangebyscore(REVOCATIONS, since_ms, "+inf", withscores=True)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+        return [r for member, ms in rows if (r := parse_revocation(member, ms)) is not None]

@@ -22,6 +22,10 @@ mark unless it is there; when it is new, trims marks older than maxAgeMs and bey
 renews the key's expiry, and PUBLISHes the announcement (unless empty; unstored: live only) on the tenant's
 channel.
 Returns 1 when the mark is new, 0 when it was already there. Read state never touches the event stream.
+
+REVOKE — KEYS[1] ``arda:revocations``; ARGV: member, windowMs. Records the revocation at Redis's time (ms),
+drops those older than the window, PUBLISHes ``"{ms}\n{member}"`` on the channel ``arda:revocations``, and
+returns the time.
 """
 
 from __future__ import annotations
@@ -168,4 +172,15 @@ if ARGV[5] ~= '' then
   redis.call('PUBLISH', ARGV[4], ARGV[5])
 end
 return 1
+"""
+
+
+REVOKE = """
+local key, member, window_ms = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', key, now_ms, member)
+redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. string.format('%.0f', now_ms - window_ms))
+redis.call('PUBLISH', key, string.format('%.0f', now_ms) .. '\\n' .. member)
+return now_ms
 """
