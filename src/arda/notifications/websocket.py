@@ -294,7 +294,12 @@ class Connection(asyncio.Protocol):
                 data.decode("utf-8")
             except UnicodeDecodeError:
                 raise FrameError(codes.INVALID_DATA, "text message is not valid UTF-8") from None
-        self.sessions.received(self, data)
+        try:
+            self.sessions.received(self, data)
+        except Exception:  # a bug of ours: the client still gets a close frame (1011), never a dropped socket
+            log.exception("message handling failed", extra={"clientId": self.id})
+            self.sessions.metrics.failures.labels("internal_error").inc()
+            self.close(codes.INTERNAL_ERROR, "internal error: reconnect")
 
     def _close_received(self, payload: bytes) -> None:
         transport = self.transport
