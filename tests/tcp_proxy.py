@@ -1,4 +1,5 @@
-"""A TCP proxy for fault tests: ``freeze()`` silences every open connection without a FIN (half-open)."""
+"""A TCP proxy for fault tests: ``freeze()`` silences every open connection without a FIN (half-open);
+``retarget()`` cuts every connection and sends new ones elsewhere (a failover behind one address)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,14 @@ class TcpProxy:
                 dst.write(data)
         with contextlib.suppress(OSError):
             dst.close()
+
+    def retarget(self, upstream_port: int) -> None:
+        """Close every connection (both sides) and send the new ones to ``upstream_port``."""
+        self.upstream_port = upstream_port
+        for a, b in self._conns:
+            a.close()
+            b.close()
+        self._conns = []
 
     def freeze(self) -> None:
         """Existing connections stop carrying bytes in both directions; new ones work normally."""

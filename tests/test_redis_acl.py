@@ -14,7 +14,7 @@ import pytest
 
 from arda.events import EventBus, PublishError, SyncPublisher
 from arda.testing.redis_server import RedisServer
-from conftest import Collector, order
+from conftest import Collector, eventually, order
 from service_process import ARDA
 from ws_client import running_service
 
@@ -53,8 +53,7 @@ async def test_the_bus_the_service_and_the_cli_run_with_exactly_the_documented_a
     # raw publishes and dead letters, read state, unsubscribe
     async with EventBus(url) as bus:
         got = Collector()
-        start = await bus.latest_position("tenant-a")
-        assert start == "0-0"
+        start = await bus.latest_position("tenant-a")  # an anchor: the empty stream's position is a real entry
         await bus.subscribe_tenant("tenant-a", got)
         results = await bus.publish_many([order("tenant-a", n) for n in range(3)])
         await got.wait_for(3)
@@ -95,9 +94,27 @@ async def test_the_bus_the_service_and_the_cli_run_with_exactly_the_documented_a
         out = subprocess.run([ARDA, *command], capture_output=True, text=True, timeout=60, check=False)
         assert out.returncode == 0, (command, out.stderr)
 
+    # a promotion: a replica of this Redis becomes the primary (its floors are raised: SCAN)
+    replica = RedisServer().start()
+    try:
+        replica.command("REPLICAOF", "127.0.0.1", str(server.port))
+        await eventually(lambda: replica.client().info("replication")["master_link_status"] == "up", timeout=10)
+        await eventually(lambda: replica.client().exists("arda:primary") == 1, timeout=10)
+        replica.command("REPLICAOF", "NO", "ONE")
+        replica.command(*documented_acl())  # ACL users are not replicated
+        async with EventBus(f"redis://arda:{PASSWORD}@127.0.0.1:{replica.port}/0") as promoted:
+            assert await promoted.primary() is True
+            assert (await promoted.history("tenant-a", since=results[-1].position)).reaches_back is False
+        assert replica.client().acl_log() == []
+        replica_stats = replica.client().info("commandstats")
+    finally:
+        replica.close()
+
     admin = server.client()
     assert admin.acl_log() == [], "Redis refused a command the documented ACL does not grant"
     stats = admin.info("commandstats")
+    for name, counts in replica_stats.items():  # what the promoted replica ran counts too
+        stats.setdefault(name, {"calls": 0})["calls"] += counts.get("calls", 0)
     unused = [c for c in granted_commands() if stats.get(f"cmdstat_{c}", {}).get("calls", 0) == 0]
     assert unused == [], f"the documented ACL grants commands nothing used: {unused}"
     assert all(v.get("rejected_calls", 0) == 0 for v in stats.values()), stats

@@ -196,7 +196,7 @@ async def running_service(bus_url: str, tmp: Path, **overrides: Any) -> AsyncIte
     for key, value in overrides.items():
         env["ARDA_" + key.upper()] = str(value)
     settings = config.load(env)
-    bus = EventBus(bus_url)
+    bus = EventBus(bus_url, check_interval=settings.check_interval_s)
     service = NotificationService(settings, bus=bus)
     await service.start()
     try:

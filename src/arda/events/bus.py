@@ -37,7 +37,7 @@ from .positions import is_position, parse_position
 from .publishing import PublishBatcher
 from .registry import EventRegistry, default_registry
 from .stats import BusStats
-from .subscriptions import Gap, OnGap, OnRevocation, Subscriber
+from .subscriptions import CHECK_INTERVAL_S, Gap, OnGap, OnRevocation, Subscriber
 from .wire import GLOBAL, DeadLetter, Malformed, Revocation, frame_with_position, parse_message
 
 __all__ = [
@@ -110,6 +110,7 @@ class EventBus:
         backoff: Backoff | None = None,
         on_gap: OnGap | None = None,
         backend: Backend | None = None,
+        check_interval: float = CHECK_INTERVAL_S,
     ) -> None:
         self.url = url or "memory://"
         self.registry = registry or default_registry
@@ -128,6 +129,7 @@ class EventBus:
         self._handler_queue_size = handler_queue_size
         self._on_gap = on_gap
         self._on_revocation: OnRevocation | None = None
+        self._check_interval = check_interval
         self._subscriber: Subscriber | None = None  # needs a running loop: made on connect
         self._publisher = PublishBatcher(self.backend.publish, self.stats, max_batch=max_batch)
         self._state = "new"  # new → connected → closed
@@ -157,6 +159,7 @@ class EventBus:
                     self.backend, self.registry, self.stats, self.backoff, self._handler_queue_size, self._on_gap
                 )
                 subscriber.on_revocation = self._on_revocation
+                subscriber.check_interval = self._check_interval
                 self.backend.set_listener(subscriber)
                 await self.backend.connect()
                 if self._state == "closed":  # shut down while connecting
@@ -178,6 +181,17 @@ class EventBus:
     def live(self) -> bool:
         """False while the connection that receives live events is down (the bus is reconnecting it)."""
         return self.backend.live()
+
+    async def primary(self) -> bool:
+        """Ask the backend now whether it is the writable primary (see :attr:`writable`)."""
+        await self._ready()
+        return await self.backend.primary()
+
+    @property
+    def writable(self) -> bool:
+        """False when the last check found the backend is not the writable primary (a demoted Redis answers
+        ``READONLY`` to every publish)."""
+        return self.backend.writable()
 
     async def _ready(self) -> Subscriber:
         if self._state != "connected":
@@ -293,8 +307,7 @@ class EventBus:
                 )
                 continue
             events.append(parsed)
-        last = read.entries[-1].position if read.entries else since
-        return HistoryPage(events, read.reaches_back, last, len(read.entries) == limit)
+        return HistoryPage(events, read.reaches_back, read.last or since, read.full)
 
     async def latest_position(self, tenant_id: str) -> str:
         """The position of the newest event retained for ``tenant_id`` — what a subscription starts after."""

@@ -2,9 +2,9 @@
 
 A position is the id of the event's entry in its Redis Stream, ``"<milliseconds>-<sequence>"``, e.g.
 ``"1764232800123-0"``. Positions of one stream (a tenant's, or the global one) grow strictly with publish
-order, so they compare as pairs of integers. ``"0-N"`` is the bus's cursor for a stream that retained
-nothing when it subscribed (N events had ever been added): it sorts before every real position.
-Positions are opaque to clients: they store and send back what they were given.
+order, so they compare as pairs of integers. Every position names a real entry: an empty stream's position
+is an *anchor* entry (see :mod:`.backends.scripts`). Positions are opaque to clients: they store and send
+back what they were given.
 
 Both parts are Redis stream-id parts: unsigned 64-bit integers, written in ASCII decimal digits. Anything
 else — a part past 2^64 - 1, a non-ASCII digit, a trailing newline — is not a position.

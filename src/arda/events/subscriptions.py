@@ -34,11 +34,15 @@ RECOVERY_PAGE = 1000
 RECOVERY_BUFFER = 100_000
 #: Dead letters waiting to be written; beyond it new ones are counted in ``dead_letter_dropped``.
 DLQ_QUEUE = 1000
+#: The periodic check's interval (seconds): lost history is noticed within it (plus a round trip).
+CHECK_INTERVAL_S = 5.0
 
 
 class Gap(NamedTuple):
     stream: str  # tenant id or "global"
-    reason: str  # "history_trimmed" or "handler_overflow"
+    #: "history_trimmed" (retention passed the position), "history_lost" (events accepted were lost: a
+    #: failover, a crash, a stream deleted — noticed on reconnect or by the periodic check) or "handler_overflow"
+    reason: str
     #: The last position delivered (to the handler, for "handler_overflow") before the gap; read
     #: ``history(since=…)`` from it to see what is still retained.
     since: str | None
@@ -102,9 +106,15 @@ class Subscriber:
         self._reload: asyncio.Task[None] | None = None
         self._dlq: deque[DeadLetter] = deque()
         self._dlq_task: asyncio.Task[None] | None = None
+        #: How often subscribed streams are checked for lost history, and the backend for still being the
+        #: primary, even with nothing published (:meth:`watch`).
+        self.check_interval = CHECK_INTERVAL_S
+        self._watcher: asyncio.Task[None] | None = None
 
     # -- subscribe / unsubscribe --------------------------------------------------------------------
     async def add(self, stream: str, handler: Handler) -> None:
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self.watch(), name="arda-watch")
         while True:
             sub = self.streams.get(stream)
             if sub is None:
@@ -168,8 +178,35 @@ class Subscriber:
             for queue in sub.queues.values():
                 queue.cancel()
         self.streams.clear()
+        if self._watcher is not None:
+            self._watcher.cancel()
         if self._dlq_task is not None:
             await asyncio.wait([self._dlq_task], timeout=drain_timeout)
+
+    # -- the periodic check -------------------------------------------------------------------------
+    async def watch(self) -> None:
+        """Every ``check_interval``: is the backend still the writable primary (a promotion raises floors), and
+        does history still reach back to each subscribed stream's cursor? A stream that lost its history while
+        idle (FLUSHALL, a restart without persistence, a failover) is noticed here — with nothing published
+        after — and recovered: ``on_gap`` reports it. Never ends on an error (Redis down: next time)."""
+        while True:
+            await asyncio.sleep(self.check_interval)
+            try:
+                await self.backend.primary()
+                due = [
+                    (sub.stream, sub.cursor)
+                    for sub in self.streams.values()
+                    if sub.cursor is not None and sub.ready.done() and not sub.buffering
+                ]
+                intact = await self.backend.check(due)
+            except Exception as exc:
+                log.debug("periodic check failed", extra={"error": repr(exc)})
+                continue
+            for (stream, cursor), ok in zip(due, intact, strict=True):
+                sub = self.streams.get(stream)
+                if not ok and sub is not None and sub.cursor == cursor and not sub.buffering:
+                    log.warning("history lost under a subscription", extra={"stream": stream, "cursor": cursor})
+                    self._start_recovery(sub)
 
     # -- backend listener ----------------------------------------------------------------------------
     def on_message(self, stream: str, payload: bytes) -> None:
@@ -278,9 +315,9 @@ class Subscriber:
         while True:
             read = await self.backend.history(sub.stream, since, RECOVERY_PAGE)
             if not read.reaches_back:
-                top = await self.backend.top(sub.stream)
-                self._gap(Gap(sub.stream, "history_trimmed", since))
-                return top
+                settled = await self.backend.settle(sub.stream, since)
+                self._gap(Gap(sub.stream, "history_lost" if settled.lost else "history_trimmed", since))
+                return settled.newest
             for entry in read.entries:
                 parsed = parse_message(self.registry, sub.stream, frame_with_position(entry.position, entry.payload))
                 if isinstance(parsed, Malformed):
@@ -288,9 +325,9 @@ class Subscriber:
                     continue
                 self.stats.replayed += 1
                 self._deliver(sub, parsed)
-            if len(read.entries) < RECOVERY_PAGE:
+            if not read.full or read.last is None:
                 return None
-            since = read.entries[-1].position
+            since = read.last
 
     def _handler_overflowed(self, stream: str, since: str | None) -> None:
         self._gap(Gap(stream, "handler_overflow", since))

@@ -3,6 +3,8 @@
 Channels   ``arda:events:{tenantId}`` and ``arda:events:global`` (pub/sub)
 Streams    ``arda:stream:{tenantId}`` and ``arda:stream:global`` (history; entry field ``e`` = event JSON)
 Dedup      ``arda:idem:{tenantId}:{eventId}`` (value: the position; expires after the idempotency window)
+Meta       ``arda:meta:{tenantId}`` and ``arda:meta:global`` (hash; ``floor``: positions at or before it are refused)
+Primary    ``arda:primary`` (hash; ``replid``: the replication id of the Redis history the streams were written in)
 DLQ        ``arda:dlq`` (stream; fields ``reason``, ``detail``, ``channel``, ``payload``, ``at``)
 Read state ``arda:read:{tenantId}:{userId}`` (sorted set: event id → when the user read it, ms)
 Revocations ``arda:revocations`` (sorted set: ``"{tenantId or ''}\n{userId}"`` → when, ms; the channel of the
@@ -30,6 +32,10 @@ STREAM_PREFIX = "arda:stream:"
 IDEMPOTENCY_PREFIX = "arda:idem:"
 DLQ_KEY = "arda:dlq"
 READ_PREFIX = "arda:read:"
+META_PREFIX = "arda:meta:"
+PRIMARY_KEY = "arda:primary"
+#: The field of an anchor entry (a stream's position while it holds no event); events use ``e``.
+ANCHOR_FIELD = b"a"
 REVOCATIONS = "arda:revocations"  # the sorted set and the channel
 #: Dead letters keep at most this many bytes of the offending payload.
 DLQ_PAYLOAD_LIMIT = 64 * 1024
@@ -42,6 +48,10 @@ def channel_name(stream: str) -> str:
 
 def stream_key(stream: str) -> str:
     return STREAM_PREFIX + stream
+
+
+def meta_key(stream: str) -> str:
+    return META_PREFIX + stream
 
 
 def read_key(tenant_id: str, user_id: str) -> str:

@@ -85,6 +85,12 @@ SETTINGS: tuple[Setting, ...] = (
         "heartbeat_timeout_s", "ARDA_HEARTBEAT_TIMEOUT_S", 10.0, "Close (4008) if nothing arrives this long after."
     ),
     Setting("sweep_interval_s", "ARDA_SWEEP_INTERVAL_S", 1.0, "How often deadlines are checked."),
+    Setting(
+        "check_interval_s",
+        "ARDA_CHECK_INTERVAL_S",
+        5.0,
+        "How often the bus checks Redis is the primary and kept each stream's history (loss noticed within it).",
+    ),
     Setting("publish_rate", "ARDA_PUBLISH_RATE", 1000.0, "HTTP publishes per second per tenant; beyond: 429."),
     Setting("publish_burst", "ARDA_PUBLISH_BURST", 2000.0, "HTTP publish burst per tenant."),
     Setting("ack_rate", "ARDA_ACK_RATE", 20.0, "Acknowledgements per second per user (on this instance)."),
@@ -123,6 +129,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     heartbeat_interval_s: float = 20.0
     heartbeat_timeout_s: float = 10.0
     sweep_interval_s: float = 1.0
+    check_interval_s: float = 5.0
     publish_rate: float = 1000.0
     publish_burst: float = 2000.0
     ack_rate: float = 20.0
@@ -184,6 +191,7 @@ _POSITIVE = {
     "heartbeat_interval_s",
     "heartbeat_timeout_s",
     "sweep_interval_s",
+    "check_interval_s",
     "publish_rate",
     "publish_burst",
     "ack_rate",

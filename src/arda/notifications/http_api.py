@@ -92,7 +92,8 @@ class HttpApi:
         problems: list[str] = []
         try:
             async with asyncio.timeout(2.0):
-                await self.service.bus.backend.ping()
+                if not await self.service.bus.primary():
+                    problems.append("Redis is not the writable primary (a replica, or demoted): publishing fails")
         except (TimeoutError, BusError) as exc:
             problems.append(f"bus unreachable: {exc}")
         if not self.service.bus.live:

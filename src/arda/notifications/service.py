@@ -69,7 +69,7 @@ class NotificationService:
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
         ).validate()
-        self.bus = bus or EventBus(settings.redis_url, on_gap=self._on_gap)
+        self.bus = bus or EventBus(settings.redis_url, on_gap=self._on_gap, check_interval=settings.check_interval_s)
         if bus is not None:
             bus.on_gap = self._on_gap
         self.mapper = mapper or NotificationMapper()

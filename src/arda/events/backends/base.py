@@ -60,10 +60,23 @@ class StoredEvent(NamedTuple):
 
 
 class HistoryRead(NamedTuple):
-    """Entries strictly after ``since`` (oldest first), and whether retention still reaches back to it."""
+    """Entries strictly after ``since`` (oldest first; anchors left out), and whether history still reaches
+    back to it (its entry is retained, after the stream's floor)."""
 
     entries: list[StoredEvent]
     reaches_back: bool
+    #: The last entry read, anchors included (where the next page starts); None when nothing was read.
+    last: str | None = None
+    #: Whether the read stopped at the limit (more may follow).
+    full: bool = False
+
+
+class Settled(NamedTuple):
+    """What a stream is after a gap: its newest position, and whether history was lost (not only trimmed by
+    retention) — then every position up to ``newest`` is refused from now on."""
+
+    newest: str
+    lost: bool
 
 
 class BackendListener(Protocol):
@@ -100,7 +113,25 @@ class Backend(Protocol):
     async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead: ...
 
     async def top(self, stream: str) -> str:
-        """The position of the newest stored event, or ``"0-0"``."""
+        """The position of the newest entry (an anchor is stored in a stream that has none: a position is
+        always a real entry)."""
+
+    async def check(self, cursors: Sequence[tuple[str, str]]) -> list[bool]:
+        """For each ``(stream, position)``: whether history still reaches back to it (the entry exists, after
+        the stream's floor). One round trip for all."""
+
+    async def settle(self, stream: str, cursor: str, lost: bool = False) -> Settled:
+        """After a gap at ``cursor``: the stream's newest position, and whether history was lost (the cursor's
+        entry is missing although not older than the oldest retained one, or ``lost`` says so). When lost, the
+        stream's floor is raised to the newest position."""
+
+    async def primary(self) -> bool:
+        """Whether the backend is the writable primary now. A Redis backend also records which replication
+        history it is writing to; after a promotion (a replica became the primary, and its last writes may be
+        missing) it raises every stream's floor, so no position from before is resumed as complete."""
+
+    def writable(self) -> bool:
+        """The last :meth:`primary` verdict (True until one says otherwise)."""
 
     async def listen(self) -> None:
         """Open the live connection now (the first subscribe opens it otherwise); raise

@@ -15,31 +15,39 @@ from typing import ClassVar
 
 from ..positions import format_position, parse_position
 from ..wire import GLOBAL, DeadLetter, Revocation, frame_with_position
-from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, StoredEvent
+from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled, StoredEvent
 
 Clock = Callable[[], float]
 
 
 class _Stream:
-    __slots__ = ("added", "anchored", "entries", "last")
+    """Entries ``(position, payload, ms)``; an anchor's payload is None (see :mod:`.scripts`)."""
+
+    __slots__ = ("entries", "floor", "last")
 
     def __init__(self) -> None:
-        self.entries: deque[tuple[str, bytes, int]] = deque()  # (position, payload, ms)
-        self.added = 0
+        self.entries: deque[tuple[str, bytes | None, int]] = deque()
         self.last = (0, 0)
-        self.anchored = False  # top() handed out an empty-stream cursor "0-N" for it
+        self.floor: tuple[int, int] | None = None  # positions at or before it are refused (history was lost)
 
-    def append(self, payload: bytes, now_ms: int) -> str:
+    def append(self, payload: bytes | None, now_ms: int) -> str:
         ms, seq = self.last
         self.last = (now_ms, 0) if now_ms > ms else (ms, seq + 1)
         position = format_position(*self.last)
         self.entries.append((position, payload, now_ms))
-        self.added += 1
         return position
 
     def trim(self, max_events: int, min_ms: int) -> None:
         while len(self.entries) > max_events or (self.entries and self.entries[0][2] < min_ms):
             self.entries.popleft()
+
+    def newest(self, now_ms: int) -> str:
+        return self.entries[-1][0] if self.entries else self.append(None, now_ms)
+
+    def reaches_back(self, since: str) -> bool:
+        if not any(p == since for p, _, _ in self.entries):
+            return False
+        return self.floor is None or parse_position(since) > self.floor
 
 
 class MemoryBroker:
@@ -105,20 +113,45 @@ class MemoryBroker:
 
     def history(self, name: str, since: str | None, limit: int) -> HistoryRead:
         stream = self.streams.get(name)
-        if stream is None:  # top() creates streams it hands out 0-0 for: a missing one has no history to give
+        if stream is None:
             return HistoryRead([], since is None)
-        entries = stream.entries
         if since is None:
-            return HistoryRead([StoredEvent(p, d) for p, d, _ in list(entries)[:limit]], True)
-        after = parse_position(since)
-        if after[0] == 0:  # top()'s empty-stream cursor "0-N": every entry added since must still be here
-            reaches_back = stream.anchored and len(entries) == stream.added - after[1]
-        else:
-            reaches_back = any(p == since for p, _, _ in entries)
-        if not reaches_back:
+            read = list(stream.entries)[:limit]
+        elif not stream.reaches_back(since):
             return HistoryRead([], False)
-        found = [StoredEvent(p, d) for p, d, _ in entries if parse_position(p) > after]
-        return HistoryRead(found[:limit], True)
+        else:
+            after = parse_position(since)
+            read = [e for e in stream.entries if parse_position(e[0]) > after][:limit]
+        return HistoryRead(
+            [StoredEvent(p, d) for p, d, _ in read if d is not None],
+            True,
+            read[-1][0] if read else None,
+            len(read) == limit,
+        )
+
+    def check(self, cursors: Sequence[tuple[str, str]]) -> list[bool]:
+        return [(s := self.streams.get(name)) is not None and s.reaches_back(cursor) for name, cursor in cursors]
+
+    def settle(self, name: str, cursor: str, lost: bool) -> Settled:
+        stream = self._stream(name)
+        emptied = not stream.entries  # trimming never empties a stream (see .scripts)
+        newest = stream.newest(int(self.clock() * 1000))
+        if not lost and not emptied:
+            if any(p == cursor for p, _, _ in stream.entries):  # still there: refused by an earlier loss's floor?
+                return Settled(newest, stream.floor is not None and parse_position(cursor) <= stream.floor)
+            if parse_position(stream.entries[0][0]) > parse_position(cursor):
+                return Settled(newest, False)  # trimmed by retention, not lost
+        key = parse_position(newest)
+        if stream.floor is None or key > stream.floor:
+            stream.floor = key
+        return Settled(stream.append(None, int(self.clock() * 1000)), True)  # history goes on after the floor
+
+    def flush(self) -> None:
+        """Forget everything, as ``FLUSHALL`` does to a Redis (for tests of lost history)."""
+        self.streams.clear()
+        self.idempotency.clear()
+        self.reads.clear()
+        self.revoked.clear()
 
     def mark_read(self, tenant_id: str, user_id: str, event_id: str, announcement: bytes) -> bool:
         marks = self.reads.setdefault((tenant_id, user_id), {})
@@ -154,11 +187,7 @@ class MemoryBroker:
         return [r for r in self.revoked.values() if r.revoked_at >= oldest]
 
     def top(self, name: str) -> str:
-        stream = self._stream(name)
-        if stream.entries:
-            return stream.entries[-1][0]
-        stream.anchored = True
-        return format_position(0, stream.added)
+        return self._stream(name).newest(int(self.clock() * 1000))
 
 
 class MemoryBackend:
@@ -202,8 +231,20 @@ class MemoryBackend:
     async def top(self, stream: str) -> str:
         return self.broker.top(stream)
 
+    async def check(self, cursors: Sequence[tuple[str, str]]) -> list[bool]:
+        return self.broker.check(cursors)
+
+    async def settle(self, stream: str, cursor: str, lost: bool = False) -> Settled:
+        return self.broker.settle(stream, cursor, lost)
+
     async def listen(self) -> None:
         return None
+
+    async def primary(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
 
     def live(self) -> bool:
         return True

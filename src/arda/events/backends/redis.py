@@ -22,18 +22,22 @@ from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..backoff import Backoff
 from ..errors import BackendUnavailableError, BusError, PublishError
 from ..wire import (
+    ANCHOR_FIELD,
     CHANNEL_PREFIX,
     DLQ_KEY,
+    PRIMARY_KEY,
     REVOCATIONS,
+    STREAM_PREFIX,
     DeadLetter,
     Revocation,
     channel_name,
+    meta_key,
     parse_revocation,
     parse_revocation_message,
     read_key,
@@ -41,7 +45,7 @@ from ..wire import (
     stream_key,
 )
 from . import scripts
-from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, StoredEvent
+from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled, StoredEvent
 from .resp import PubSubConnection
 
 log = logging.getLogger("arda.events.redis")
@@ -100,6 +104,7 @@ class RedisBackend:
         self._subscribe_lock = asyncio.Lock()
         self._channel_streams: dict[bytes, str] = {}
         self.reconnects = 0
+        self._writable = True
 
     def set_listener(self, listener: BackendListener) -> None:
         self._listener = listener
@@ -144,8 +149,17 @@ class RedisBackend:
         self._publish_script = client.register_script(scripts.PUBLISH_BATCH)
         self._history_script = client.register_script(scripts.HISTORY)
         self._top_script = client.register_script(scripts.TOP)
+        self._check_script = client.register_script(scripts.CHECK)
+        self._settle_script = client.register_script(scripts.SETTLE)
+        self._primary_script = client.register_script(scripts.PRIMARY)
         self._mark_read_script = client.register_script(scripts.MARK_READ)
         self._revoke_script = client.register_script(scripts.REVOKE)
+        try:
+            await self.primary()  # which history this is (a promotion since the last connect raises floors)
+        except BusError:
+            await client.aclose()
+            self._client = None
+            raise
 
     async def listen(self) -> None:
         """Open the subscriber connection now (else the first subscribe does: a bus that only publishes never
@@ -227,6 +241,8 @@ class RedisBackend:
                 return
             self.reconnects += 1
             log.info("redis subscriber reconnected", extra={"url": self.safe_url, "channels": len(self._desired)})
+            with contextlib.suppress(BusError):  # else the periodic check retries it
+                await self.primary()  # a promotion raises the floors before recovery reads history
             if self._listener is not None:
                 self._listener.on_resubscribed()
 
@@ -280,6 +296,40 @@ class RedisBackend:
         if self._conn is not None and gone:
             self._conn.unsubscribe(channel_name(s).encode() for s in gone)
 
+    # -- which Redis ------------------------------------------------------------------------------
+    async def primary(self) -> bool:
+        try:
+            info: Any = await self._redis().info("replication")
+            if info.get("role") != "master":
+                self._writable = False
+                return False
+            replid2 = str(info.get("master_replid2", "0"))
+            verdict: Any = await self._primary_script(keys=[PRIMARY_KEY], args=[str(info["master_replid"]), replid2])
+        except (RedisError, OSError) as exc:
+            if "READONLY" in str(exc):  # demoted between the two commands
+                self._writable = False
+                return False
+            raise self._failed(exc, "the primary check") from exc
+        self._writable = True
+        if verdict == b"promoted":
+            log.warning("redis replica promoted: its last writes may be missing; raising every stream's floor")
+            await self._raise_floors()
+        return True
+
+    def writable(self) -> bool:
+        return self._writable
+
+    async def _raise_floors(self) -> None:
+        """After a promotion: no position from before it may be resumed as complete, in any stream."""
+        count = 0
+        try:
+            async for key in self._redis().scan_iter(match=STREAM_PREFIX + "*", count=1000):
+                await self.settle(key.decode()[len(STREAM_PREFIX) :], "0-0", lost=True)
+                count += 1
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "raising the floors") from exc
+        log.warning("stream floors raised after a promotion", extra={"streams": count})
+
     # -- commands ---------------------------------------------------------------------------------
     def _redis(self) -> aioredis.Redis:
         if self._client is None:
@@ -303,15 +353,18 @@ class RedisBackend:
             raise self._failed(exc, "the command") from exc
 
     async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead:
+        keys = [stream_key(stream), meta_key(stream)]
         try:
-            ok, entries = await self._history_script(keys=[stream_key(stream)], args=[since or "", limit])
+            ok, entries = await self._history_script(keys=keys, args=[since or "", limit])
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the command") from exc
-        # An entry without the field ``e`` (written by something else) becomes an empty payload: malformed,
-        # dead-lettered by the reader like any other bad message.
+        # Anchors are skipped. An entry without the field ``e`` (written by something else) becomes an empty
+        # payload: malformed, dead-lettered by the reader like any other bad message.
         return HistoryRead(
-            [StoredEvent(position.decode(), _field(f, b"e")) for position, f in entries],
+            [StoredEvent(position.decode(), _field(f, b"e")) for position, f in entries if f[:1] != [ANCHOR_FIELD]],
             ok == 1,
+            entries[-1][0].decode() if entries else None,
+            len(entries) == limit,
         )
 
     async def top(self, stream: str) -> str:
@@ -320,6 +373,32 @@ class RedisBackend:
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the command") from exc
         return str(newest.decode())
+
+    async def check(self, cursors: Sequence[tuple[str, str]]) -> list[bool]:
+        if not cursors:
+            return []
+        try:
+            async with self._redis().pipeline(transaction=False) as pipe:
+                for stream, cursor in cursors:
+                    pipe.evalsha(self._check_script.sha, 2, stream_key(stream), meta_key(stream), cursor)
+                replies: list[Any] = await pipe.execute(raise_on_error=False)
+            if any(isinstance(r, NoScriptError) for r in replies):  # the script cache was emptied (a restart)
+                await self._redis().script_load(scripts.CHECK)
+                return await self.check(cursors)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the check") from exc
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise self._failed(reply, "the check")
+        return [int(r) == 1 for r in replies]
+
+    async def settle(self, stream: str, cursor: str, lost: bool = False) -> Settled:
+        keys = [stream_key(stream), meta_key(stream)]
+        try:
+            newest, was_lost = await self._settle_script(keys=keys, args=[cursor, 1 if lost else 0])
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+        return Settled(newest.decode(), int(was_lost) == 1)
 
     async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
         try:

@@ -8,13 +8,38 @@ streams by age (``MINID ~``). Returns ``[position, flag, ...]``: flag 0 stored, 
 (the position slot holds the error; nothing of that event was stored or sent). Checks that can fail run
 before any write: a script error never leaves an event half-published.
 
-TOP — KEYS[1] stream. The newest entry id, or ``0-0``; an absent stream is created empty (with a consumer
-group ``arda-anchor``, the only way to create an empty stream) so HISTORY can tell "empty" from "lost".
+Every position handed out is a real entry of its stream. An empty stream's position is an **anchor**: an
+entry with the field ``a`` instead of ``e``, appended by TOP (or SETTLE) when the stream has no entry, and
+skipped by every reader. So a position always names something that can be looked up: "the entry at
+``since`` still exists" is the whole of the continuity check, and a stream lost and created again (FLUSHALL,
+a restart without persistence) can never pass for the one a position was taken from.
 
-HISTORY — KEYS[1] stream; ARGV: since ('' for the oldest retained), limit. Returns ``[reachesBack(0|1),
-entries]``: entries strictly after ``since``; reachesBack is 1 when the entry at ``since`` is still
-stored (or, for ``0-0``, when the stream exists and nothing was ever trimmed from it). Never a partial
-replay: when it does not reach back, no entries are returned.
+The **floor** (``arda:meta:{stream}`` field ``floor``) is a position at or before which the stream's history
+is known to be incomplete: events accepted there were lost (the tail of the stream went missing in a
+failover or a crash). Resuming from a position at or before the floor is refused like a trimmed one.
+
+TOP — KEYS[1] stream. The newest entry's id (an anchor is appended to a stream without entries).
+
+HISTORY — KEYS[1] stream, KEYS[2] meta; ARGV: since ('' for the oldest retained), limit. Returns
+``[reachesBack(0|1), entries]``: entries strictly after ``since``, anchors included (the caller skips them);
+reachesBack is 1 when the entry at ``since`` is still stored and ``since`` is after the floor. Never a
+partial replay: when it does not reach back, no entries are returned.
+
+CHECK — KEYS[1] stream, KEYS[2] meta; ARGV: cursor. 1 while a subscriber's cursor still reaches back (its
+entry exists, after the floor), else 0: the periodic check that notices a stream lost while idle.
+
+SETTLE — KEYS[1] stream, KEYS[2] meta; ARGV: cursor, force. After a gap: the stream's newest position, and
+whether history was *lost* (not just trimmed by retention). Newly lost — the stream has no entry at all
+(trimming never empties one), or the cursor's entry is missing although it is not older than the oldest
+retained entry, or ``force`` is 1 — raises the floor to the newest
+position, so every older position is refused from now on, and appends an anchor after it (the position
+returned, where history goes on); a cursor refused by the floor of an earlier loss
+is lost too, and leaves the floor where it is. Returns ``[newest, lost(0|1)]``.
+
+PRIMARY — KEYS[1] ``arda:primary``; ARGV: the primary's ``master_replid``, ``master_replid2``. Which Redis
+history this is: ``same`` (as recorded), ``new`` (nothing recorded: a fresh or emptied Redis), ``restarted``
+(a new replication id, no previous one: a restart, with whatever persistence kept) or ``promoted`` (a
+replica promoted since: its last writes may be missing). Records the current id.
 
 MARK_READ — KEYS[1] the read-state set ``arda:read:{tenant}:{user}`` (a sorted set: member = event id, score
 = when it was read, Redis time in ms); ARGV: eventId, maxMembers, maxAgeMs, channel, announcement. Adds the
@@ -81,57 +106,106 @@ end
 return out
 """
 
-HISTORY = """
+#: Stream-id helpers shared by the scripts (a script cannot call another's functions).
+_IDS = """
+local function id_parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function id_after(a, b)
+  local ams, aseq = id_parts(a)
+  local bms, bseq = id_parts(b)
+  return ams > bms or (ams == bms and aseq > bseq)
+end
+local function newest(s)
+  local last = redis.call('XREVRANGE', s, '+', '-', 'COUNT', 1)
+  if #last > 0 then
+    return last[1][1]
+  end
+  return redis.call('XADD', s, '*', 'a', '')
+end
+local function reaches_back(s, meta, since)
+  if #redis.call('XRANGE', s, since, since) == 0 then
+    return false
+  end
+  local floor = redis.call('HGET', meta, 'floor')
+  return not floor or id_after(since, floor)
+end
+"""
+
+TOP = (
+    _IDS
+    + """
+return newest(KEYS[1])
+"""
+)
+
+HISTORY = (
+    _IDS
+    + """
 local s, since, limit = KEYS[1], ARGV[1], ARGV[2]
 if since == '' then
   return {1, redis.call('XRANGE', s, '-', '+', 'COUNT', limit)}
 end
-local ok = 0
-local empty_cursor = string.match(since, '^0%-(%d+)$')
-if empty_cursor then
-  -- TOP's cursor for a stream that had nothing retained, N entries ever added, and the anchor group. It
-  -- reaches back when that same stream (still anchored) kept every entry added since.
-  if redis.call('EXISTS', s) == 1 then
-    local anchored = false
-    for _, group in ipairs(redis.call('XINFO', 'GROUPS', s)) do
-      for i = 1, #group, 2 do
-        if group[i] == 'name' and group[i + 1] == 'arda-anchor' then anchored = true end
-      end
-    end
-    if anchored then
-      local info = redis.call('XINFO', 'STREAM', s)
-      local len, added = -1, -1
-      for i = 1, #info, 2 do
-        if info[i] == 'length' then len = info[i + 1] elseif info[i] == 'entries-added' then added = info[i + 1] end
-      end
-      if len == added - tonumber(empty_cursor) then ok = 1 end
-    end
-  end
-elseif #redis.call('XRANGE', s, since, since) > 0 then
-  ok = 1
-end
-if ok == 0 then
+if not reaches_back(s, KEYS[2], since) then
   return {0, {}}
 end
 return {1, redis.call('XRANGE', s, '(' .. since, '+', 'COUNT', limit)}
 """
+)
 
-TOP = """
-local s = KEYS[1]
-local last = redis.call('XREVRANGE', s, '+', '-', 'COUNT', 1)
-if #last > 0 then
-  return last[1][1]
+CHECK = (
+    _IDS
+    + """
+if reaches_back(KEYS[1], KEYS[2], ARGV[1]) then
+  return 1
 end
-local added = 0
-if redis.call('EXISTS', s) == 1 then
-  local info = redis.call('XINFO', 'STREAM', s)
-  for i = 1, #info, 2 do
-    if info[i] == 'entries-added' then added = info[i + 1] end
+return 0
+"""
+)
+
+SETTLE = (
+    _IDS
+    + """
+local s, meta, cursor = KEYS[1], KEYS[2], ARGV[1]
+-- a stream without entries lost them: trimming never empties one (a publish adds before it trims by age)
+local emptied = #redis.call('XREVRANGE', s, '+', '-', 'COUNT', 1) == 0
+local top = newest(s)
+local floor = redis.call('HGET', meta, 'floor')
+if ARGV[2] ~= '1' and not emptied then
+  if #redis.call('XRANGE', s, cursor, cursor) > 0 then
+    -- still there: refused by the floor of an earlier loss (already recorded), or not refused at all
+    if floor and not id_after(cursor, floor) then
+      return {top, 1}
+    end
+    return {top, 0}
+  end
+  local first = redis.call('XRANGE', s, '-', '+', 'COUNT', 1)[1][1]
+  if id_after(first, cursor) then
+    return {top, 0}  -- older than everything retained: trimmed by retention, not lost
   end
 end
--- create the stream if absent, and mark it, so HISTORY can tell "nothing since" from "lost and recreated"
-redis.pcall('XGROUP', 'CREATE', s, 'arda-anchor', '$', 'MKSTREAM')
-return '0-' .. added
+-- lost: every position up to the newest is refused from now on, and history goes on from a new anchor
+if not floor or id_after(top, floor) then
+  redis.call('HSET', meta, 'floor', top)
+end
+return {redis.call('XADD', s, '*', 'a', ''), 1}
+"""
+)
+
+PRIMARY = """
+local known = redis.call('HGET', KEYS[1], 'replid')
+if known == ARGV[1] then
+  return 'same'
+end
+redis.call('HSET', KEYS[1], 'replid', ARGV[1])
+if not known then
+  return 'new'
+end
+if string.match(ARGV[2], '^0+$') then
+  return 'restarted'
+end
+return 'promoted'
 """
 
 
