@@ -176,3 +176,28 @@ async def test_readyz_is_503_on_a_replica(tmp_path: Path) -> None:
     finally:
         primary.close()
         replica.close()
+
+
+# -- finding 4: a bus outage is not silence ------------------------------------------------------------------
+async def test_clients_are_told_when_the_bus_cannot_receive_and_resume_after(
+    fresh_redis: RedisServer, tmp_path: Path
+) -> None:
+    async with running_service(fresh_redis.url, tmp_path, bus_outage_s=1, check_interval_s=0.2) as svc:
+        async with svc.user() as c, svc.user("u-2") as idle_client:
+            await c.subscribe()
+            (before,) = await svc.publish(order())
+            position = (await c.notifications(1))[0]["position"]
+            fresh_redis.kill()  # Redis is gone (its data is on disk: appendfsync always)
+            assert await c.closed_with(timeout=10) == 1013  # told, after ARDA_BUS_OUTAGE_S
+            status, body, _ = await svc.http("GET", "/readyz", auth=None)
+            assert status == 503, body
+            await idle_client.send("ping", None, "p")  # not subscribed: not affected
+            assert (await idle_client.expect("pong"))["messageId"] == "p"
+        fresh_redis.start()
+        await eventually(lambda: svc.service.bus.live, timeout=15)
+        async with svc.user() as again:
+            resumed = await again.subscribe(since=position)
+            assert resumed["recovered"] is True
+            (after,) = await svc.publish(order(n=2))
+            assert (await again.notifications(1))[0]["eventId"] == after["id"]
+        assert before["id"] != after["id"]

@@ -136,6 +136,10 @@ async def test_half_open_connection_is_detected_and_the_gap_filled(redis_server:
             await received.wait_for(1)
             proxy.freeze()  # no FIN, no RST: the subscriber's socket just goes quiet
             frozen_at = time.monotonic()
+            conn = subscriber.backend._conn  # type: ignore[attr-defined]
+            await eventually(lambda: conn.closed.done(), timeout=5)
+            # dropped within ping interval + timeout of the last byte received (not of the last check)
+            assert time.monotonic() - frozen_at <= 0.3 + 0.3 + 0.1
             during = [(await publisher.publish(order(n=n))).id for n in range(1, 30)]
             await received.wait_for(30, timeout=10)
             detected_after = time.monotonic() - frozen_at

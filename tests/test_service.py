@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -529,6 +530,33 @@ async def test_a_client_that_stops_reading_is_closed_and_others_keep_receiving(t
             await eventually(lambda: len(svc.service.hub.tenants.get("tenant-001", {})) == 1, timeout=5)
             metrics = svc.service.metrics.render().decode()
             assert 'arda_failures_total{reason="slow_consumer"} 1.0' in metrics
+        finally:
+            stuck.close()
+
+
+async def test_a_stalled_reader_is_closed_with_4004_soon_after_passing_the_default_bound(tmp_path: Path) -> None:
+    """Issue 10.6: the kernel soaked up megabytes a stalled reader never read, the service's count stayed
+    under its 1 MiB bound, and the heartbeat (not 4004) dropped it after 30 s. With the send buffer capped,
+    what it does not take piles up where the bound sees it."""
+    url = f"memory://svc-{uuid.uuid4().hex}"
+    async with running_service(url, tmp_path) as svc:
+        stuck = await _raw_socket_client(svc.service.ws_port, token("u-slow", ["tenant-001"]))
+        try:
+            await eventually(lambda: len(svc.service.hub.tenants.get("tenant-001", {})) == 1)
+            lines = [{"partId": f"p{i}", "quantity": 1, "partName": "x" * 2000} for i in range(10)]  # ~20 KB
+            (conn,) = svc.service.sessions.connections
+            sent = 0
+            started = time.monotonic()
+            while not conn.closed and sent < 4_000_000:  # 4 MB at most
+                await svc.publish(*[order(n=i, lines=lines) for i in range(10)])
+                sent += 10 * 20_000
+                await asyncio.sleep(0.02)
+            assert conn.close_code == 4004
+            assert sent <= 2_000_000, f"closed only after {sent:,} bytes"  # 1 MiB + the capped kernel buffers
+            assert time.monotonic() - started < 5
+            metrics = svc.service.metrics.render().decode()
+            assert 'arda_failures_total{reason="slow_consumer"} 1.0' in metrics
+            await eventually(lambda: not svc.service.hub.tenants.get("tenant-001"), timeout=5)  # gone after 2 s
         finally:
             stuck.close()
 

@@ -43,7 +43,12 @@ POLICY_VIOLATION = CloseCode(
 )
 MESSAGE_TOO_BIG = CloseCode(1009, "message_too_big", "stop", "An inbound frame exceeded the size limit.")
 INTERNAL_ERROR = CloseCode(1011, "internal_error", "reconnect", "The server failed unexpectedly.")
-TRY_AGAIN_LATER = CloseCode(1013, "try_again_later", "reconnect", "Too many connections from this address.")
+TRY_AGAIN_LATER = CloseCode(
+    1013,
+    "try_again_later",
+    "reconnect",
+    "Too many connections from this address, or the service cannot receive events right now; back off.",
+)
 UNAUTHORIZED = CloseCode(4001, "unauthorized", "stop", "The token was refused; get a new one before retrying.")
 TOKEN_EXPIRED = CloseCode(
     4002, "token_expired", "reconnect", "The token expired and was not refreshed in time; reconnect with a fresh one."

@@ -80,11 +80,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "outbound_max_messages", "ARDA_OUTBOUND_MAX_MESSAGES", 5000, "Unsent messages per connection; beyond: 4004."
     ),
+    Setting(
+        "send_buffer_bytes",
+        "ARDA_SEND_BUFFER_BYTES",
+        65536,
+        "Kernel send buffer per connection (SO_SNDBUF; Linux doubles it), so the outbound bound sees a stall.",
+    ),
     Setting("heartbeat_interval_s", "ARDA_HEARTBEAT_INTERVAL_S", 20.0, "Ping connections idle this long."),
     Setting(
         "heartbeat_timeout_s", "ARDA_HEARTBEAT_TIMEOUT_S", 10.0, "Close (4008) if nothing arrives this long after."
     ),
     Setting("sweep_interval_s", "ARDA_SWEEP_INTERVAL_S", 1.0, "How often deadlines are checked."),
+    Setting(
+        "bus_outage_s",
+        "ARDA_BUS_OUTAGE_S",
+        10.0,
+        "After this long unable to receive from Redis, subscribed clients are closed with 1013 (reconnect).",
+    ),
     Setting(
         "check_interval_s",
         "ARDA_CHECK_INTERVAL_S",
@@ -126,10 +138,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     preauth_budget: float = 64.0
     outbound_max_bytes: int = 1048576
     outbound_max_messages: int = 5000
+    send_buffer_bytes: int = 65536
     heartbeat_interval_s: float = 20.0
     heartbeat_timeout_s: float = 10.0
     sweep_interval_s: float = 1.0
     check_interval_s: float = 5.0
+    bus_outage_s: float = 10.0
     publish_rate: float = 1000.0
     publish_burst: float = 2000.0
     ack_rate: float = 20.0
@@ -188,10 +202,12 @@ _POSITIVE = {
     "preauth_budget",
     "outbound_max_bytes",
     "outbound_max_messages",
+    "send_buffer_bytes",
     "heartbeat_interval_s",
     "heartbeat_timeout_s",
     "sweep_interval_s",
     "check_interval_s",
+    "bus_outage_s",
     "publish_rate",
     "publish_burst",
     "ack_rate",

@@ -4,11 +4,13 @@ Fan-out does no I/O per recipient and never awaits: a notification is mapped, en
 event; the same frame bytes are appended to each recipient's outbound list, and one callback at the end
 of the event-loop turn writes each connection's list with a single ``write()`` (one ``send()`` syscall per
 connection per turn, whatever the number of events — the write coalescing measured in
-``../shared/notes/stack.md``).
+``docs/benchmarks.md``).
 
-Outbound queues are bounded: a connection whose unsent bytes in the socket's buffer pass ``max_bytes`` after
-a flush, or whose list passes ``max_messages`` within one turn (or during a replay), is closed with 4004
-(slow consumer: reconnect and resume). Nobody else waits for it. The list itself holds references to frames
+Outbound queues are bounded: a connection that still holds more than ``max_bytes`` unsent when the next write
+comes (or more than ``BURST_FACTOR`` times that right after one), or whose list passes ``max_messages``
+within one turn (or during a replay), is closed with 4004 (slow consumer: reconnect and resume). The
+kernel's share is capped too (:func:`~.websocket.serve` sets ``SO_SNDBUF``), so a reader that stopped piles
+up where it is counted. Nobody else waits for it. The list itself holds references to frames
 shared by all recipients, so a burst costs a pointer per message and connection until the turn ends.
 """
 
@@ -19,6 +21,9 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ..events.positions import fast_key
+
+#: How far past the outbound bound one turn's write may take a connection before it counts as slow at once.
+BURST_FACTOR = 8
 
 
 class Subscription:
@@ -158,7 +163,11 @@ class Hub:
                 self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Write each dirty connection's queued frames with one write (end of the loop turn)."""
+        """Write each dirty connection's queued frames with one write (end of the loop turn).
+
+        The bound is on what a connection has not taken of earlier writes: still more than ``max_bytes`` unsent
+        when the next write comes, it is slow (4004). One turn's write may go past it (a burst to a client that
+        reads fine), up to ``BURST_FACTOR`` times."""
         self._flush_scheduled = False
         dirty, self._dirty = self._dirty, []
         max_bytes = self.max_bytes
@@ -166,10 +175,13 @@ class Hub:
             peer.dirty = False
             if peer.closed or not peer.out:
                 continue
+            if peer.write_buffer_size() > max_bytes:
+                self._slow(peer)
+                continue
             data = peer.out[0] if len(peer.out) == 1 else b"".join(peer.out)
             peer.out.clear()
             peer.write(data)
-            if peer.write_buffer_size() > max_bytes:
+            if peer.write_buffer_size() > BURST_FACTOR * max_bytes:
                 self._slow(peer)
 
     def _slow(self, peer: Peer) -> None:

@@ -97,6 +97,8 @@ class NotificationService:
         self._ws_server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
+        self._bus_down_since: float | None = None  # monotonic time the bus was first seen unable to receive
+        self._bus_outage_told = False
         self.ws_port = settings.port
         self.http_port = settings.http_port
 
@@ -167,8 +169,27 @@ class NotificationService:
             try:
                 self.sessions.sweep()
                 self.metrics.queue_bytes.set(sum(c.write_buffer_size() for c in self.sessions.connections))
+                self._watch_bus(time.monotonic())
             except Exception:
                 log.exception("sweep failed")
+
+    def _watch_bus(self, now: float) -> None:
+        """While the bus cannot receive (Redis down, or not the primary), subscribed clients get nothing and
+        would not know: after ``bus_outage_s`` of it they are closed with 1013 (try again later — reconnect with
+        a longer backoff), so they show "reconnecting" and resume once the bus is back; this instance's
+        ``/readyz`` says 503 meanwhile, so a load balancer sends them elsewhere."""
+        if self.bus.live and self.bus.writable:
+            self._bus_down_since = None
+            return
+        if self._bus_down_since is None:
+            self._bus_down_since = now
+            self._bus_outage_told = False
+            return
+        if self._bus_outage_told or now - self._bus_down_since < self.settings.bus_outage_s:
+            return
+        self._bus_outage_told = True
+        closed = self.sessions.bus_outage()
+        log.warning("bus outage: subscribed clients told to reconnect", extra={"clients": closed})
 
     # -- bus subscriptions ------------------------------------------------------------------------
     async def acquire(self, stream: str) -> None:

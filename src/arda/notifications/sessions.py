@@ -499,6 +499,17 @@ class Sessions:
                 closed += 1
         return closed
 
+    def bus_outage(self) -> int:
+        """Close (1013) every connection with a subscription: the bus has been unable to receive for too long.
+        Returns how many were closed."""
+        closed = 0
+        for conn in list(self.connections):
+            if conn.subs and not conn.closed:
+                self.metrics.failures.labels("bus_outage").inc()
+                conn.close(codes.TRY_AGAIN_LATER, "the service cannot receive events right now: reconnect later")
+                closed += 1
+        return closed
+
     def resync(self, stream: str) -> None:
         """The bus lost continuity for ``stream``: its subscribers reconnect and resume (4006)."""
         for conn in self.hub.subscribers(stream):

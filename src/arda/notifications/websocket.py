@@ -29,6 +29,7 @@ import asyncio
 import itertools
 import logging
 import os
+import socket
 from typing import TYPE_CHECKING, NamedTuple, cast
 
 from .. import logs
@@ -421,10 +422,19 @@ class Connection(asyncio.Protocol):
 
 
 async def serve(sessions: Sessions, host: str, port: int) -> asyncio.Server:
-    """Listen for WebSocket clients on ``host:port`` (``/ws`` and ``/``)."""
+    """Listen for WebSocket clients on ``host:port`` (``/ws`` and ``/``).
+
+    The kernel's send buffer of each connection is capped (``send_buffer_bytes``, set on the listening socket:
+    accepted sockets inherit it): left to autotuning it grows to megabytes, which the outbound bound
+    (``outbound_max_bytes``, counted in the transport's own buffer) never sees — a reader that stopped would
+    soak up megabytes of stale data before being closed. With the cap, what a stalled reader does not take
+    piles up where it is counted, and it is closed with 4004 soon after passing the bound."""
     loop = asyncio.get_running_loop()
     # reconnect storms: a backlog of 100 overflows, and each dropped SYN costs its client a second
-    return await loop.create_server(lambda: Connection(sessions), host, port, backlog=4096)
+    server = await loop.create_server(lambda: Connection(sessions), host, port, backlog=4096)
+    for sock in server.sockets:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sessions.settings.send_buffer_bytes)
+    return server
 
 
 __all__ = ["CLOSE_TIMEOUT_S", "Connection", "InboundBudget", "serve"]

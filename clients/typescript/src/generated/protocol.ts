@@ -17,7 +17,7 @@ export const CLOSE_CODES = {
   1008: { name: "policy_violation", action: "stop", meaning: "Not sent by this server (a disallowed Origin gets HTTP 403 at the upgrade)." },
   1009: { name: "message_too_big", action: "stop", meaning: "An inbound frame exceeded the size limit." },
   1011: { name: "internal_error", action: "reconnect", meaning: "The server failed unexpectedly." },
-  1013: { name: "try_again_later", action: "reconnect", meaning: "Too many connections from this address." },
+  1013: { name: "try_again_later", action: "reconnect", meaning: "Too many connections from this address, or the service cannot receive events right now; back off." },
   4001: { name: "unauthorized", action: "stop", meaning: "The token was refused; get a new one before retrying." },
   4002: { name: "token_expired", action: "reconnect", meaning: "The token expired and was not refreshed in time; reconnect with a fresh one." },
   4003: { name: "auth_timeout", action: "reconnect", meaning: "No authenticate message within the deadline." },

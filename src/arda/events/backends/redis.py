@@ -1,8 +1,9 @@
 """The Redis backend: redis-py for commands and scripts, :mod:`.resp` for the subscriber connection.
 
-Connection health: the subscriber sends ``PING`` every ``ping_interval`` seconds and drops the connection
-when nothing at all arrives within ``ping_timeout`` after it, so a half-open connection (no FIN, no data)
-is detected within ``ping_interval + ping_timeout`` (default 5 + 3 = 8 s). It then reconnects with full-
+Connection health: the subscriber sends ``PING`` once nothing has arrived for ``ping_interval`` seconds, and
+drops the connection once nothing at all has arrived for ``ping_interval + ping_timeout`` — a deadline
+counted from the last byte received — so a half-open connection (no FIN, no data) is dropped at most 8 s
+(default 5 + 3) after it went quiet. It then reconnects with full-
 jitter exponential backoff (50 ms doubling to a 5 s cap), re-subscribes every desired channel, and tells
 the listener, which fills the gap from history.
 """
@@ -247,18 +248,27 @@ class RedisBackend:
                 self._listener.on_resubscribed()
 
     async def _keepalive(self, conn: PubSubConnection) -> None:
+        """A deadline counted from the last byte received: a connection silent for ``ping_interval`` is sent a
+        PING, and one silent for ``ping_interval + ping_timeout`` — since its last byte, whatever was sent —
+        is dropped as half-open. So a dead link is found at most that long after it went quiet."""
         loop = asyncio.get_running_loop()
+        deadline = self.ping_interval + self.ping_timeout
+        pinged_at = -1.0  # loop time of the last PING (none yet)
+        watched_from = loop.time()  # silence before this task started watching is not counted
         while True:
-            await asyncio.sleep(self.ping_interval)
-            sent = loop.time()
-            try:
-                conn.ping()
-            except ConnectionError:
+            now = loop.time()
+            heard = max(conn.last_received, watched_from)
+            if now - heard >= deadline:
+                conn.abort(f"nothing received for {deadline:g} s, PING included (half-open connection?)")
                 return
-            await asyncio.sleep(self.ping_timeout)
-            if conn.last_received < sent:
-                conn.abort(f"no reply to PING within {self.ping_timeout:g} s (half-open connection?)")
-                return
+            if now - heard >= self.ping_interval and pinged_at < heard:
+                try:
+                    conn.ping()
+                except ConnectionError:
+                    return
+                pinged_at = now
+            due = heard + (deadline if pinged_at >= heard else self.ping_interval)
+            await asyncio.sleep(max(0.01, due - now))
 
     async def subscribe(self, streams: Collection[str]) -> None:
         async with self._subscribe_lock:
