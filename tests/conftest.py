@@ -9,6 +9,7 @@ import pytest
 
 from arda.events import AnyEvent, EventBus
 from arda.testing.redis_server import RedisServer
+from arda.testing.sentinel import SentinelSetup
 
 
 @pytest.fixture(scope="session")
@@ -33,12 +34,26 @@ def fresh_redis() -> Iterator[RedisServer]:
     server.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="session")
+def sentinel_setup() -> Iterator[SentinelSetup]:
+    """One primary, two replicas and three Sentinels for the session (tests that fail over start their own)."""
+    setup = SentinelSetup().start()
+    yield setup
+    setup.close()
+
+
+@pytest.fixture
+def sentinel_url(sentinel_setup: SentinelSetup) -> str:
+    sentinel_setup.node(sentinel_setup.primary_port()).client().flushall()
+    return sentinel_setup.url
+
+
+@pytest.fixture(params=["memory", "redis", "sentinel"])
 def bus_url(request: pytest.FixtureRequest) -> str:
-    """The contract suite runs against both backends."""
+    """The contract suite (and the service tests that take it) run against every backend and topology."""
     if request.param == "memory":
         return f"memory://test-{uuid.uuid4().hex}"
-    url: str = request.getfixturevalue("redis_url")
+    url: str = request.getfixturevalue(f"{request.param}_url")
     return url
 
 

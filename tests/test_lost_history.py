@@ -14,6 +14,7 @@ import pytest
 from arda.events import EventBus, Gap
 from arda.events.backends.memory import MemoryBackend
 from arda.testing.redis_server import RedisServer
+from arda.testing.sentinel import SentinelSetup
 from conftest import Collector, eventually, order
 from tcp_proxy import TcpProxy
 from ws_client import Running, running_service
@@ -40,23 +41,24 @@ def record_gaps(svc: Running) -> list[Gap]:
     return gaps
 
 
-def lose_everything(svc: Running, redis_server: RedisServer | None) -> None:
+def lose_everything(svc: Running, request: pytest.FixtureRequest) -> None:
     backend = svc.service.bus.backend
     if isinstance(backend, MemoryBackend):
         backend.broker.flush()
+    elif "sentinel" in svc.service.bus.url:
+        setup: SentinelSetup = request.getfixturevalue("sentinel_setup")
+        setup.node(setup.primary_port()).client().flushall()
     else:
-        assert redis_server is not None
-        redis_server.client().flushall()
+        request.getfixturevalue("redis_server").client().flushall()
 
 
 async def test_a_position_of_an_empty_tenant_does_not_resume_after_history_is_lost(
     svc: Running, request: pytest.FixtureRequest
 ) -> None:
-    server = request.getfixturevalue("redis_server") if "redis" in svc.service.bus.url else None
     async with svc.user("u-1", ["tenant-empty"]) as c:
         start = (await c.subscribe("tenant-empty"))["position"]
     await svc.publish(*[order("tenant-empty", n) for n in range(5)])
-    lose_everything(svc, server)
+    lose_everything(svc, request)
     async with svc.user("u-1", ["tenant-empty"]) as again:
         resumed = await again.subscribe("tenant-empty", since=start)
         assert resumed["recovered"] is False  # it said "0-0 … recovered: true" and replayed nothing
@@ -77,13 +79,12 @@ async def test_a_position_of_an_empty_tenant_still_resumes_when_nothing_was_lost
 async def test_history_lost_while_idle_is_noticed_and_clients_are_told(
     svc: Running, request: pytest.FixtureRequest
 ) -> None:
-    server = request.getfixturevalue("redis_server") if "redis" in svc.service.bus.url else None
     gaps = record_gaps(svc)
     async with svc.user() as c:
         await c.subscribe()
         await svc.publish(order())
         (n,) = await c.notifications(1)
-        lose_everything(svc, server)  # and nothing is published afterwards
+        lose_everything(svc, request)  # and nothing is published afterwards
         assert await c.closed_with(timeout=5) == 4006  # the periodic check (0.2 s here; 5 s by default)
     assert [(g.stream, g.reason) for g in gaps] == [("tenant-001", "history_lost")]
     async with svc.user() as again:

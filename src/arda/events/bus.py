@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .. import logs
+from .backends import urls
 from .backends.base import Backend, PublishItem, PublishOutcome, Retention
 from .backends.memory import MemoryBackend
 from .backends.redis import RedisBackend
@@ -73,12 +74,16 @@ class HistoryPage(NamedTuple):
 
 
 def backend_for_url(url: str, retention: Retention, **redis_options: Any) -> Backend:
-    """``memory://name`` → :class:`MemoryBackend`; ``redis://``, ``rediss://``, ``unix://`` → :class:`RedisBackend`."""
+    """``memory://name`` → :class:`MemoryBackend`; ``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://``,
+    ``rediss+sentinel://`` → :class:`RedisBackend` (see :mod:`.backends.urls`)."""
     if url.startswith("memory://"):
         return MemoryBackend(url[len("memory://") :], retention)
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(urls.SCHEMES):
         return RedisBackend(url, retention, **redis_options)
-    raise ValueError(f"unsupported bus URL {url!r}: expected memory://, redis://, rediss:// or unix://")
+    raise ValueError(
+        f"unsupported bus URL {urls.redact(url)!r}: expected memory://, redis://, rediss://, unix:// or "
+        "redis+sentinel://host:port[,host:port…]/<master-name>"
+    )
 
 
 def _result(event: AnyEvent, outcome: PublishOutcome) -> PublishResult:

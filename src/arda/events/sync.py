@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from .backends import scripts
+from .backends import scripts, urls
 from .backends.base import PublishItem, Retention
-from .backends.redis import redact_url
 from .bus import PublishResult
 from .errors import BackendUnavailableError, PublishError
 from .models import AnyEvent
@@ -35,12 +33,12 @@ class SyncPublisher:
         retention: Retention = Retention(),
         timeout: float = 5.0,
     ) -> None:
-        if not url.startswith(("redis://", "rediss://", "unix://")):
+        if not url.startswith(urls.SCHEMES):
             raise ValueError("SyncPublisher needs a Redis URL; memory:// exists only inside one event loop")
-        self.safe_url = redact_url(url)
+        self.safe_url = urls.redact(url)
         self.registry = registry or default_registry
         self.retention = retention
-        self._client = redis.Redis.from_url(
+        self._client, self._sentinels = urls.sync_client(
             url,
             socket_connect_timeout=timeout,
             socket_timeout=timeout,
@@ -72,6 +70,8 @@ class SyncPublisher:
 
     def close(self) -> None:
         self._client.close()
+        for sentinel in self._sentinels:
+            sentinel.close()
 
     def __enter__(self) -> SyncPublisher:
         return self.connect()

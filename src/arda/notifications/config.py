@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from ..events.backends import urls
 from .errors import ConfigError
 
 
@@ -34,7 +35,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "ARDA_HOST", "127.0.0.1", "Interface for both ports (0.0.0.0 in containers)."),
     Setting("port", "ARDA_PORT", 3001, "Public WebSocket port (/ws and /)."),
     Setting("http_port", "ARDA_HTTP_PORT", 3002, "Internal HTTP API port: health, metrics, publish, history."),
-    Setting("redis_url", "ARDA_REDIS_URL", None, "Redis URL; unset: the embedded in-process bus (one instance)."),
+    Setting(
+        "redis_url",
+        "ARDA_REDIS_URL",
+        None,
+        "redis://, rediss://, unix:// or redis+sentinel://h:p,…/<master>; unset: the embedded in-process bus.",
+    ),
     Setting("jwt_secret", "ARDA_JWT_SECRET", None, "HS256 secret (≥ 32 bytes). Unset with no key: a dev secret."),
     Setting("jwt_public_key", "ARDA_JWT_PUBLIC_KEY", None, "PEM public key (RS256/ES256), or a path to one."),
     Setting("jwks_url", "ARDA_JWKS_URL", None, "JWKS URL for RS256/ES256 keys by kid."),
@@ -250,10 +256,17 @@ def load(environ: Mapping[str, str] | None = None, args: argparse.Namespace | No
         raise ConfigError(
             f"ARDA_LOG_LEVEL / --log-level: expected debug, info, warning or error, got {settings.log_level!r}"
         )
-    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(
-            f"ARDA_REDIS_URL / --redis-url: expected redis://, rediss:// or unix://, got {settings.redis_url!r}"
-        )
+    if settings.redis_url:
+        if not settings.redis_url.startswith(urls.SCHEMES):
+            raise ConfigError(
+                "ARDA_REDIS_URL / --redis-url: expected redis://, rediss://, unix:// or "
+                f"redis+sentinel://host:port[,host:port…]/<master-name>, got {urls.redact(settings.redis_url)!r}"
+            )
+        if urls.is_sentinel(settings.redis_url):
+            try:
+                urls.parse_sentinel_url(settings.redis_url)
+            except ValueError as exc:
+                raise ConfigError(f"ARDA_REDIS_URL / --redis-url: {exc}") from None
     return settings
 
 

@@ -28,7 +28,7 @@ class RedisServer:
     """``persistent``: AOF with ``appendfsync always``. ``tls``: also listen with TLS on :attr:`tls_port`
     (the plain port stays, for the test's own admin client)."""
 
-    def __init__(self, *, persistent: bool = False, tls: TlsFiles | None = None) -> None:
+    def __init__(self, *, persistent: bool = False, tls: TlsFiles | None = None, args: tuple[str, ...] = ()) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server not found: run `make test`, which installs it")
@@ -38,6 +38,7 @@ class RedisServer:
         self.persistent = persistent
         self.tls = tls
         self.tls_port = free_port() if tls is not None else 0
+        self.args = args  # more redis-server options, e.g. ("--replicaof", "127.0.0.1", "6379")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -56,6 +57,7 @@ class RedisServer:
             args += ["--tls-port", str(self.tls_port), "--tls-cert-file", str(self.tls.cert)]
             args += ["--tls-key-file", str(self.tls.key), "--tls-ca-cert-file", str(self.tls.ca)]
             args += ["--tls-auth-clients", "no"]
+        args += self.args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:

@@ -16,11 +16,10 @@ import logging
 import time
 from collections.abc import Collection, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
@@ -45,25 +44,13 @@ from ..wire import (
     revocation_member,
     stream_key,
 )
-from . import scripts
+from . import scripts, urls
 from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled, StoredEvent
 from .resp import PubSubConnection
 
 log = logging.getLogger("arda.events.redis")
 _REVOCATIONS = REVOCATIONS.encode()
 MIN_REDIS_VERSION = (7, 0)
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
 def _field(flat: list[bytes], name: bytes) -> bytes:
@@ -88,14 +75,17 @@ class RedisBackend:
     ) -> None:
         self.url = url
         self.max_connections = max_connections
-        self.safe_url = redact_url(url)
+        self.safe_url = urls.redact(url)
         self.retention = retention
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.backoff = backoff or Backoff()
-        self._params: dict[str, Any] = dict(parse_url(url))
+        self._params: dict[str, Any] = urls.subscriber_params(url)
+        self._sentinel: Sentinel | None = None  # with a Sentinel URL: where the primary is found
+        self._master = urls.parse_sentinel_url(url).master if urls.is_sentinel(url) else ""
+        self._subscriber_at: tuple[str, int] | None = None  # the primary the subscriber connection reached
         self._client: aioredis.Redis | None = None
         self._listener: BackendListener | None = None
         self._desired: set[str] = set()
@@ -125,7 +115,9 @@ class RedisBackend:
     async def connect(self) -> None:
         # A blocking pool: a burst of commands (2,000 clients subscribing at once) waits for a free connection
         # (up to the command timeout) instead of failing with "Too many connections".
-        pool = aioredis.BlockingConnectionPool.from_url(
+        # With Sentinels, each new connection asks them where the primary is, and a READONLY answer (a demoted
+        # primary) drops the connection: the retry (publishing is idempotent) reaches the new primary.
+        client, self._sentinel = urls.async_client(  # the client owns its pool and closes it
             self.url,
             max_connections=self.max_connections,
             timeout=self.command_timeout,
@@ -135,7 +127,6 @@ class RedisBackend:
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
             health_check_interval=30,
         )
-        client = aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
         try:
             async with asyncio.timeout(self.connect_timeout):
                 info = await client.info("server")
@@ -186,6 +177,9 @@ class RedisBackend:
             self._conn.close()
         if self._client is not None:
             await self._client.aclose()
+        if self._sentinel is not None:
+            for sentinel in self._sentinel.sentinels:
+                await sentinel.aclose()
 
     # -- subscriber connection ------------------------------------------------------------------
     def _on_message(self, channel: bytes, payload: bytes) -> None:
@@ -204,7 +198,12 @@ class RedisBackend:
         """Connect, and subscribe the revocations channel and every desired stream's channel."""
         conn = PubSubConnection(self._on_message)
         try:
-            await conn.open(self._params, self.connect_timeout)
+            params = self._params
+            if self._sentinel is not None:  # the primary, as the Sentinels see it now; checked with ROLE
+                host, port = await self._sentinel.discover_master(self._master)
+                params = {**params, "host": host, "port": port}
+                self._subscriber_at = (str(host), int(port))
+            await conn.open(params, self.connect_timeout, primary_only=self._sentinel is not None)
             async with asyncio.timeout(self.connect_timeout):
                 await conn.subscribe([_REVOCATIONS, *(channel_name(s).encode() for s in self._desired)])
         except BaseException:
@@ -308,6 +307,8 @@ class RedisBackend:
 
     # -- which Redis ------------------------------------------------------------------------------
     async def primary(self) -> bool:
+        if self._sentinel is not None and self._conn is not None and not self._conn.closed.done():
+            await self._follow_failover(self._conn)
         try:
             info: Any = await self._redis().info("replication")
             if info.get("role") != "master":
@@ -328,6 +329,26 @@ class RedisBackend:
 
     def writable(self) -> bool:
         return self._writable
+
+    async def _follow_failover(self, conn: PubSubConnection) -> None:
+        """Move the subscriber off its node once that node is no longer a primary — not before. After a
+        failover the old primary goes on accepting writes until the Sentinels demote it, and those writes are
+        then discarded: staying subscribed to it until then, this bus delivers them (so its clients see them,
+        and later learn from the missing positions that they were lost) instead of nobody ever knowing.
+        Once it is a replica (or unreachable), the subscriber reconnects to the primary the Sentinels name,
+        where the promotion raises the floors and recovery reports the loss."""
+        if self._subscriber_at is None:
+            return
+        host, port = self._subscriber_at
+        node = urls.node_client(self._params, host, port, timeout=self.command_timeout)
+        try:
+            role: Any = await node.execute_command("ROLE")  # type: ignore[no-untyped-call]
+        except (RedisError, OSError):
+            return  # unreachable: the connection's own deadline drops it
+        finally:
+            await node.aclose()
+        if not role or role[0] != b"master":
+            conn.abort(f"{host}:{port} is no longer the primary")
 
     async def _raise_floors(self) -> None:
         """After a promotion: no position from before it may be resumed as complete, in any stream."""

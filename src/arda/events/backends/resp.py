@@ -91,12 +91,17 @@ class PubSubConnection:
         self._confirm: dict[bytes, asyncio.Future[None]] = {}
         self._abort_reason = ""
 
-    async def open(self, params: dict[str, Any], timeout: float) -> None:
-        """Connect and authenticate, within ``timeout`` seconds. Raises ``OSError``/``TimeoutError``/``RespError``;
-        on failure the socket is closed."""
+    async def open(self, params: dict[str, Any], timeout: float, *, primary_only: bool = False) -> None:
+        """Connect and authenticate, within ``timeout`` seconds; with ``primary_only``, check with ``ROLE`` that
+        the node is a primary (what a Sentinel says may be stale). Raises ``OSError``/``TimeoutError``/
+        ``RespError``; on failure the socket is closed."""
         try:
             async with asyncio.timeout(timeout):
                 await self._open(params)
+                if primary_only:
+                    role = await self._request("ROLE")
+                    if not (type(role) is list and role and role[0] == b"master"):
+                        raise RespError(f"not the primary (ROLE {role[0] if type(role) is list and role else role!r})")
         except BaseException:
             self.abort("open failed")
             raise
@@ -178,7 +183,10 @@ class PubSubConnection:
                 future = self._confirm.pop(reply[1], None)
                 if future is not None and not future.done():
                     future.set_result(None)
-            return  # unsubscribe confirmations and pongs need nothing
+                return
+            if kind in (b"unsubscribe", b"pong"):
+                return  # they need nothing
+            # anything else is the reply to a request (ROLE's is a list too)
         if self._pending:
             self._pending.popleft().set_result(reply)
 
