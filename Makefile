@@ -9,7 +9,7 @@ TS := clients/typescript
 NODE_STAMP := $(TS)/node_modules/.installed
 ARDA_BIN := $(CURDIR)/$(BIN)/arda
 
-.PHONY: run test lint typecheck pytest bench-bus bench-flood bench-ws redis-server chromium webapp ts-check ts-integration ts-e2e clean
+.PHONY: run test lint typecheck pytest bench-bus bench-flood bench-ws redis-server nginx chromium webapp ts-check ts-integration ts-e2e clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (found $$($(PYTHON) --version))"; exit 1; }
@@ -52,6 +52,16 @@ redis-server:
 	    echo "redis-server is missing: run 'sudo apt-get install redis-server' (or make test as root), then make test again"; exit 1; \
 	  fi; }
 
+## nginx: make sure Debian's nginx (the real load balancer of tests/test_proxy.py) is installed
+nginx:
+	@test -x /usr/sbin/nginx || command -v nginx >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's nginx for the load-balancer test"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) || exit 1; \
+	  else \
+	    echo "nginx is missing: run 'sudo apt-get install nginx-light' (or make test as root), then make test again"; exit 1; \
+	  fi; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -59,7 +69,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) redis-server
+pytest: $(STAMP) redis-server nginx
 	$(BIN)/pytest
 
 ## ts-check: the TypeScript client: generated types up to date, strict type check, unit tests, build

@@ -49,6 +49,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("api_key", "ARDA_API_KEY", None, "Bearer key for POST /v1/events. Unset: a dev key."),
     Setting("allowed_origins", "ARDA_ALLOWED_ORIGINS", None, "Comma-separated Origins allowed on /ws; unset: any."),
     Setting(
+        "trusted_proxies",
+        "ARDA_TRUSTED_PROXIES",
+        None,
+        "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For names the client (per-IP cap, logs).",
+    ),
+    Setting(
         "dev",
         "ARDA_DEV",
         None,
@@ -130,6 +136,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     jwt_audience: str | None = None
     api_key: str | None = None
     allowed_origins: str | None = None
+    trusted_proxies: str | None = None
     dev: bool | None = None
     state_dir: str = ".arda"
     webapp_dir: str | None = None
@@ -162,6 +169,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         if not self.allowed_origins or self.allowed_origins.strip() == "*":
             return None
         return frozenset(o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip())
+
+    @property
+    def proxies(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        if not self.trusted_proxies:
+            return ()
+        return tuple(
+            ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()
+        )
 
     @property
     def has_jwt_key(self) -> bool:
@@ -252,6 +267,10 @@ def load(environ: Mapping[str, str] | None = None, args: argparse.Namespace | No
             raise ConfigError(f"{s.env} / {s.flag}: must be greater than 0, got {value}")
         if s.name in ("port", "http_port") and not 0 <= value <= 65535:
             raise ConfigError(f"{s.env} / {s.flag}: not a port number: {value}")
+    try:
+        settings.proxies  # noqa: B018 - parsed here so that a bad value stops the service at once
+    except ValueError as exc:
+        raise ConfigError(f"ARDA_TRUSTED_PROXIES / --trusted-proxies: {exc}") from None
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(
             f"ARDA_LOG_LEVEL / --log-level: expected debug, info, warning or error, got {settings.log_level!r}"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -173,3 +175,34 @@ def bearer_token(request: Request) -> str | None:
     if header and header[:7].lower() == "bearer ":
         return header[7:].strip() or None
     return request.query("token")
+
+
+def client_address(request: Request, peer: str, is_trusted: Callable[[str], bool]) -> str:
+    """The client's address: the peer's, unless the peer is a trusted proxy — then the rightmost address in
+    ``X-Forwarded-For`` that is not a trusted proxy itself (what a proxy appends cannot be forged by the
+    client; what the client sent sits to its left)."""
+    if not is_trusted(peer):
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "")
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if not is_trusted(hop):
+            return hop[:64]
+    return peer
+
+
+class TrustedProxies:
+    """Which peers are proxies whose ``X-Forwarded-For`` is believed (``ARDA_TRUSTED_PROXIES``)."""
+
+    __slots__ = ("_networks",)
+
+    def __init__(self, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> None:
+        self._networks = networks
+
+    def __call__(self, address: str) -> bool:
+        if not self._networks:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._networks)

@@ -36,6 +36,7 @@ from .auth import Authenticator, Identity
 from .codes import ErrorCode
 from .config import Settings
 from .errors import AuthError, ProtocolError
+from .handshake import TrustedProxies
 from .hub import Hub, Subscription
 from .metrics import Metrics
 from .protocol import Acknowledge, Authenticate, Ping, Subscribe, Unsubscribe
@@ -80,6 +81,7 @@ class Sessions:
         self.clock = clock
         self.connections: dict[Connection, None] = {}
         self.per_ip: dict[str, int] = {}  # sockets open per address, from accept to close
+        self.trusted = TrustedProxies(settings.proxies)
         self.budget = InboundBudget(settings.preauth_budget, settings.inbound_budget)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.accepting = True
@@ -89,12 +91,26 @@ class Sessions:
     # -- connection lifecycle ---------------------------------------------------------------------
     def accepted(self, conn: Connection) -> bool:
         """A socket was accepted: count it toward its address's cap (upgraded or not, until it is gone).
-        False when that passes ``max_connections_per_ip``: it is then only told 1013."""
+        False when that passes ``max_connections_per_ip``: it is then only told 1013. A socket from a trusted
+        proxy is counted once its request names the client (:meth:`forwarded`)."""
+        if self.trusted(conn.ip):
+            conn.ip = ""  # not counted yet
+            return True
+        return self._count(conn)
+
+    def forwarded(self, conn: Connection, client: str) -> bool:
+        """The request through a trusted proxy named its client: count it (False past the cap)."""
+        conn.ip = client
+        return self._count(conn)
+
+    def _count(self, conn: Connection) -> bool:
         count = self.per_ip.get(conn.ip, 0) + 1
         self.per_ip[conn.ip] = count
         return count <= self.settings.max_connections_per_ip
 
     def released(self, conn: Connection) -> None:
+        if not conn.ip:
+            return  # through a proxy, gone before naming its client: never counted
         remaining = self.per_ip.get(conn.ip, 1) - 1
         if remaining > 0:
             self.per_ip[conn.ip] = remaining

@@ -36,7 +36,7 @@ from .. import logs
 from . import codes, frames
 from .errors import FrameError, FrameTooLarge, HandshakeError
 from .frames import CLOSE, CONTINUATION, PING, PONG, TEXT
-from .handshake import Request, RequestReader, bearer_token, error_response, validate
+from .handshake import Request, RequestReader, bearer_token, client_address, error_response, validate
 from .hub import Subscription
 from .ratelimit import TokenBucket
 
@@ -147,7 +147,7 @@ class Connection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.ip = str(peer[0]) if peer else ""
-        self.over_cap = not self.sessions.accepted(self)
+        self.over_cap = not self.sessions.accepted(self)  # (a trusted proxy's socket: counted at the upgrade)
         self._deadline(OVER_CAP_TIMEOUT_S if self.over_cap else self.sessions.settings.auth_timeout_s)  # upgrade
 
     def data_received(self, data: bytes) -> None:
@@ -240,6 +240,10 @@ class Connection(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if not self.ip:  # through a trusted proxy: the client is the one its X-Forwarded-For names
+            peer = transport.get_extra_info("peername")
+            proxy = str(peer[0]) if peer else ""
+            self.over_cap = not self.sessions.forwarded(self, client_address(request, proxy, self.sessions.trusted))
         self.token = bearer_token(request)
         transport.write(response)
         if self.over_cap:
