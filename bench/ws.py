@@ -90,6 +90,9 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
         help="the system under test (repeatable, in order; default arda): " + ", ".join(SYSTEMS),
     )
     parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only these scenarios (repeatable)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="arda serve --workers N (> 1: the service is not pinned to a core)"
+    )
     args = parser.parse_args(argv)
     quick = bool(args.quick)
     settings = Settings(
@@ -136,7 +139,7 @@ def run_system(system: str, args: argparse.Namespace, s: Settings, nofile: int) 
     results: dict[str, dict[str, Any]] = {}
     services: list[dict[str, Any]] = []
     started = time.perf_counter()
-    with Stack(args.launcher, system) as stack:
+    with Stack(args.launcher, system, args.workers) as stack:
         say(
             f"{system} WebSocket benchmark — Python {platform.python_version()}, redis-server {stack.redis_version}, "
             f"{os.cpu_count()} cores; service on core 0, load (clients, publisher, Redis) on core 1; "

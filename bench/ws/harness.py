@@ -105,12 +105,32 @@ def _service_child() -> None:
     pin(0, SERVICE_CORE)
 
 
+def _workers_child() -> None:
+    """preexec_fn of ``arda serve --workers N``: die with this process; every core (the workers spread)."""
+    _die_with_parent()
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))  # not the load core this process is pinned to
+
+
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` from /proc/<pid>/stat, in seconds."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "; fields[0] is field 3 (state)
-    ticks = int(fields[11]) + int(fields[12])  # fields 14 and 15
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """utime + stime of ``pid`` and of its living descendants (the workers of ``--workers``), from /proc, in
+    seconds."""
+    total = 0.0
+    for each in [pid, *_descendants(pid)]:
+        with contextlib.suppress(OSError):
+            text = Path(f"/proc/{each}/stat").read_text()
+            fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "; fields[0] is field 3 (state)
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14 and 15
+    return total
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                found += [int(child), *_descendants(int(child))]
+    return found
 
 
 def core_times() -> dict[int, tuple[int, int]]:
@@ -195,8 +215,11 @@ class ServiceError(RuntimeError):
 class Service:
     """``arda serve`` on free ports against ``redis_url``, pinned to core 0, stderr captured to a file."""
 
-    def __init__(self, redis_url: str, secret: str, api_key: str, log_dir: Path, name: str, launcher: str) -> None:
+    def __init__(
+        self, redis_url: str, secret: str, api_key: str, log_dir: Path, name: str, launcher: str, workers: int = 1
+    ) -> None:
         self.launcher = launcher
+        self.workers = workers
         self.redis_url = redis_url
         self.secret = secret
         self.api_key = api_key
@@ -222,12 +245,15 @@ class Service:
         args += ["--http-port", str(self.http_port), "--redis-url", self.redis_url, f"--jwt-secret={self.secret}"]
         args += [f"--api-key={self.api_key}", "--dev", "false", "--max-connections-per-ip", "100000"]
         args += ["--log-level", "warning"]
+        if self.workers > 1:
+            args += ["--workers", str(self.workers)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("ARDA_")}
+        child = _service_child if self.workers == 1 else _workers_child
         with self.stderr_path.open(self.log_mode) as stderr:
             self.proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env, preexec_fn=_service_child
+                args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env, preexec_fn=child
             )
-        self.pinned = pin(self.proc.pid, SERVICE_CORE)
+        self.pinned = self.workers == 1 and pin(self.proc.pid, SERVICE_CORE)
         if self.pinned:
             self.affinity = sorted(os.sched_getaffinity(self.proc.pid))
         deadline = time.monotonic() + timeout
@@ -241,7 +267,15 @@ class Service:
             time.sleep(0.1)
 
     def _ready(self) -> bool:
-        return http_ok(f"http://127.0.0.1:{self.http_port}/readyz")
+        if not http_ok(f"http://127.0.0.1:{self.http_port}/readyz"):
+            return False
+        if self.workers == 1:
+            return True
+        try:  # every worker up (each answers for all once they have found each other)
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=2) as response:
+                return len(json.loads(response.read()).get("workers", [])) == self.workers
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -371,8 +405,9 @@ class Stack:
     """Redis and a reaper for the run; services come and go inside it. A context manager: everything stops
     on exit, also on an exception or Ctrl-C."""
 
-    def __init__(self, launcher: str = "arda", system: str = "arda") -> None:
+    def __init__(self, launcher: str = "arda", system: str = "arda", workers: int = 1) -> None:
         self.launcher = launcher
+        self.workers = workers
         self.system = system
         self.log_dir = Path(tempfile.mkdtemp(prefix="arda-bench-ws-"))
         self.secret = secrets.token_urlsafe(48)
@@ -402,7 +437,9 @@ class Stack:
     def service(self, name: str) -> Service:
         service: Service
         if self.system == "arda":
-            service = Service(self.redis_url, self.secret, self.api_key, self.log_dir, name, self.launcher)
+            service = Service(
+                self.redis_url, self.secret, self.api_key, self.log_dir, name, self.launcher, self.workers
+            )
         else:
             service = PeerService(self.redis_url, self.secret, self.log_dir, name, self.system)
         self.services.append(service)

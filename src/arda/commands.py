@@ -61,8 +61,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = config.load(args=args)
     logs.configure(settings.log_level)
-    if settings.is_dev:
+    if settings.is_dev and settings.worker_dir is None:
         _banner(settings)
+    if settings.worker_count > 1 and settings.worker_dir is None:
+        from .notifications.workers import supervise
+
+        return supervise(settings, sys.argv[2:] if sys.argv[1:2] == ["serve"] else [])
     try:
         import uvloop
 

@@ -121,6 +121,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ack_burst", "ARDA_ACK_BURST", 100.0, "Acknowledgement burst per user; beyond: `rate_limited`."),
     Setting("shutdown_timeout_s", "ARDA_SHUTDOWN_TIMEOUT_S", 10.0, "Bound on a graceful stop (SIGTERM)."),
     Setting("log_level", "ARDA_LOG_LEVEL", "INFO", "debug, info, warning or error."),
+    Setting(
+        "workers",
+        "ARDA_WORKERS",
+        "1",
+        "Worker processes sharing both ports (SO_REUSEPORT); `auto`: one per CPU. More than 1 needs Redis.",
+    ),
 )
 
 
@@ -163,6 +169,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ack_burst: float = 100.0
     shutdown_timeout_s: float = 10.0
     log_level: str = "INFO"
+    workers: str = "1"
+    #: Set by the supervisor of ``--workers N`` for each worker (not a setting of its own): where the workers
+    #: find each other (each writes its private HTTP port there). Workers share both ports with SO_REUSEPORT.
+    worker_dir: str | None = None
+
+    @property
+    def worker_count(self) -> int:
+        return (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)
 
     @property
     def origins(self) -> frozenset[str] | None:
@@ -252,6 +266,8 @@ def load(environ: Mapping[str, str] | None = None, args: argparse.Namespace | No
             value = env.get(s.env) or None
         if value is not None:
             raw[s.name] = value
+    if env.get("ARDA_WORKER_DIR"):
+        raw["worker_dir"] = env["ARDA_WORKER_DIR"]
     if "dev" in raw:
         raw["dev"] = str(raw["dev"]).lower() in ("1", "true", "yes", "on")
     try:
@@ -271,6 +287,17 @@ def load(environ: Mapping[str, str] | None = None, args: argparse.Namespace | No
         settings.proxies  # noqa: B018 - parsed here so that a bad value stops the service at once
     except ValueError as exc:
         raise ConfigError(f"ARDA_TRUSTED_PROXIES / --trusted-proxies: {exc}") from None
+    if settings.workers != "auto" and not (settings.workers.isdigit() and 1 <= int(settings.workers) <= 256):
+        raise ConfigError(
+            f"ARDA_WORKERS / --workers: expected a number from 1 to 256 or auto, got {settings.workers!r}"
+        )
+    if settings.worker_count > 1 and 0 in (settings.port, settings.http_port):
+        raise ConfigError("ARDA_WORKERS / --workers: the workers share their ports: give ARDA_PORT and ARDA_HTTP_PORT")
+    if settings.worker_count > 1 and not settings.redis_url:
+        raise ConfigError(
+            "ARDA_WORKERS / --workers: several workers share events through Redis: set ARDA_REDIS_URL "
+            "(the embedded bus lives inside one process)"
+        )
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(
             f"ARDA_LOG_LEVEL / --log-level: expected debug, info, warning or error, got {settings.log_level!r}"

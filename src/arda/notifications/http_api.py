@@ -13,9 +13,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
+import os
 import time
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
@@ -28,6 +31,7 @@ from . import protocol, webapp
 from .acks import ACK_EVENT_TYPE
 from .errors import AuthError
 from .ratelimit import KeyedBuckets
+from .workers import announce, ask_siblings, merge_metrics
 
 if TYPE_CHECKING:
     from .service import NotificationService
@@ -73,22 +77,58 @@ class HttpApi:
         self._runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> int:
-        timeout = max(0.5, self.service.settings.shutdown_timeout_s / 3)
+        """Listen on ``host:port`` (shared with the other workers under ``--workers``, plus a private port on
+        127.0.0.1 for them to ask this one); returns the port."""
+        settings = self.service.settings
+        timeout = max(0.5, settings.shutdown_timeout_s / 3)
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=timeout)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, backlog=1024)
+        worker = settings.worker_dir is not None
+        site = web.TCPSite(self._runner, host, port, backlog=1024, reuse_port=worker or None)
         await site.start()
-        return int(self._runner.addresses[0][1])
+        bound = int(self._runner.addresses[0][1])
+        if settings.worker_dir is not None:
+            private = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await private.start()
+            announce(settings.worker_dir, int(self._runner.addresses[-1][1]))
+        return bound
 
     async def stop(self) -> None:
+        if self.service.settings.worker_dir is not None:
+            with contextlib.suppress(OSError):
+                (Path(self.service.settings.worker_dir) / f"{os.getpid()}.port").unlink()
         if self._runner is not None:
             await self._runner.cleanup()
 
     # -- health -------------------------------------------------------------------------------------
+    def _siblings_wanted(self, request: web.Request) -> str | None:
+        """The run directory when this answer is for the whole service (a worker asked on the shared port)."""
+        directory = self.service.settings.worker_dir
+        return directory if directory is not None and "local" not in request.query else None
+
     async def healthz(self, request: web.Request) -> web.Response:
-        return _response(200, {"status": "ok", "uptimeSeconds": round(time.time() - self.service.started_at, 1)})
+        body: dict[str, Any] = {"status": "ok", "uptimeSeconds": round(time.time() - self.service.started_at, 1)}
+        directory = self._siblings_wanted(request)
+        if directory is not None:
+            answers = await ask_siblings(directory, "/healthz")
+            body["workers"] = sorted([os.getpid(), *(a.pid for a in answers if a.status == 200)])
+            down = [a.pid for a in answers if a.status != 200]
+            if down:
+                body["workersDown"] = down
+        return _response(200, body)
 
     async def readyz(self, request: web.Request) -> web.Response:
+        problems = await self._local_problems()
+        directory = self._siblings_wanted(request)
+        if directory is not None:
+            for answer in await ask_siblings(directory, "/readyz"):
+                if answer.status != 200:
+                    problems.append(f"worker {answer.pid} is not ready" + ("" if answer.status else " (no answer)"))
+        if problems:
+            return _response(503, {"status": "unavailable", "problems": problems})
+        return _response(200, {"status": "ready"})
+
+    async def _local_problems(self) -> list[str]:
         problems: list[str] = []
         try:
             async with asyncio.timeout(2.0):
@@ -98,12 +138,16 @@ class HttpApi:
             problems.append(f"bus unreachable: {exc}")
         if not self.service.bus.live:
             problems.append("the bus cannot receive events: its subscriber connection is down (reconnecting)")
-        if problems:
-            return _response(503, {"status": "unavailable", "problems": problems})
-        return _response(200, {"status": "ready"})
+        return problems
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.service.metrics.render(), content_type="text/plain", charset="utf-8")
+        body = self.service.metrics.render()
+        directory = self._siblings_wanted(request)
+        if directory is not None:  # the whole service: every worker's series, summed
+            answers = await ask_siblings(directory, "/metrics")
+            texts = [body.decode(), *(a.body.decode() for a in answers if a.status == 200)]
+            body = merge_metrics(texts).encode()
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
     async def openapi(self, request: web.Request) -> web.Response:
         text = resources.files("arda.notifications").joinpath("openapi.yaml").read_text()

@@ -435,7 +435,8 @@ async def serve(sessions: Sessions, host: str, port: int) -> asyncio.Server:
     piles up where it is counted, and it is closed with 4004 soon after passing the bound."""
     loop = asyncio.get_running_loop()
     # reconnect storms: a backlog of 100 overflows, and each dropped SYN costs its client a second
-    server = await loop.create_server(lambda: Connection(sessions), host, port, backlog=4096)
+    reuse = sessions.settings.worker_dir is not None  # --workers: every worker listens on the same port
+    server = await loop.create_server(lambda: Connection(sessions), host, port, backlog=4096, reuse_port=reuse or None)
     for sock in server.sockets:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sessions.settings.send_buffer_bytes)
     return server

@@ -1,0 +1,212 @@
+"""``arda serve --workers N``: N worker processes on one host, each a whole service with its own bus connection,
+sharing both ports (``SO_REUSEPORT``: the kernel spreads connections over them), under a supervisor.
+
+* **The supervisor** (:func:`supervise`) only manages processes: it starts the workers, restarts one that dies
+  (backoff 0.5 s doubling to 10 s, reset after 30 s up), and on SIGTERM/SIGINT passes the signal on and waits
+  for all of them (``shutdown_timeout_s`` + 5 s, then SIGKILL). Clients of a dead worker reconnect — the kernel
+  hands them to the others — and resume from their position.
+* **The workers** find each other through a run directory (``ARDA_WORKER_DIR``): each writes its private HTTP
+  port (127.0.0.1, an ephemeral port) to ``<dir>/<pid>.port``. ``/metrics``, ``/healthz`` and ``/readyz`` on the
+  shared port answer for the whole service: the worker that gets the request asks its siblings' private
+  ports (``?local=1``) and merges — metrics summed series by series, ready only if every worker is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from ..events.backoff import Backoff
+from .config import Settings
+
+log = logging.getLogger("arda.notifications.workers")
+SIBLING_TIMEOUT_S = 2.0
+STABLE_AFTER_S = 30.0
+
+
+# -- the workers -------------------------------------------------------------------------------------------
+def announce(directory: str, port: int) -> Path:
+    """Write this worker's private HTTP port where its siblings look for it; returns the file."""
+    path = Path(directory) / f"{os.getpid()}.port"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(str(port))
+    tmp.replace(path)
+    return path
+
+
+def sibling_ports(directory: str) -> dict[int, int]:
+    """pid → private HTTP port of every other worker that announced itself and is alive."""
+    found: dict[int, int] = {}
+    for path in Path(directory).glob("*.port"):
+        try:
+            pid, port = int(path.stem), int(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            pass
+        found[pid] = port
+    return found
+
+
+class Answer(NamedTuple):
+    pid: int
+    status: int  # 0: no answer
+    body: bytes
+
+
+async def ask_siblings(directory: str, path: str) -> list[Answer]:
+    """``GET <path>?local=1`` on every sibling's private port, concurrently, within :data:`SIBLING_TIMEOUT_S`."""
+    ports = sibling_ports(directory)
+    if not ports:
+        return []
+    timeout = aiohttp.ClientTimeout(total=SIBLING_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+
+        async def one(pid: int, port: int) -> Answer:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}{path}?local=1") as resp:
+                    return Answer(pid, resp.status, await resp.read())
+            except (aiohttp.ClientError, TimeoutError, OSError):
+                return Answer(pid, 0, b"")
+
+        return list(await asyncio.gather(*(one(pid, port) for pid, port in ports.items())))
+
+
+def merge_metrics(texts: Sequence[str]) -> str:
+    """Prometheus text expositions of several processes merged into one: each series summed over them (counts,
+    sums, buckets, gauges of connections and bytes alike — process memory and CPU too: the host's total), HELP
+    and TYPE kept once, ``_created`` timestamps left out. Pure."""
+    order: list[str] = []
+    families: dict[str, tuple[str, str]] = {}  # name → (type, help)
+    samples: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            if family.name not in families:
+                order.append(family.name)
+                families[family.name] = (family.type, family.documentation)
+                samples[family.name] = {}
+            series = samples[family.name]
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue  # a timestamp per process: no sum of them means anything
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                series[key] = series.get(key, 0.0) + sample.value
+    lines: list[str] = []
+    for name in order:
+        kind, doc = families[name]
+        title = f"{name}_total" if kind == "counter" else name  # as prometheus_client writes counters
+        lines.append(f"# HELP {title} {_escape_help(doc)}")
+        lines.append(f"# TYPE {title} {kind}")
+        for (sample_name, labels), value in samples[name].items():
+            rendered = ",".join(f'{k}="{_escape_label(v)}"' for k, v in labels)
+            lines.append(f"{sample_name}{{{rendered}}} {value!r}" if rendered else f"{sample_name} {value!r}")
+    return "\n".join(lines) + "\n"
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _escape_label(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+# -- the supervisor ----------------------------------------------------------------------------------------
+def _worker_argv(argv: Sequence[str]) -> list[str]:
+    """``argv`` of ``arda serve`` without ``--workers`` (the workers get ``ARDA_WORKERS=1``)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--workers":
+            skip = True
+            continue
+        if arg.startswith("--workers="):
+            continue
+        out.append(arg)
+    return out
+
+
+def supervise(settings: Settings, argv: Sequence[str]) -> int:
+    """Run ``settings.worker_count`` workers of ``arda serve <argv>`` until SIGTERM/SIGINT; exit status 0 after a
+    graceful stop (1 if the workers had to be killed)."""
+    count = settings.worker_count
+    directory = tempfile.mkdtemp(prefix="arda-workers-")
+    command = [sys.executable, "-m", "arda", "serve", *_worker_argv(argv)]
+    env = {**os.environ, "ARDA_WORKERS": "1", "ARDA_WORKER_DIR": directory}
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    backoff = Backoff(base=0.5, cap=10.0)
+    procs: list[subprocess.Popen[bytes] | None] = [None] * count
+    started = [0.0] * count
+    failures = [0] * count
+    due = [0.0] * count  # when a dead worker is started again
+    log.info("supervisor: starting workers", extra={"workers": count, "dir": directory})
+    try:
+        while not stopping:
+            now = time.monotonic()
+            for i in range(count):
+                proc = procs[i]
+                if proc is not None and proc.poll() is not None:
+                    lived = now - started[i]
+                    failures[i] = 0 if lived >= STABLE_AFTER_S else failures[i] + 1
+                    due[i] = now + backoff.delay(failures[i])
+                    log.warning(
+                        "supervisor: worker died; restarting",
+                        extra={"pid": proc.pid, "status": proc.returncode, "in_s": round(due[i] - now, 2)},
+                    )
+                    with contextlib.suppress(OSError):
+                        (Path(directory) / f"{proc.pid}.port").unlink()
+                    procs[i] = None
+                if procs[i] is None and now >= due[i]:
+                    procs[i] = subprocess.Popen(command, env=env)
+                    started[i] = now
+            time.sleep(0.1)
+        return _stop_all([p for p in procs if p is not None], settings.shutdown_timeout_s + 5)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _stop_all(procs: list[subprocess.Popen[bytes]], timeout: float) -> int:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    killed = False
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            killed = True
+    log.info("supervisor: workers stopped", extra={"killed": killed})
+    return 1 if killed else 0
