@@ -17,8 +17,10 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from arda.notifications.auth import Authenticator, Identity, JwtSettings, PublicKey
+from arda.notifications.auth import Authenticator, Identity, JwtSettings, PublicKey, _decode_hs256
 from arda.notifications.codes import ErrorCode
 from arda.notifications.errors import AuthError, ConfigError
 
@@ -628,3 +630,69 @@ async def test_close_closes_the_session(jwks: JwksServer, clock: FakeClock) -> N
     await auth.close()
     assert session.closed
     await auth.close()  # idempotent
+
+
+# -- the HS256 fast path against pyjwt (differential) -------------------------------------------------------
+_claim_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.text(max_size=12),
+    st.lists(st.text(max_size=5), max_size=3),
+)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _signed(header: dict[str, Any], payload: dict[str, Any], secret: str) -> str:
+    """A JWS made by hand: any header and payload (pyjwt refuses to encode some a client may still send)."""
+    signing_input = _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(payload).encode())
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + _b64(signature)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["sub", "exp", "iss", "aud", "jti", "nbf", "x"]), _claim_values, max_size=7),
+    st.sampled_from([None, "arda"]),
+    st.sampled_from([None, "https://id"]),
+    st.sampled_from(["none", "flip", "truncate", "resign", "crit"]),
+)
+def test_the_hs256_fast_path_agrees_with_pyjwt(
+    payload: dict[str, Any], audience: str | None, issuer: str | None, tamper: str
+) -> None:
+    header: dict[str, Any] = {"alg": "HS256", "typ": "JWT"}
+    if tamper == "crit":
+        header.update(crit=["b64"], b64=True)
+    token = _signed(header, payload, SECRET if tamper != "resign" else SECRET + "x")
+    if tamper == "flip":
+        body = token.split(".")
+        body[1] = body[1][:-1] + ("A" if body[1][-1] != "A" else "B")
+        token = ".".join(body)
+    elif tamper == "truncate":
+        token = token[:-3]
+    options: Any = {
+        "require": ["exp", "sub"],
+        "verify_exp": False,
+        "verify_nbf": False,
+        "verify_iat": False,
+        "verify_iss": issuer is not None,
+        "verify_aud": audience is not None,
+        "verify_sub": True,
+    }
+    try:
+        expected: dict[str, Any] | None = jwt.decode(
+            token, SECRET, algorithms=["HS256"], options=options, audience=audience, issuer=issuer
+        )
+    except (jwt.PyJWTError, ValueError, TypeError):
+        expected = None
+    try:
+        got: dict[str, Any] | None = _decode_hs256(token, SECRET.encode(), issuer, audience)
+    except AuthError:
+        got = None
+    if tamper == "crit":
+        assert got is None  # stricter than pyjwt on purpose: no critical header extension is accepted
+    else:
+        assert got == expected

@@ -62,8 +62,8 @@ async def test_two_workers_share_the_ports_survive_a_death_and_stop_together(red
         _, text = await get(base + "/metrics")  # the whole service
         assert gauge(text, "arda_connected_clients") == 20
         local = {gauge((await get(base + "/metrics?local=1"))[1], "arda_connected_clients") for _ in range(20)}
-        assert len(local) == 2, local  # spread over both workers by the kernel
-        assert sum(local) == 20, local
+        assert max(local) < 20, local  # spread over both workers by the kernel: neither holds them all
+        assert all(n > 0 for n in local), local
         accepted: list[Accepted] = []
         async with EventBus(redis_url) as publisher:
             started, n, killed = time.monotonic(), 0, 0

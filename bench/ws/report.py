@@ -174,6 +174,9 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         rows.append(
             ("", "server CPU: start-up / storm", f"{rec['server_startup_cpu_s']:.2f} s / {rec['server_cpu_s']:.2f} s")
         )
+        if rec.get("rejoined"):
+            per_client = rec["server_cpu_s"] / rec["rejoined"] * 1e6
+            rows.append(("", "server CPU per resumed client", f"{per_client:.0f} µs"))
         rows.append(("", "clients that got the next event", f"{rec['got_event']:,} of {rec['connections']:,}"))
         rows.append(("", "loss / dup / crossing / reorder", checks_text(rec)))
         rows.append(

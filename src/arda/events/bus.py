@@ -135,6 +135,7 @@ class EventBus:
         self._on_gap = on_gap
         self._on_revocation: OnRevocation | None = None
         self._check_interval = check_interval
+        self._reads: dict[tuple[str, str | None, int], asyncio.Future[HistoryPage]] = {}
         self._subscriber: Subscriber | None = None  # needs a running loop: made on connect
         self._publisher = PublishBatcher(self.backend.publish, self.stats, max_batch=max_batch)
         self._state = "new"  # new → connected → closed
@@ -301,6 +302,16 @@ class EventBus:
         if not 1 <= limit <= 10_000:
             raise EventValidationError(None, "limit", "limit must be between 1 and 10000")
         await self._ready()
+        # Concurrent reads of the same page share one round trip: after a restart, the clients of a tenant
+        # resume together, most from the same last position.
+        key = (stream, since, limit)
+        pending = self._reads.get(key)
+        if pending is None:
+            pending = self._reads[key] = asyncio.ensure_future(self._read_history(stream, since, limit))
+            pending.add_done_callback(lambda _: self._reads.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _read_history(self, stream: str, since: str | None, limit: int) -> HistoryPage:
         read = await self.backend.history(stream, since, limit)
         events: list[AnyEvent] = []
         for entry in read.entries:

@@ -15,6 +15,7 @@ Server → client: ``authenticated``, ``subscribed``, ``unsubscribed``, ``notifi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Annotated, Any
 
 import msgspec
@@ -106,8 +107,10 @@ def decode_client_message(data: bytes) -> ClientMessage:
 
 
 # -- server messages ----------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1024)
 def iso(ts: float) -> str:
-    """Unix seconds as ISO 8601 UTC to the millisecond, as JavaScript's ``Date.toISOString()`` writes it."""
+    """Unix seconds as ISO 8601 UTC to the millisecond, as JavaScript's ``Date.toISOString()`` writes it (the
+    few distinct token expiries of a reconnect storm are formatted once)."""
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

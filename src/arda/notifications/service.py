@@ -205,6 +205,8 @@ class NotificationService:
             )
             entry = self._bus_subs[stream] = (handler, asyncio.ensure_future(subscribe))
             self.metrics.subscriptions.set(len(self._bus_subs))
+        elif self.acquired(stream):
+            return  # made already: nothing to wait for (a storm's thousands of subscribes of one tenant)
         try:
             await asyncio.shield(entry[1])
         except Exception:

@@ -127,7 +127,7 @@ class Sessions:
         log.debug("[NotificationService] Client connected", extra={"clientId": conn.id, "ip": conn.ip})
         if conn.token is not None:
             token, conn.token = conn.token, None
-            self._in_order(conn, self._authenticate(conn, token, None))
+            self._start_authenticate(conn, token, None)
 
     def disconnected(self, conn: Connection) -> None:
         if conn not in self.connections:
@@ -182,11 +182,7 @@ class Sessions:
         if isinstance(message, Ping):
             self._reply(conn, protocol.encode("pong", None, mid))
         elif isinstance(message, Authenticate):
-            identity = self.authenticator.verify_cached(message.payload.token)
-            if identity is not None:
-                self._authenticated(conn, identity, mid)
-            else:
-                self._in_order(conn, self._authenticate(conn, message.payload.token, mid))
+            self._start_authenticate(conn, message.payload.token, mid)
         elif conn.identity is None:
             self.metrics.failures.labels("unauthorized").inc()
             self._reply(conn, protocol.error(ErrorCode.UNAUTHORIZED, "authenticate first", mid))
@@ -236,20 +232,36 @@ class Sessions:
         task.add_done_callback(self._tasks.discard)
 
     # -- authenticate -------------------------------------------------------------------------------
+    def _start_authenticate(self, conn: Connection, token: str, mid: str | None) -> None:
+        """Verify at once when no I/O is needed (a cached token, a configured key: a reconnect storm spawns no
+        task per client); else in order, with the messages after it waiting."""
+        try:
+            identity = self.authenticator.verify_now(token)
+        except AuthError as exc:
+            self._refused(conn, exc, mid)
+            return
+        if identity is not None:
+            self._authenticated(conn, identity, mid)
+        else:
+            self._in_order(conn, self._authenticate(conn, token, mid))
+
     async def _authenticate(self, conn: Connection, token: str, mid: str | None) -> None:
         try:
             identity = await self.authenticator.verify(token)
         except AuthError as exc:
-            self.metrics.failures.labels(exc.error_code.value).inc()
-            if conn.closed:
-                return
-            self._reply(conn, protocol.error(exc.error_code, str(exc), mid))
-            if conn.identity is None:  # a refresh that fails leaves the current token in force until it ends
-                close = codes.TOKEN_EXPIRED if exc.error_code is ErrorCode.TOKEN_EXPIRED else codes.UNAUTHORIZED
-                conn.close(close, str(exc)[:100])
+            self._refused(conn, exc, mid)
             return
         if not conn.closed:
             self._authenticated(conn, identity, mid)
+
+    def _refused(self, conn: Connection, exc: AuthError, mid: str | None) -> None:
+        self.metrics.failures.labels(exc.error_code.value).inc()
+        if conn.closed:
+            return
+        self._reply(conn, protocol.error(exc.error_code, str(exc), mid))
+        if conn.identity is None:  # a refresh that fails leaves the current token in force until it ends
+            close = codes.TOKEN_EXPIRED if exc.error_code is ErrorCode.TOKEN_EXPIRED else codes.UNAUTHORIZED
+            conn.close(close, str(exc)[:100])
 
     def _authenticated(self, conn: Connection, identity: Identity, mid: str | None) -> None:
         previous = conn.identity  # (an expired token never gets here: the authenticator refuses it)

@@ -96,6 +96,7 @@ class RedisBackend:
         self._channel_streams: dict[bytes, str] = {}
         self.reconnects = 0
         self._writable = True
+        self._latest_reads: dict[str, asyncio.Future[Any]] = {}
 
     def set_listener(self, listener: BackendListener) -> None:
         self._listener = listener
@@ -489,7 +490,8 @@ class RedisBackend:
             announcement,
         ]
         try:
-            added: Any = await self._mark_read_script(keys=[read_key(tenant_id, user_id)], args=args)
+            keys = [read_key(tenant_id, user_id), meta_key(tenant_id)]
+            added: Any = await self._mark_read_script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the read mark") from exc
         return int(added) == 1
@@ -505,10 +507,25 @@ class RedisBackend:
 
     async def read_since(self, tenant_id: str, user_id: str, since_ms: int) -> list[str]:
         try:
+            latest = await self._latest_read(tenant_id)
+            if latest is None or latest < since_ms:
+                return []  # nobody of the tenant marked anything since: no user's set to ask
             members: Any = await self._redis().zrangebyscore(read_key(tenant_id, user_id), since_ms, "+inf")
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the command") from exc
         return [m.decode() for m in members]
+
+    async def _latest_read(self, tenant_id: str) -> int | None:
+        """When anyone of the tenant last marked something read (ms); one read shared by concurrent callers
+        (a reconnect storm resumes thousands of a tenant's clients at once)."""
+        pending = self._latest_reads.get(tenant_id)
+        if pending is None:
+            pending = self._latest_reads[tenant_id] = asyncio.ensure_future(
+                self._redis().hget(meta_key(tenant_id), "read_at")
+            )
+            pending.add_done_callback(lambda _: self._latest_reads.pop(tenant_id, None))
+        value: Any = await asyncio.shield(pending)
+        return int(value) if value is not None else None
 
     # -- revocations --------------------------------------------------------------------------------
     async def revoke(self, user_id: str, tenant_id: str | None) -> Revocation:

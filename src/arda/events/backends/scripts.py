@@ -42,9 +42,10 @@ history this is: ``same`` (as recorded), ``new`` (nothing recorded: a fresh or e
 replica promoted since: its last writes may be missing). Records the current id.
 
 MARK_READ — KEYS[1] the read-state set ``arda:read:{tenant}:{user}`` (a sorted set: member = event id, score
-= when it was read, Redis time in ms); ARGV: eventId, maxMembers, maxAgeMs, channel, announcement. Adds the
-mark unless it is there; when it is new, trims marks older than maxAgeMs and beyond the newest maxMembers,
-renews the key's expiry, and PUBLISHes the announcement (unless empty; unstored: live only) on the tenant's
+= when it was read, Redis time in ms), KEYS[2] the tenant's meta; ARGV: eventId, maxMembers, maxAgeMs,
+channel, announcement. Adds the mark unless it is there; when it is new, trims marks older than maxAgeMs and
+beyond the newest maxMembers, renews the key's expiry, records the time in the meta (``read_at``: a resume
+after it asks no user's set at all), and PUBLISHes the announcement (unless empty; unstored: live only) on the tenant's
 channel.
 Returns 1 when the mark is new, 0 when it was already there. Read state never touches the event stream.
 
@@ -242,6 +243,7 @@ end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. string.format('%.0f', now_ms - age_ms))
 redis.call('ZREMRANGEBYRANK', key, 0, -(max_members + 1))
 redis.call('PEXPIRE', key, age_ms)
+redis.call('HSET', KEYS[2], 'read_at', now_ms)
 if ARGV[5] ~= '' then
   redis.call('PUBLISH', ARGV[4], ARGV[5])
 end
