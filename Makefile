@@ -9,7 +9,7 @@ TS := clients/typescript
 NODE_STAMP := $(TS)/node_modules/.installed
 ARDA_BIN := $(CURDIR)/$(BIN)/arda
 
-.PHONY: run test lint typecheck pytest bench-bus bench-flood bench-ws redis-server nginx chromium webapp ts-check ts-integration ts-e2e clean
+.PHONY: run test lint typecheck pytest chaos chaos-quick bench-bus bench-flood bench-ws redis-server nginx chromium webapp ts-check ts-integration ts-e2e clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (found $$($(PYTHON) --version))"; exit 1; }
@@ -88,8 +88,16 @@ ts-e2e: $(NODE_STAMP) $(STAMP) redis-server chromium webapp
 	cd $(TS) && ARDA_BIN=$(ARDA_BIN) npm run --silent test:e2e
 
 ## test: install everything needed and run every check: ruff, mypy --strict, pytest, the browser client's,
-## and the benchmark harness's smoke test (correctness only) against arda and its peers
-test: lint typecheck pytest ts-check ts-integration ts-e2e bench-quick
+## the fault suite's short run, and the benchmark harness's smoke test (correctness only) against the peers
+test: lint typecheck pytest ts-check ts-integration ts-e2e chaos-quick bench-quick
+
+## chaos: the fault suite against real processes (every fault, then a 20-minute soak); one table of results
+chaos: $(STAMP) redis-server
+	$(BIN)/python bench/chaos.py
+
+## chaos-quick: the fault suite, short (no soak); fails on any silent gap, foreign or reordered event
+chaos-quick: $(STAMP) redis-server
+	$(BIN)/python bench/chaos.py --quick
 
 ## bench-bus: publish and receive throughput of the event bus against a private redis-server
 bench-bus: $(STAMP) redis-server

@@ -15,8 +15,8 @@ from arda.events import EventBus, Gap
 from arda.events.backends.memory import MemoryBackend
 from arda.testing.redis_server import RedisServer
 from arda.testing.sentinel import SentinelSetup
+from arda.testing.tcp_proxy import TcpProxy
 from conftest import Collector, eventually, order
-from tcp_proxy import TcpProxy
 from ws_client import Running, running_service
 
 

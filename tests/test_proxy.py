@@ -18,9 +18,9 @@ import pytest
 from arda.events import EventBus
 from arda.notifications.handshake import Request, TrustedProxies, client_address
 from arda.testing.invariant import Accepted, ClientLog, check
+from arda.testing.recorder import RecordingClient, publish_until_accepted
 from arda.testing.redis_server import free_port
 from conftest import eventually
-from fault_clients import RecordingClient, publish_until_accepted
 from service_process import serve, wait_ready
 from ws_client import token
 

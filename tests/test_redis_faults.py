@@ -19,8 +19,8 @@ from arda.events import (
 )
 from arda.events.backoff import Backoff
 from arda.testing.redis_server import RedisServer, free_port
+from arda.testing.tcp_proxy import TcpProxy
 from conftest import Collector, eventually, order
-from tcp_proxy import TcpProxy
 
 FAST = {"backoff": Backoff(base=0.02, cap=0.2), "connect_timeout": 1.0}
 

@@ -16,9 +16,9 @@ import pytest
 from arda.events import EventBus, SyncPublisher
 from arda.events.backends import urls
 from arda.testing.invariant import Accepted, ClientLog, check
+from arda.testing.recorder import RecordingClient, publish_until_accepted
 from arda.testing.sentinel import SentinelSetup
 from conftest import Collector, eventually, order
-from fault_clients import RecordingClient, publish_until_accepted
 from service_process import ARDA
 from ws_client import running_service, token
 

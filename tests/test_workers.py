@@ -16,8 +16,8 @@ import aiohttp
 from arda.events import EventBus
 from arda.notifications.workers import merge_metrics
 from arda.testing.invariant import Accepted, ClientLog, check
+from arda.testing.recorder import RecordingClient, publish_until_accepted
 from conftest import eventually
-from fault_clients import RecordingClient, publish_until_accepted
 from service_process import serve, wait_ready
 from ws_client import token
 

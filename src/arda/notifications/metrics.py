@@ -4,6 +4,7 @@ event types are the registered ones (others count as ``other``), reasons and clo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -26,6 +27,13 @@ class _BusCollector(Collector):
             family = CounterMetricFamily(f"arda_bus_{name}", f"Event bus counter {name}.")
             family.add_metric([], value)
             yield family
+
+
+def _task_count() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # no running loop (rendered outside the service)
+        return 0.0
 
 
 class Metrics:
@@ -53,6 +61,8 @@ class Metrics:
         )
         self.queue_bytes = Gauge("arda_outbound_queue_bytes", "Unsent bytes, all connections.", registry=r)
         self.published = Counter("arda_http_published", "Events accepted by POST /v1/events.", registry=r)
+        self.tasks = Gauge("arda_event_loop_tasks", "Asyncio tasks alive (sampled when scraped).", registry=r)
+        self.tasks.set_function(_task_count)
         r.register(_BusCollector(bus_stats))
         ProcessCollector(registry=r)  # process_resident_memory_bytes, cpu seconds, open fds
 

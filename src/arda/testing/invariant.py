@@ -27,6 +27,7 @@ class Seen(NamedTuple):
     tenant: str
     position: str | None
     connection: int  # which of the client's connections delivered it
+    at: float = 0.0  # when it arrived (the recorder's monotonic clock)
 
 
 @dataclass
@@ -83,3 +84,14 @@ def check(accepted: list[Accepted], clients: list[ClientLog]) -> Verdict:
                 silent.append((client.name, event.event_id))
     told = sum(1 for c in clients if c.told)
     return Verdict(checked, silent, duplicates, foreign, reordered, told)
+
+
+def recovery_times(clients: list[ClientLog], fault_at: float) -> list[float]:
+    """Per client, seconds from the fault to the first notification it received after it (clients that got
+    none after it are left out)."""
+    out = []
+    for client in clients:
+        after = [s.at for s in client.seen if s.at > fault_at]
+        if after:
+            out.append(min(after) - fault_at)
+    return sorted(out)

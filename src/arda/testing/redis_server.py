@@ -25,10 +25,17 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """``persistent``: AOF with ``appendfsync always``. ``tls``: also listen with TLS on :attr:`tls_port`
+    """``persistent``: AOF with ``appendfsync`` = ``fsync``. ``tls``: also listen with TLS on :attr:`tls_port`
     (the plain port stays, for the test's own admin client)."""
 
-    def __init__(self, *, persistent: bool = False, tls: TlsFiles | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        persistent: bool = False,
+        fsync: str = "always",
+        tls: TlsFiles | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server not found: run `make test`, which installs it")
@@ -36,6 +43,7 @@ class RedisServer:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="arda-redis-")
         self.persistent = persistent
+        self.fsync = fsync  # appendfsync when persistent: always, everysec or no
         self.tls = tls
         self.tls_port = free_port() if tls is not None else 0
         self.args = args  # more redis-server options, e.g. ("--replicaof", "127.0.0.1", "6379")
@@ -52,7 +60,7 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", ""]
-        args += ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        args += ["--appendonly", "yes", "--appendfsync", self.fsync] if self.persistent else ["--appendonly", "no"]
         if self.tls is not None:
             args += ["--tls-port", str(self.tls_port), "--tls-cert-file", str(self.tls.cert)]
             args += ["--tls-key-file", str(self.tls.key), "--tls-ca-cert-file", str(self.tls.ca)]

@@ -15,6 +15,7 @@ class TcpProxy:
         self._frozen: list[asyncio.Event] = []
         self._conns: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
         self._live: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -26,7 +27,15 @@ class TcpProxy:
         return f"redis://127.0.0.1:{self.port}/0"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            writer.close()
+            return
         live = asyncio.Event()
         live.set()
         self._frozen.append(live)
@@ -63,3 +72,6 @@ class TcpProxy:
         for a, b in self._conns:
             a.close()
             b.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
