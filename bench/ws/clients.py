@@ -36,6 +36,15 @@ from .harness import LOAD_CORE, pin, raise_nofile
 from .wire import Counter, ServerMessage, decoder, peer_event_decoder, sent_at, seq_of, tenant_name
 
 SUBSCRIBE_TRIES = 6
+#: Source addresses the connections are spread over (127.0.0.2 …): one address has only ~28,000 ephemeral
+#: ports towards one server port, so 100,000 connections need several.
+SOURCE_ADDRESSES = 16
+
+
+def source_address(index: int) -> str:
+    return f"127.0.0.{2 + index % SOURCE_ADDRESSES}"
+
+
 REJOIN_JITTER_S = 0.5  # reconnect_storm: each reconnect attempt waits uniform(0, this) first (every system alike)
 REJOIN_ATTEMPT_S = 10.0  # ...and gives up on one attempt (connect, authenticate, subscribe) after this long
 MAX_SAMPLES = 4_000_000  # latency samples kept per process and phase (8 bytes each)
@@ -370,6 +379,7 @@ class ClientProcess:
                     websocket_handshake_timeout=20,
                     read_buffer_init_size=4096,
                     enable_auto_pong=True,
+                    local_addr=(source_address(index), 0),
                 )
             except Exception as exc:
                 return f"connect: {type(exc).__name__}"

@@ -80,9 +80,15 @@ def pin(pid: int, core: int) -> bool:
     return True
 
 
-def raise_nofile() -> int:
-    """Raise this process's open-file limit to the hard limit; return the soft limit now in force."""
+def raise_nofile(wanted: int = 1 << 20) -> int:
+    """Raise this process's open-file limit (inherited by the service and the load processes): to ``wanted``
+    where allowed (root may raise the hard limit up to fs.nr_open), else to the hard limit. Returns the soft
+    limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, nr_open), min(wanted, nr_open)))
+        return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if hard == resource.RLIM_INFINITY:
         hard = 1 << 20
     if soft < hard:
