@@ -32,35 +32,26 @@ run: $(STAMP)
 webapp: $(NODE_STAMP)
 	cd $(TS) && npm run --silent build:app
 
+# $(call debian,COMMAND,PACKAGE,WHAT-FOR): install Debian's PACKAGE when COMMAND is missing (as root), else say how
+debian = @command -v $(1) >/dev/null || { \
+  if [ "$$(id -u)" = 0 ]; then \
+    echo "installing Debian's $(2) for $(3)"; \
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null) || exit 1; \
+  else \
+    echo "$(1) is missing: run 'sudo apt-get install $(2)' (or make test as root), then make test again"; exit 1; \
+  fi; }
+
 ## chromium: make sure Debian's Chromium (driven by playwright-core in the browser tests) is installed
 chromium:
-	@test -x /usr/bin/chromium || { \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian's chromium package for the browser tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || exit 1; \
-	  else \
-	    echo "chromium is missing: run 'sudo apt-get install chromium' (or make test as root), then make test again"; exit 1; \
-	  fi; }
+	$(call debian,chromium,chromium,the browser tests)
 
 ## redis-server: make sure the Debian redis-server the tests start privately is installed
 redis-server:
-	@command -v redis-server >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian's redis-server package for the tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) || exit 1; \
-	  else \
-	    echo "redis-server is missing: run 'sudo apt-get install redis-server' (or make test as root), then make test again"; exit 1; \
-	  fi; }
+	$(call debian,redis-server,redis-server,the tests)
 
 ## nginx: make sure Debian's nginx (the real load balancer of tests/test_proxy.py) is installed
 nginx:
-	@test -x /usr/sbin/nginx || command -v nginx >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian's nginx for the load-balancer test"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) || exit 1; \
-	  else \
-	    echo "nginx is missing: run 'sudo apt-get install nginx-light' (or make test as root), then make test again"; exit 1; \
-	  fi; }
+	$(call debian,nginx,nginx-light,the load-balancer test)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -47,7 +47,7 @@ import jwt  # noqa: E402
 
 from arda.events import EventBus, Retention  # noqa: E402
 from arda.testing.invariant import Accepted, ClientLog, Verdict, check, recovery_times  # noqa: E402
-from arda.testing.recorder import RecordingClient, publish_until_accepted  # noqa: E402
+from arda.testing.recorder import RecordingClient, publish_until_accepted, start_recording  # noqa: E402
 from arda.testing.redis_server import RedisServer, free_port  # noqa: E402
 from arda.testing.sentinel import SentinelSetup  # noqa: E402
 from arda.testing.tcp_proxy import TcpProxy  # noqa: E402
@@ -365,13 +365,8 @@ async def run_scenario(scenario: Scenario, before: float, after: float) -> dict[
         for i, client in enumerate(run.clients):
             client.connections = i
         stop_clients, stop_publishing = asyncio.Event(), asyncio.Event()
-        clients = [asyncio.create_task(c.run(stop_clients)) for c in run.clients]
         say("  clients subscribing")
-        deadline = time.monotonic() + 15
-        while any(c.log.subscribed == float("inf") for c in run.clients):
-            if time.monotonic() > deadline:
-                raise RuntimeError("chaos: the clients did not all subscribe within 15 s")
-            await asyncio.sleep(0.05)
+        clients = await start_recording(run.clients, stop_clients)
         publisher = asyncio.create_task(_publish(run, stop_publishing))
         await asyncio.sleep(before)
         run.fault_at = time.monotonic()
@@ -492,7 +487,9 @@ async def main_async(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="short runs, no soak (make test)")
-    parser.add_argument("--only", action="append", metavar="FAULT", help="run only these faults (repeatable)")
+    parser.add_argument(
+        "--only", action="append", choices=[s.name for s in SCENARIOS], help="run only this fault (repeatable)"
+    )
     parser.add_argument("--soak-minutes", type=float, default=20.0, help="the soak's length (20; 0: none)")
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(main_async(parser.parse_args(argv)))

@@ -18,9 +18,8 @@ import pytest
 from arda.events import EventBus
 from arda.notifications.handshake import Request, TrustedProxies, client_address
 from arda.testing.invariant import Accepted, ClientLog, check
-from arda.testing.recorder import RecordingClient, publish_until_accepted
+from arda.testing.recorder import RecordingClient, publish_until_accepted, start_recording
 from arda.testing.redis_server import free_port
-from conftest import eventually
 from service_process import serve, wait_ready
 from ws_client import token
 
@@ -130,8 +129,7 @@ async def test_an_instance_killed_behind_nginx_loses_its_clients_to_the_other_wi
             for i in range(6)
         ]
         stop = asyncio.Event()
-        running = [asyncio.create_task(c.run(stop)) for c in clients]
-        await eventually(lambda: all(c.log.subscribed < float("inf") for c in clients), timeout=10)
+        running = await start_recording(clients, stop)
         accepted: list[Accepted] = []
         async with EventBus(redis_url) as publisher:
             started, n, killed = time.monotonic(), 0, False

@@ -16,9 +16,9 @@ import pytest
 from arda.events import EventBus, SyncPublisher
 from arda.events.backends import urls
 from arda.testing.invariant import Accepted, ClientLog, check
-from arda.testing.recorder import RecordingClient, publish_until_accepted
+from arda.testing.recorder import RecordingClient, publish_until_accepted, start_recording
 from arda.testing.sentinel import SentinelSetup
-from conftest import Collector, eventually, order
+from conftest import Collector, order
 from service_process import ARDA
 from ws_client import running_service, token
 
@@ -79,8 +79,7 @@ async def _fail_over_under_load(setup: SentinelSetup, tmp_path: Path, fault: str
             for i, tenant in enumerate(["tenant-a", "tenant-a", "tenant-b"])
         ]
         stop = asyncio.Event()
-        running = [asyncio.create_task(c.run(stop)) for c in clients]
-        await eventually(lambda: all(c.log.subscribed < float("inf") for c in clients), timeout=10)
+        running = await start_recording(clients, stop)
         accepted: list[Accepted] = []
         received = Collector()
         gaps: list[float] = []

@@ -16,8 +16,7 @@ import aiohttp
 from arda.events import EventBus
 from arda.notifications.workers import merge_metrics
 from arda.testing.invariant import Accepted, ClientLog, check
-from arda.testing.recorder import RecordingClient, publish_until_accepted
-from conftest import eventually
+from arda.testing.recorder import RecordingClient, publish_until_accepted, start_recording
 from service_process import serve, wait_ready
 from ws_client import token
 
@@ -57,8 +56,7 @@ async def test_two_workers_share_the_ports_survive_a_death_and_stop_together(red
             for i in range(20)
         ]
         stop = asyncio.Event()
-        running = [asyncio.create_task(c.run(stop)) for c in clients]
-        await eventually(lambda: all(c.log.subscribed < float("inf") for c in clients), timeout=10)
+        running = await start_recording(clients, stop)
         _, text = await get(base + "/metrics")  # the whole service
         assert gauge(text, "arda_connected_clients") == 20
         local = {gauge((await get(base + "/metrics?local=1"))[1], "arda_connected_clients") for _ in range(20)}

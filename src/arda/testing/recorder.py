@@ -75,6 +75,22 @@ class RecordingClient:
                     return  # subscribing failed (the bus is failing over): reconnect and try again
 
 
+async def start_recording(
+    clients: list[RecordingClient], stop: asyncio.Event, timeout: float = 15.0
+) -> list[asyncio.Task[None]]:
+    """Run ``clients`` until ``stop`` is set; return their tasks once every one is subscribed (TimeoutError, the
+    tasks cancelled, if that takes longer than ``timeout``)."""
+    tasks = [asyncio.create_task(c.run(stop)) for c in clients]
+    deadline = time.monotonic() + timeout
+    while not all(c.log.subscribed < float("inf") for c in clients):
+        if time.monotonic() > deadline:
+            for task in tasks:
+                task.cancel()
+            raise TimeoutError(f"not every client subscribed within {timeout:g} s")
+        await asyncio.sleep(0.05)
+    return tasks
+
+
 async def publish_until_accepted(
     bus: EventBus, tenant: str, n: int, accepted: list[Accepted], padding: int = 0
 ) -> None:
