@@ -184,6 +184,8 @@ def test_position_is_carried_but_not_in_data() -> None:
     assert notification.position == "1764230400123-0"
     assert "position" not in notification.data
     assert notification.id == f"{event.tenant_id}:{event.id}"
+    assert notification.stream == event.tenant_id
+    assert NotificationMapper().map(event, "global").stream == "global"  # a monitor's position is the global one
 
 
 def test_notification_wire_form_is_camel_case_with_null_position() -> None:
@@ -199,9 +201,11 @@ def test_notification_wire_form_is_camel_case_with_null_position() -> None:
         "category",
         "timestamp",
         "position",
+        "stream",
         "data",
     }
     assert encoded["position"] is None
+    assert encoded["stream"] == "tenant-001"
     assert encoded["eventType"] == "card.transition"
 
 

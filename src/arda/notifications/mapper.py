@@ -88,6 +88,8 @@ class Notification(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=F
     #: The event's timestamp, ISO 8601 UTC with milliseconds and "Z".
     timestamp: str
     position: str | None
+    #: The stream ``position`` belongs to: the tenant id, or ``"global"`` on a global (monitor) subscription.
+    stream: str
     #: The event's wire fields (camelCase), masked, without ``position``.
     data: dict[str, Any]
 
@@ -323,8 +325,9 @@ class NotificationMapper:
             )
             return generic_text(event)
 
-    def map(self, event: AnyEvent) -> Notification:
-        """The notification for ``event`` (once per event; shared by all its recipients)."""
+    def map(self, event: AnyEvent, stream: str | None = None) -> Notification:
+        """The notification for ``event`` as delivered on ``stream`` (its tenant's unless given; once per event
+        and stream, shared by all its recipients)."""
         text = self.text(event)
         wire = default_registry.to_wire(event)
         wire.pop("position", None)
@@ -339,5 +342,6 @@ class NotificationMapper:
             category=text.category,
             timestamp=_utc_iso(event.timestamp),
             position=event.position,
+            stream=event.tenant_id if stream is None else stream,
             data=self.masker.mask(wire),
         )

@@ -114,17 +114,83 @@ def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def encode(message_type: str, payload: Any = None, message_id: str | None = None) -> bytes:
-    body: dict[str, Any] = {"type": message_type}
-    if payload is not None:
-        body["payload"] = payload
-    if message_id is not None:
-        body["messageId"] = message_id
-    return _encoder.encode(body)
+class _ServerMessage(msgspec.Struct, kw_only=True, rename="camel", tag_field="type", omit_defaults=True):
+    """A server → client message: ``{"type": …, "payload": …, "messageId": …}`` (``messageId`` when it answers a
+    request that had one)."""
+
+
+class AuthenticatedPayload(msgspec.Struct, kw_only=True, rename="camel"):
+    user_id: str
+    tenants: list[str]
+    expires_at: str  # ISO 8601 UTC, as :func:`iso` writes it
+
+
+class Authenticated(_ServerMessage, tag="authenticated", kw_only=True):
+    payload: AuthenticatedPayload
+    message_id: MessageId | None = None
+
+
+class SubscribedPayload(msgspec.Struct, kw_only=True, rename="camel"):
+    tenant_id: str
+    position: str | None  # where the subscription starts: the stream's position (``global``: the global stream's)
+    recovered: bool  # false: ``since`` was no longer in history and nothing was replayed
+
+
+class Subscribed(_ServerMessage, tag="subscribed", kw_only=True):
+    payload: SubscribedPayload
+    message_id: MessageId | None = None
+
+
+class UnsubscribedPayload(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+    tenant_id: str
+    reason: str | None = None  # set when the server ended the subscription (a refreshed token no longer allows it)
+
+
+class Unsubscribed(_ServerMessage, tag="unsubscribed", kw_only=True):
+    payload: UnsubscribedPayload
+    message_id: MessageId | None = None
+
+
+class AcknowledgedPayload(msgspec.Struct, kw_only=True, rename="camel"):
+    notification_id: str
+
+
+class Acknowledged(_ServerMessage, tag="acknowledged", kw_only=True):
+    payload: AcknowledgedPayload
+    message_id: MessageId | None = None
+
+
+class Pong(_ServerMessage, tag="pong", kw_only=True):
+    message_id: MessageId | None = None
+
+
+class ErrorPayload(msgspec.Struct, kw_only=True):
+    code: ErrorCode
+    message: str
+
+
+class Error(_ServerMessage, tag="error", kw_only=True):
+    payload: ErrorPayload
+    message_id: MessageId | None = None
+
+
+ServerMessage = Authenticated | Subscribed | Unsubscribed | Acknowledged | Pong | Error
+"""Every server message but ``notification`` (its payload is a :class:`~.mapper.Notification`, encoded once per
+event and wrapped by :func:`notification_message`)."""
+
+
+def encode(message: ServerMessage) -> bytes:
+    return _encoder.encode(message)
 
 
 def error(code: ErrorCode, message: str, message_id: str | None = None) -> bytes:
-    return encode("error", {"code": code.value, "message": message}, message_id)
+    return _encoder.encode(Error(payload=ErrorPayload(code=code, message=message), message_id=message_id))
+
+
+def acknowledged(notification_id: str, message_id: str | None = None) -> bytes:
+    return _encoder.encode(
+        Acknowledged(payload=AcknowledgedPayload(notification_id=notification_id), message_id=message_id)
+    )
 
 
 def notification_message(notification_json: bytes) -> bytes:

@@ -255,7 +255,7 @@ class NotificationService:
         if frame is not None:
             self._frames.move_to_end(key)
             return frame
-        notification = self.notification_for(event)
+        notification = self.mapper.map(event, stream)
         frame = frames.text_frame(protocol.notification_message(self._encoder.encode(notification)))
         self._frames[key] = frame
         if len(self._frames) > FRAME_CACHE:
@@ -263,14 +263,14 @@ class NotificationService:
         return frame
 
     def ack_frame(self, event: NotificationAcknowledged) -> bytes:
-        return frames.text_frame(protocol.encode("acknowledged", {"notificationId": event.notification_id}))
+        return frames.text_frame(protocol.acknowledged(event.notification_id))
 
     def on_event(self, stream: str, event: AnyEvent) -> None:
         metrics = self.metrics
         metrics.events_received.labels(metrics.event_type_label(event.type)).inc()
         if event.type == ACK_EVENT_TYPE:
             if stream != GLOBAL and isinstance(event, NotificationAcknowledged) and event.user_id is not None:
-                frame = frames.text_frame(protocol.encode("acknowledged", {"notificationId": event.notification_id}))
+                frame = frames.text_frame(protocol.acknowledged(event.notification_id))
                 self.hub.send_to_user(stream, event.user_id, frame, skip_id=event.origin)
             return
         try:

@@ -180,7 +180,7 @@ class Sessions:
             return
         mid = message.message_id
         if isinstance(message, Ping):
-            self._reply(conn, protocol.encode("pong", None, mid))
+            self._reply(conn, protocol.encode(protocol.Pong(message_id=mid)))
         elif isinstance(message, Authenticate):
             self._start_authenticate(conn, message.payload.token, mid)
         elif conn.identity is None:
@@ -282,14 +282,17 @@ class Sessions:
             if not identity.may_subscribe(tenant):  # the refreshed token no longer allows it
                 self._drop(conn, tenant)
                 self._reply(
-                    conn, protocol.encode("unsubscribed", {"tenantId": tenant, "reason": "not allowed by the token"})
+                    conn,
+                    protocol.encode(
+                        protocol.Unsubscribed(
+                            payload=protocol.UnsubscribedPayload(tenant_id=tenant, reason="not allowed by the token")
+                        )
+                    ),
                 )
-        payload = {
-            "userId": identity.user_id,
-            "tenants": sorted(identity.tenants),
-            "expiresAt": protocol.iso(identity.expires_at),
-        }
-        self._reply(conn, protocol.encode("authenticated", payload, mid))
+        payload = protocol.AuthenticatedPayload(
+            user_id=identity.user_id, tenants=sorted(identity.tenants), expires_at=protocol.iso(identity.expires_at)
+        )
+        self._reply(conn, protocol.encode(protocol.Authenticated(payload=payload, message_id=mid)))
 
     # -- subscribe / unsubscribe --------------------------------------------------------------------
     def _subscribe(self, conn: Connection, message: Subscribe) -> None:
@@ -396,15 +399,13 @@ class Sessions:
         if conn.subs.get(tenant) is None:
             return
         for event_id in read:
-            self._reply(
-                conn, protocol.encode("acknowledged", {"notificationId": acks.notification_id(tenant, event_id)})
-            )
+            self._reply(conn, protocol.acknowledged(acks.notification_id(tenant, event_id)))
 
     def _subscribed(
         self, conn: Connection, tenant: str, position: str | None, recovered: bool, mid: str | None
     ) -> None:
-        payload = {"tenantId": tenant, "position": position, "recovered": recovered}
-        self._reply(conn, protocol.encode("subscribed", payload, mid))
+        payload = protocol.SubscribedPayload(tenant_id=tenant, position=position, recovered=recovered)
+        self._reply(conn, protocol.encode(protocol.Subscribed(payload=payload, message_id=mid)))
 
     def _replay_frame(self, conn: Connection, tenant: str, event: AnyEvent, is_global: bool) -> bytes | None:
         """What a replayed event becomes for this connection (None: nothing)."""
@@ -448,7 +449,12 @@ class Sessions:
             self._reply(conn, protocol.error(ErrorCode.NOT_SUBSCRIBED, f"not subscribed to {tenant}", mid))
             return
         self._drop(conn, tenant)
-        self._reply(conn, protocol.encode("unsubscribed", {"tenantId": tenant}, mid))
+        self._reply(
+            conn,
+            protocol.encode(
+                protocol.Unsubscribed(payload=protocol.UnsubscribedPayload(tenant_id=tenant), message_id=mid)
+            ),
+        )
 
     def _drop(self, conn: Connection, tenant: str) -> None:
         if self.hub.unsubscribe(conn, tenant):
@@ -483,7 +489,7 @@ class Sessions:
             self.metrics.failures.labels("internal_error").inc()
             self._reply(conn, protocol.error(ErrorCode.INTERNAL_ERROR, f"acknowledgement not recorded: {exc}", mid))
             return
-        self._reply(conn, protocol.encode("acknowledged", {"notificationId": notification_id}, mid))
+        self._reply(conn, protocol.acknowledged(notification_id, mid))
 
     # -- deadlines ----------------------------------------------------------------------------------
     def sweep(self) -> None:
