@@ -421,7 +421,7 @@ async def test_a_client_leaving_while_subscribing_leaks_no_bus_subscription(mem:
         await c.login()
         await c.send("subscribe", {"tenantId": "tenant-001"})
         await c.ws.close()
-    await eventually(lambda: not mem.service._bus_subs)
+    await eventually(lambda: not mem.service.node.streams)
     await asyncio.sleep(0.1)
     async with mem.user() as fresh:
         await fresh.subscribe()
@@ -544,7 +544,7 @@ async def test_a_stalled_reader_is_closed_with_4004_soon_after_passing_the_defau
         try:
             await eventually(lambda: len(svc.service.hub.tenants.get("tenant-001", {})) == 1)
             lines = [{"partId": f"p{i}", "quantity": 1, "partName": "x" * 2000} for i in range(10)]  # ~20 KB
-            (conn,) = svc.service.sessions.connections
+            (conn,) = svc.service.node.connections
             sent = 0
             started = time.monotonic()
             while not conn.closed and sent < 4_000_000:  # 4 MB at most

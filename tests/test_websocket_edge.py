@@ -142,12 +142,12 @@ async def test_a_client_that_closes_but_never_reads_is_dropped(tmp_path: Path) -
         lines = [{"partId": f"p{i}", "quantity": 1, "partName": "x" * 2000} for i in range(10)]
         for batch in range(5):  # ~5 MB queued for a client that reads nothing
             await svc.publish(*[order(n=batch * 50 + i, lines=lines) for i in range(50)])
-        conn = next(iter(svc.service.sessions.connections))
+        conn = next(iter(svc.service.node.connections))
         await eventually(lambda: conn.write_buffer_size() > 0)
         writer.write(client_frame(frames.CLOSE, (1000).to_bytes(2, "big")))
         await writer.drain()
         # the server answers, cannot flush to a client that does not read, and drops it after CLOSE_TIMEOUT_S
-        await eventually(lambda: not svc.service.sessions.connections, timeout=5)
+        await eventually(lambda: not svc.service.node.connections, timeout=5)
         writer.close()
 
 
@@ -157,7 +157,7 @@ async def test_the_client_closes_and_the_server_echoes_its_code(svc: Running) ->
     assert await read_frame(reader) == (frames.CLOSE, (4711).to_bytes(2, "big"))
     assert await asyncio.wait_for(reader.read(), 5) == b""  # then the server closes TCP
     writer.close()
-    await eventually(lambda: not svc.service.sessions.connections)
+    await eventually(lambda: not svc.service.node.connections)
     reader, writer = await connect(svc.service.ws_port)
     writer.write(client_frame(frames.CLOSE, b""))  # no code: answered with 1000
     assert await read_frame(reader) == (frames.CLOSE, (1000).to_bytes(2, "big"))
@@ -170,7 +170,7 @@ async def test_a_client_that_never_completes_the_close_handshake_is_dropped(svc:
     reader, writer = await connect(svc.service.ws_port)
     writer.write(message("subscribe", {"tenantId": "tenant-001"}))  # before authenticating: refused
     await reply(reader)
-    await eventually(lambda: len(svc.service.sessions.connections) == 1)
+    await eventually(lambda: len(svc.service.node.connections) == 1)
     code, _ = await read_close(reader, timeout=5)  # the auth deadline (1 s here)
     assert code == 4003
     # the client never answers the close frame: the server drops it after CLOSE_TIMEOUT_S
@@ -212,14 +212,14 @@ async def test_a_client_that_pings_without_reading_hits_the_outbound_bounds(tmp_
     budgets = {"preauth_budget": 1e9, "inbound_budget": 1e9}
     async with running_service(url, tmp_path, outbound_max_bytes=64 * 1024, **budgets) as svc:
         _, writer = await connect(svc.service.ws_port, rcvbuf=4096)
-        await eventually(lambda: len(svc.service.sessions.connections) == 1)
+        await eventually(lambda: len(svc.service.node.connections) == 1)
         ping = client_frame(frames.PING, b"p" * 125)
         for _ in range(100):  # up to 13 MB of pings (past the kernel's socket buffers); the pongs are never read
-            if not svc.service.sessions.connections:
+            if not svc.service.node.connections:
                 break
             writer.write(ping * 1000)
             with contextlib.suppress(ConnectionError, TimeoutError):
                 await asyncio.wait_for(writer.drain(), 1)
-        await eventually(lambda: not svc.service.sessions.connections, timeout=5)
+        await eventually(lambda: not svc.service.node.connections, timeout=5)
         assert failures(svc, "slow_consumer") == 1
         writer.close()

@@ -337,7 +337,7 @@ class EventBus:
         Every event after it reaches this bus's handlers. A service that hands a client "start after this
         position" can use it instead of :meth:`latest_position`, which asks Redis."""
         sub = self._subscriber.streams.get(stream) if self._subscriber is not None else None
-        if sub is None or sub.buffering or not sub.ready.done():
+        if sub is None or sub.catchup.catching_up or not sub.ready.done():
             return None
         return sub.cursor
 

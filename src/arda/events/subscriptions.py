@@ -18,6 +18,7 @@ from typing import NamedTuple
 from .. import logs
 from .backends.base import Backend
 from .backoff import Backoff
+from .catchup import Catchup
 from .handlers import Handler, HandlerQueue
 from .models import AnyEvent, utc_now
 from .positions import fast_key
@@ -55,14 +56,12 @@ OnRevocation = Callable[[Revocation], None]
 
 class StreamSubscription:
     __slots__ = (
-        "buffer",
-        "buffering",
+        "catchup",
         "cursor",
         "cursor_key",
         "queues",
         "ready",
         "recovery",
-        "replayed_until",
         "stream",
     )
 
@@ -71,10 +70,8 @@ class StreamSubscription:
         self.queues: dict[Handler, HandlerQueue] = {}
         self.cursor: str | None = None  # last position delivered (or the top when subscribing)
         self.cursor_key: tuple[int, int] | None = None
-        # After a replay, live messages still in flight may repeat what history gave: dropped up to here.
-        self.replayed_until: tuple[int, int] | None = None
-        self.buffering = True
-        self.buffer: deque[AnyEvent] = deque()
+        # Live events held while history is replayed; after it, repeats of what history gave are dropped.
+        self.catchup: Catchup[AnyEvent] = Catchup()
         self.recovery: asyncio.Task[None] | None = None
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -196,7 +193,7 @@ class Subscriber:
                 due = [
                     (sub.stream, sub.cursor)
                     for sub in self.streams.values()
-                    if sub.cursor is not None and sub.ready.done() and not sub.buffering
+                    if sub.cursor is not None and sub.ready.done() and not sub.catchup.catching_up
                 ]
                 intact = await self.backend.check(due)
             except Exception as exc:
@@ -204,7 +201,7 @@ class Subscriber:
                 continue
             for (stream, cursor), ok in zip(due, intact, strict=True):
                 sub = self.streams.get(stream)
-                if not ok and sub is not None and sub.cursor == cursor and not sub.buffering:
+                if not ok and sub is not None and sub.cursor == cursor and not sub.catchup.catching_up:
                     log.warning("history lost under a subscription", extra={"stream": stream, "cursor": cursor})
                     self._start_recovery(sub)
 
@@ -217,20 +214,20 @@ class Subscriber:
         if isinstance(parsed, Malformed):
             self._malformed(stream, payload, parsed)
             return
-        if sub.buffering:
-            if len(sub.buffer) >= RECOVERY_BUFFER:
-                sub.buffer.popleft()  # stored events among these come back from the replay's history read
-            sub.buffer.append(parsed)
+        catchup = sub.catchup
+        position = parsed.position
+        if catchup.held is not None:
+            if len(catchup.held) >= RECOVERY_BUFFER:
+                catchup.drop_oldest()  # stored events among these come back from the replay's history read
+            catchup.hold(fast_key(position) if position is not None else None, parsed)
             return
-        if sub.replayed_until is not None and parsed.position is not None:
-            if fast_key(parsed.position) <= sub.replayed_until:
-                return  # already delivered from history
-            sub.replayed_until = None  # the channel is ordered: nothing older follows
+        if catchup.after is not None and position is not None and not catchup.admit(fast_key(position)):
+            return  # already delivered from history
         self._deliver(sub, parsed)
 
     def on_connection_lost(self, reason: str) -> None:
         for sub in self.streams.values():
-            sub.buffering = True
+            sub.catchup.pause()
             if sub.recovery is not None:
                 sub.recovery.cancel()
                 sub.recovery = None
@@ -278,7 +275,7 @@ class Subscriber:
     def _start_recovery(self, sub: StreamSubscription) -> None:
         if sub.recovery is not None:
             sub.recovery.cancel()
-        sub.buffering = True
+        sub.catchup.pause()
         sub.recovery = asyncio.create_task(self._recover(sub), name=f"arda-recover-{sub.stream}")
 
     async def _recover(self, sub: StreamSubscription) -> None:
@@ -291,20 +288,16 @@ class Subscriber:
                 log.warning("history read failed during recovery", extra={"stream": sub.stream, "error": repr(exc)})
                 await asyncio.sleep(self.backoff.delay(attempt))
                 attempt += 1
-        delivered_up_to = sub.cursor_key  # what the replay delivered (after a gap: the cursor before it)
-        while sub.buffer:
-            event = sub.buffer.popleft()
-            if event.position is None or delivered_up_to is None or fast_key(event.position) > delivered_up_to:
-                self._deliver(sub, event)
+        catchup = sub.catchup
+        catchup.after = sub.cursor_key  # what the replay delivered (after a gap: the cursor before it)
+        for event in catchup.finish():
+            self._deliver(sub, event)
         if gap_top is not None:
             # The old cursor is gone from history: continue from the newest stored position, so the next
             # recovery does not report the same gap again.
             if sub.cursor_key is None or fast_key(gap_top) > sub.cursor_key:
                 sub.set_cursor(gap_top)
-            sub.replayed_until = None
-        else:
-            sub.replayed_until = delivered_up_to
-        sub.buffering = False
+            catchup.after = None
         sub.recovery = None
 
     async def _replay(self, sub: StreamSubscription) -> str | None:

@@ -17,28 +17,39 @@ import contextlib
 import hmac
 import os
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
 
-from ..events import EventValidationError, PublishError, UnknownEventTypeError, default_registry, jsonlimits
+from ..events import (
+    AnyEvent,
+    EventBus,
+    EventValidationError,
+    PublishError,
+    UnknownEventTypeError,
+    default_registry,
+    jsonlimits,
+)
 from ..events.errors import BusError, InvalidTenantError
 from ..events.models import validate_tenant_id
 from . import protocol, webapp
-from .acks import ACK_EVENT_TYPE
+from .auth import Authenticator
+from .config import Settings
 from .errors import AuthError
+from .mapper import Notification
+from .metrics import Metrics
 from .ratelimit import KeyedBuckets
+from .responses import problem as _problem
+from .responses import response as _response
+from .visibility import As, audience
 from .workers import announce, ask_siblings, merge_metrics
-
-if TYPE_CHECKING:
-    from .service import NotificationService
 
 MAX_BODY = 1024 * 1024
 MAX_EVENTS = 1000
-_json = msgspec.json.Encoder()
 
 
 class RevocationRequest(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
@@ -49,37 +60,48 @@ class RevocationRequest(msgspec.Struct, kw_only=True, rename="camel", forbid_unk
 _revocation_request = msgspec.json.Decoder(RevocationRequest)
 
 
-def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=_json.encode(body), content_type="application/json", headers=headers)
-
-
-def _problem(status: int, message: str, **extra: Any) -> web.Response:
-    return _response(status, {"error": message, **extra})
-
-
 class HttpApi:
-    def __init__(self, service: NotificationService) -> None:
-        self.service = service
-        self.publish_limits = KeyedBuckets(service.settings.publish_rate, service.settings.publish_burst)
+    """The routes, given only what they need: the bus (publish, history, revocations, health), the
+    authenticator (user tokens for history), the metrics, the API key, and ``render`` — the notification an
+    event is on a stream — for a user's history."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bus: EventBus,
+        authenticator: Authenticator,
+        metrics: Metrics,
+        api_key: str | None,
+        render: Callable[[AnyEvent, str], Notification],
+        dev: webapp.DevSessions | None = None,
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.authenticator = authenticator
+        self.metrics = metrics
+        self.api_key = api_key
+        self.render = render
+        self.started_at = time.time()
+        self.publish_limits = KeyedBuckets(settings.publish_rate, settings.publish_burst)
         self.app = web.Application(client_max_size=MAX_BODY)
         self.app.add_routes(
             [
                 web.get("/healthz", self.healthz),
                 web.get("/readyz", self.readyz),
-                web.get("/metrics", self.metrics),
+                web.get("/metrics", self.prometheus),
                 web.post("/v1/events", self.publish),
                 web.post("/v1/revocations", self.revoke),
                 web.get("/v1/tenants/{tenant}/events", self.history),
                 web.get("/openapi.yaml", self.openapi),
             ]
         )
-        webapp.add_routes(self)
+        webapp.add_routes(self.app, settings.webapp_dir, dev, self.publish_unauthenticated)
         self._runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (shared with the other workers under ``--workers``, plus a private port on
         127.0.0.1 for them to ask this one); returns the port."""
-        settings = self.service.settings
+        settings = self.settings
         timeout = max(0.5, settings.shutdown_timeout_s / 3)
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=timeout)
         await self._runner.setup()
@@ -94,20 +116,20 @@ class HttpApi:
         return bound
 
     async def stop(self) -> None:
-        if self.service.settings.worker_dir is not None:
+        if self.settings.worker_dir is not None:
             with contextlib.suppress(OSError):
-                (Path(self.service.settings.worker_dir) / f"{os.getpid()}.port").unlink()
+                (Path(self.settings.worker_dir) / f"{os.getpid()}.port").unlink()
         if self._runner is not None:
             await self._runner.cleanup()
 
     # -- health -------------------------------------------------------------------------------------
     def _siblings_wanted(self, request: web.Request) -> str | None:
         """The run directory when this answer is for the whole service (a worker asked on the shared port)."""
-        directory = self.service.settings.worker_dir
+        directory = self.settings.worker_dir
         return directory if directory is not None and "local" not in request.query else None
 
     async def healthz(self, request: web.Request) -> web.Response:
-        body: dict[str, Any] = {"status": "ok", "uptimeSeconds": round(time.time() - self.service.started_at, 1)}
+        body: dict[str, Any] = {"status": "ok", "uptimeSeconds": round(time.time() - self.started_at, 1)}
         directory = self._siblings_wanted(request)
         if directory is not None:
             answers = await ask_siblings(directory, "/healthz")
@@ -132,16 +154,16 @@ class HttpApi:
         problems: list[str] = []
         try:
             async with asyncio.timeout(2.0):
-                if not await self.service.bus.primary():
+                if not await self.bus.primary():
                     problems.append("Redis is not the writable primary (a replica, or demoted): publishing fails")
         except (TimeoutError, BusError) as exc:
             problems.append(f"bus unreachable: {exc}")
-        if not self.service.bus.live:
+        if not self.bus.live:
             problems.append("the bus cannot receive events: its subscriber connection is down (reconnecting)")
         return problems
 
-    async def metrics(self, request: web.Request) -> web.Response:
-        body = self.service.metrics.render()
+    async def prometheus(self, request: web.Request) -> web.Response:
+        body = self.metrics.render()
         directory = self._siblings_wanted(request)
         if directory is not None:  # the whole service: every worker's series, summed
             answers = await ask_siblings(directory, "/metrics")
@@ -155,7 +177,7 @@ class HttpApi:
 
     # -- publish ------------------------------------------------------------------------------------
     def _api_key_ok(self, request: web.Request) -> bool:
-        key = self.service.api_key
+        key = self.api_key
         header = request.headers.get("Authorization", "")
         if not key or not header.startswith("Bearer "):
             return False
@@ -201,10 +223,10 @@ class HttpApi:
                     429, {"error": f"publish rate limit for tenant {tenant}"}, {"Retry-After": retry_after}
                 )
         try:
-            results = await self.service.bus.publish_many(prepared)
+            results = await self.bus.publish_many(prepared)
         except PublishError as exc:
             return _problem(503, f"publish failed, retry with the same ids: {exc}")
-        self.service.metrics.published.inc(len(results))
+        self.metrics.published.inc(len(results))
         return _response(
             202, {"events": [{"id": r.id, "position": r.position, "duplicate": r.duplicate} for r in results]}
         )
@@ -222,7 +244,7 @@ class HttpApi:
         except msgspec.ValidationError as exc:
             return _problem(422, f"invalid revocation: {exc}")
         try:
-            revocation = await self.service.bus.revoke(body.user_id, body.tenant_id)
+            revocation = await self.bus.revoke(body.user_id, body.tenant_id)
         except InvalidTenantError as exc:
             return _problem(422, f"invalid revocation: {exc.detail}")
         except BusError as exc:
@@ -255,14 +277,14 @@ class HttpApi:
             if not header.startswith("Bearer "):
                 return _problem(401, "send the API key or a user token as Authorization: Bearer …")
             try:
-                identity = await self.service.authenticator.verify(header[7:].strip())
+                identity = await self.authenticator.verify(header[7:].strip())
             except AuthError as exc:
                 return _problem(401, str(exc), code=exc.error_code.value)
             if not identity.may_subscribe(tenant):
                 return _problem(403, f"the token does not allow tenant {tenant}")
             user = identity.user_id
         try:
-            page = await self.service.bus.history(tenant, since=since, limit=limit)
+            page = await self.bus.history(tenant, since=since, limit=limit)
         except EventValidationError as exc:
             return _problem(400, str(exc))
         except BusError as exc:
@@ -270,11 +292,11 @@ class HttpApi:
         if user is None:
             events: list[Any] = [default_registry.to_wire(e) for e in page.events]
             key = "events"
-        else:
+        else:  # what the user sees as notifications, as live delivery and replay decide it (.visibility)
             events = [
-                msgspec.to_builtins(self.service.notification_for(e))
+                msgspec.to_builtins(self.render(e, tenant))
                 for e in page.events
-                if (e.recipients is None or user in e.recipients) and e.type != ACK_EVENT_TYPE
+                if audience(tenant, e).sees(user) is As.NOTIFICATION
             ]
             key = "notifications"
         return _response(

@@ -20,50 +20,36 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from ..events.catchup import Catchup
 from ..events.positions import fast_key
+from .codes import SLOW_CONSUMER, CloseCode
 
 #: How far past the outbound bound one turn's write may take a connection before it counts as slow at once.
 BURST_FACTOR = 8
-
-
-class Subscription:
-    """A connection's subscription to one tenant (or ``global``).
-
-    While ``buffer`` is a list the subscription is replaying history: live frames wait there, with their
-    position. Once live, frames at or before ``after`` are skipped (they were replayed, or precede the
-    position the client was given); the first later frame clears it (the stream is ordered).
-    """
-
-    __slots__ = ("after", "buffer")
-
-    def __init__(self) -> None:
-        self.buffer: list[tuple[tuple[int, int] | None, bytes]] | None = []
-        self.after: tuple[int, int] | None = None
 
 
 class Peer(Protocol):
     """What the hub needs of a connection (implemented by :class:`~.websocket.Connection`)."""
 
     id: str
-    user_id: str | None
     out: list[bytes]
     dirty: bool
     closed: bool
-    subs: dict[str, Subscription]
 
     def write(self, data: bytes) -> None: ...
 
     def write_buffer_size(self) -> int: ...
 
-    def close_slow(self) -> None: ...
+    def close(self, code: CloseCode, reason: str = "") -> None: ...
 
 
 class Hub:
-    def __init__(self, max_bytes: int, max_messages: int, on_slow: Callable[[], None] | None = None) -> None:
+    def __init__(self, max_bytes: int, max_messages: int, on_slow: Callable[[Peer], None] | None = None) -> None:
         self.max_bytes = max_bytes
         self.max_messages = max_messages
-        self.on_slow = on_slow
-        self.tenants: dict[str, dict[Peer, None]] = {}  # insertion-ordered sets
+        self.on_slow = on_slow  # told of each connection closed as a slow consumer (metrics, logs)
+        # stream → its local subscribers (insertion-ordered), each with the catch-up state of its subscription
+        self.tenants: dict[str, dict[Peer, Catchup[bytes]]] = {}
         # (tenant, user) → that user's connections on the tenant; a list, as most users have one or two
         self.users: dict[tuple[str, str], list[Peer]] = {}
         self._dirty: list[Peer] = []
@@ -71,34 +57,31 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- registry ---------------------------------------------------------------------------------
-    def subscribe(self, peer: Peer, tenant: str) -> bool:
-        """Register ``peer`` on ``tenant``; True when it is the tenant's first local subscriber."""
+    def subscribe(self, peer: Peer, tenant: str, catchup: Catchup[bytes], user_id: str) -> bool:
+        """Register ``peer`` (``user_id``'s connection) on ``tenant``; True when it is the tenant's first local
+        subscriber. Its frames pass through ``catchup`` (held while it replays, repeats dropped after)."""
         members = self.tenants.get(tenant)
         first = members is None
         if members is None:
             members = self.tenants[tenant] = {}
-        members[peer] = None
-        if peer.user_id is not None:
-            same_user = self.users.setdefault((tenant, peer.user_id), [])
-            if peer not in same_user:
-                same_user.append(peer)
+        members[peer] = catchup
+        same_user = self.users.setdefault((tenant, user_id), [])
+        if peer not in same_user:
+            same_user.append(peer)
         return first
 
-    def unsubscribe(self, peer: Peer, tenant: str) -> bool:
+    def unsubscribe(self, peer: Peer, tenant: str, user_id: str) -> bool:
         """Remove ``peer`` from ``tenant``; True when the tenant has no local subscriber left."""
-        peer.subs.pop(tenant, None)
         members = self.tenants.get(tenant)
-        if members is None:
+        if members is None or members.pop(peer, None) is None:
             return False
-        members.pop(peer, None)
-        if peer.user_id is not None:
-            key = (tenant, peer.user_id)
-            same_user = self.users.get(key)
-            if same_user is not None:
-                if peer in same_user:
-                    same_user.remove(peer)
-                if not same_user:
-                    del self.users[key]
+        key = (tenant, user_id)
+        same_user = self.users.get(key)
+        if same_user is not None:
+            if peer in same_user:
+                same_user.remove(peer)
+            if not same_user:
+                del self.users[key]
         if not members:
             del self.tenants[tenant]
             return True
@@ -108,30 +91,27 @@ class Hub:
         return tuple(self.tenants.get(tenant, ()))
 
     # -- sending ----------------------------------------------------------------------------------
-    def fanout(self, tenant: str, frame: bytes, position: str | None, recipients: list[str] | None) -> int:
+    def fanout(self, tenant: str, frame: bytes, position: str | None, recipients: Iterable[str] | None) -> int:
         """Queue ``frame`` for the tenant's subscribers (only ``recipients``' connections when given).
         Returns the number of connections it was queued for."""
+        members = self.tenants.get(tenant)
+        if members is None:
+            return 0
         if recipients is None:
-            targets: Iterable[Peer] = self.tenants.get(tenant, ())
+            targets: Iterable[tuple[Peer, Catchup[bytes]]] = members.items()
         else:
-            targets = [p for user in set(recipients) for p in self.users.get((tenant, user), ())]
+            targets = [(p, members[p]) for user in set(recipients) for p in self.users.get((tenant, user), ())]
         key = fast_key(position) if position is not None else None
         count = 0
-        for peer in targets:
+        for peer, catchup in targets:
             if peer.closed:
                 continue
-            sub = peer.subs.get(tenant)
-            if sub is None:
-                continue
-            if sub.buffer is not None:
-                sub.buffer.append((key, frame))
-                if len(sub.buffer) > self.max_messages:
+            if catchup.held is not None:  # replaying: held until the replay is done (bounded)
+                if catchup.hold(key, frame) > self.max_messages:
                     self._slow(peer)
                 continue
-            if sub.after is not None and key is not None:
-                if key <= sub.after:
-                    continue
-                sub.after = None
+            if catchup.after is not None and not catchup.admit(key):
+                continue  # replayed already, or before the position the client was given
             self.send(peer, frame)
             count += 1
         return count
@@ -185,7 +165,9 @@ class Hub:
                 self._slow(peer)
 
     def _slow(self, peer: Peer) -> None:
+        """The overflow policy: the connection is closed with 4004 (it reconnects and resumes)."""
         peer.out.clear()
-        if self.on_slow is not None:
-            self.on_slow()
-        peer.close_slow()
+        if not peer.closed:
+            if self.on_slow is not None:
+                self.on_slow(peer)
+            peer.close(SLOW_CONSUMER, "slow consumer: reconnect and resume")

@@ -1,8 +1,8 @@
-"""The :class:`NotificationService`: wires the bus, the hub, the sessions and the two servers.
+"""The :class:`NotificationService`: wires the bus, the node (:mod:`.node`: sessions, hub, bus subscriptions)
+and the two servers, and runs them.
 
-* It subscribes on the bus only to tenants that have local clients (and to ``global`` only while a monitor
-  is subscribed), and drops a subscription when the last client of it leaves.
-* Each event is mapped, encoded and framed once, then fanned out by the hub (no await per client).
+* It watches the bus: an outage closes subscribed clients after ``bus_outage_s`` (1013), a gap closes the
+  stream's clients (4006), a revocation those it covers (4009).
 * ``stop()`` (SIGTERM): stop accepting, close every client with 1001 (going away — reconnect), flush,
   unsubscribe, close Redis; bounded by ``shutdown_timeout_s``.
 """
@@ -13,29 +13,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Callable
 
-import msgspec
-
-from ..events import AnyEvent, EventBus, Gap, Revocation
-from . import codes, frames, protocol
-from .acks import ACK_EVENT_TYPE, NotificationAcknowledged
+from ..events import EventBus, Gap, Revocation
+from . import codes
 from .auth import Authenticator, JwtSettings
 from .config import Settings
 from .devcreds import load_or_create
 from .errors import ConfigError
 from .http_api import HttpApi
-from .hub import Hub
-from .mapper import Notification, NotificationMapper
+from .mapper import NotificationMapper
 from .metrics import Metrics
+from .node import Node
 from .revocations import Revocations
-from .sessions import GLOBAL, Sessions
+from .webapp import DevSessions
 from .websocket import serve
 
 log = logging.getLogger("arda.notifications")
-#: Frames kept for replays (a few MB at most).
-FRAME_CACHE = 4096
 
 
 class NotificationService:
@@ -76,24 +69,17 @@ class NotificationService:
         self.revocations = Revocations()
         self.authenticator = Authenticator(self.jwt, admit=self.revocations.admit)
         self.metrics = Metrics(lambda: self.bus.stats, lambda: self.bus.registry.types)
-        self.hub = Hub(settings.outbound_max_bytes, settings.outbound_max_messages)
-        self.sessions = Sessions(
+        self.node = Node(settings, self.bus, self.authenticator, self.metrics, self.mapper)
+        self.hub = self.node.hub
+        self.http = HttpApi(
             settings,
             self.bus,
             self.authenticator,
-            self.hub,
             self.metrics,
-            self.frame_for,
-            self.ack_frame,
-            self.acquire,
-            self.release,
-            self.acquired,
+            api_key,
+            render=self.mapper.map,
+            dev=DevSessions(self.jwt.secret, lambda: self.ws_port) if settings.is_dev else None,
         )
-        self.http = HttpApi(self)
-        self._encoder = msgspec.json.Encoder()
-        self._bus_subs: dict[str, tuple[Callable[[AnyEvent], None], asyncio.Future[None]]] = {}
-        self._background: set[asyncio.Task[None]] = set()
-        self._frames: OrderedDict[tuple[str, str, str | None], bytes] = OrderedDict()  # replay frame cache
         self._ws_server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -111,7 +97,8 @@ class NotificationService:
         for revocation in await self.bus.revocations():  # those recorded before this instance started
             self.revocations.add(revocation)
         s = self.settings
-        self._ws_server = await serve(self.sessions, s.host, s.port)
+        reuse = s.worker_dir is not None  # --workers: every worker listens on the same port
+        self._ws_server = await serve(self.node.connection, s.host, s.port, s.send_buffer_bytes, reuse)
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
         self.http_port = await self.http.start(s.host, s.http_port)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="arda-sweep")
@@ -136,17 +123,15 @@ class NotificationService:
             return
         self._stopped.set()
         deadline = asyncio.get_running_loop().time() + self.settings.shutdown_timeout_s
-        self.sessions.accepting = False
+        self.node.accepting = False
         if self._ws_server is not None:
             self._ws_server.close()
-        for conn in list(self.sessions.connections):
-            conn.close(codes.GOING_AWAY, "server shutting down: reconnect")
+        self.node.close_all(codes.GOING_AWAY, "server shutting down: reconnect")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
-                self.sessions.all_closed.wait(), max(0.1, deadline - 2 - asyncio.get_running_loop().time())
+                self.node.all_closed.wait(), max(0.1, deadline - 2 - asyncio.get_running_loop().time())
             )
-        for conn in list(self.sessions.connections):
-            conn.abort(codes.GOING_AWAY)  # whoever did not complete the close handshake in time
+        self.node.abort_all(codes.GOING_AWAY)  # whoever did not complete the close handshake in time
         if self._sweeper is not None:
             self._sweeper.cancel()
         loop = asyncio.get_running_loop()
@@ -167,8 +152,8 @@ class NotificationService:
         while True:
             await asyncio.sleep(self.settings.sweep_interval_s)
             try:
-                self.sessions.sweep()
-                self.metrics.queue_bytes.set(sum(c.write_buffer_size() for c in self.sessions.connections))
+                self.node.sweep()
+                self.metrics.queue_bytes.set(sum(c.write_buffer_size() for c in self.node.connections))
                 self._watch_bus(time.monotonic())
             except Exception:
                 log.exception("sweep failed")
@@ -188,112 +173,19 @@ class NotificationService:
         if self._bus_outage_told or now - self._bus_down_since < self.settings.bus_outage_s:
             return
         self._bus_outage_told = True
-        closed = self.sessions.bus_outage()
+        closed = self.node.bus_outage()
         log.warning("bus outage: subscribed clients told to reconnect", extra={"clients": closed})
-
-    # -- bus subscriptions ------------------------------------------------------------------------
-    async def acquire(self, stream: str) -> None:
-        """Make sure the bus delivers ``stream``'s events here (shared by every local subscriber)."""
-        entry = self._bus_subs.get(stream)
-        if entry is None:
-
-            def handler(event: AnyEvent) -> None:
-                self.on_event(stream, event)
-
-            subscribe = (
-                self.bus.subscribe_global(handler) if stream == GLOBAL else self.bus.subscribe_tenant(stream, handler)
-            )
-            entry = self._bus_subs[stream] = (handler, asyncio.ensure_future(subscribe))
-            self.metrics.subscriptions.set(len(self._bus_subs))
-        elif self.acquired(stream):
-            return  # made already: nothing to wait for (a storm's thousands of subscribes of one tenant)
-        try:
-            await asyncio.shield(entry[1])
-        except Exception:
-            if self._bus_subs.get(stream) is entry:
-                del self._bus_subs[stream]
-                self.metrics.subscriptions.set(len(self._bus_subs))
-            raise
-
-    def acquired(self, stream: str) -> bool:
-        """Whether the bus already delivers ``stream``'s events here (its subscription is made)."""
-        entry = self._bus_subs.get(stream)
-        if entry is None or not entry[1].done():
-            return False
-        return not entry[1].cancelled() and entry[1].exception() is None
-
-    def release(self, stream: str) -> None:
-        """The last local subscriber of ``stream`` left: drop the bus subscription (once it is made)."""
-        entry = self._bus_subs.pop(stream, None)
-        self.metrics.subscriptions.set(len(self._bus_subs))
-        if entry is None:
-            return
-        handler, future = entry
-
-        async def unsubscribe() -> None:
-            with contextlib.suppress(Exception):
-                await future
-            if stream == GLOBAL:
-                await self.bus.unsubscribe_global(handler)
-            else:
-                await self.bus.unsubscribe_tenant(stream, handler)
-
-        task = asyncio.ensure_future(unsubscribe())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    # -- events -----------------------------------------------------------------------------------
-    def notification_for(self, event: AnyEvent) -> Notification:
-        """The user-facing notification of an event (its id carries the tenant: see :mod:`.acks`)."""
-        return self.mapper.map(event)
-
-    def frame_for(self, stream: str, event: AnyEvent) -> bytes:
-        """The notification frame for an event (mapped, masked, encoded, framed — once per event). Kept in a
-        small LRU, so that many clients resuming over the same events map each of them once."""
-        key = (stream, event.id, event.position)
-        frame = self._frames.get(key)
-        if frame is not None:
-            self._frames.move_to_end(key)
-            return frame
-        notification = self.mapper.map(event, stream)
-        frame = frames.text_frame(protocol.notification_message(self._encoder.encode(notification)))
-        self._frames[key] = frame
-        if len(self._frames) > FRAME_CACHE:
-            self._frames.popitem(last=False)
-        return frame
-
-    def ack_frame(self, event: NotificationAcknowledged) -> bytes:
-        return frames.text_frame(protocol.acknowledged(event.notification_id))
-
-    def on_event(self, stream: str, event: AnyEvent) -> None:
-        metrics = self.metrics
-        metrics.events_received.labels(metrics.event_type_label(event.type)).inc()
-        if event.type == ACK_EVENT_TYPE:
-            if stream != GLOBAL and isinstance(event, NotificationAcknowledged) and event.user_id is not None:
-                frame = frames.text_frame(protocol.acknowledged(event.notification_id))
-                self.hub.send_to_user(stream, event.user_id, frame, skip_id=event.origin)
-            return
-        try:
-            frame = self.frame_for(stream, event)
-        except Exception:
-            metrics.failures.labels("mapping").inc()
-            log.exception("notification mapping failed", extra={"eventId": event.id, "type": event.type})
-            return
-        recipients = None if stream == GLOBAL else event.recipients
-        count = self.hub.fanout(stream, frame, event.position, recipients)
-        metrics.deliveries.inc(count)
-        metrics.latency.observe(max(0.0, time.time() - event.timestamp.timestamp()))
 
     def _on_revocation(self, revocation: Revocation) -> None:
         """A revocation, recorded by any instance: refuse the tokens it covers, close their connections here."""
         self.revocations.add(revocation)
-        closed = self.sessions.revoke(revocation, self.revocations.applies)
+        closed = self.node.revoke(revocation, self.revocations.applies)
         if closed:
             log.info("connections closed: access revoked", extra={"userId": revocation.user_id, "count": closed})
 
     def _on_gap(self, gap: Gap) -> None:
         self.metrics.failures.labels("bus_gap").inc()
-        self.sessions.resync(gap.stream)
+        self.node.resync(gap.stream)
 
 
 async def run(settings: Settings) -> None:

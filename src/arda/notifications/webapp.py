@@ -11,16 +11,16 @@ page work with no configuration — never in production:
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import jwt
 from aiohttp import web
 
 from ..events import InvalidTenantError, validate_tenant_id
+from .responses import problem, response
 
-if TYPE_CHECKING:
-    from .http_api import HttpApi
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 DEFAULT_DIR = Path(__file__).parent / "webapp"
 _NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Arda notifications</title>
@@ -33,9 +33,35 @@ or <code>cd clients/typescript && npm run build:app</code>.</p>
 """
 
 
-def add_routes(api: HttpApi) -> None:
-    service = api.service
-    directory = Path(service.settings.webapp_dir) if service.settings.webapp_dir else DEFAULT_DIR
+class DevSessions:
+    """``GET /dev/session``: a development token signed with the HS256 ``secret``, and the WebSocket URL (its
+    port known once listening)."""
+
+    def __init__(self, secret: str | None, ws_port: Callable[[], int]) -> None:
+        self.secret = secret
+        self.ws_port = ws_port
+
+    async def handle(self, request: web.Request) -> web.Response:
+        user = request.query.get("user", "u-1")[:64] or "u-1"
+        tenant = request.query.get("tenant", "tenant-001")
+        try:
+            validate_tenant_id(tenant)
+        except InvalidTenantError as exc:
+            return problem(400, f"invalid tenant: {exc.detail}")
+        if not self.secret:
+            return problem(404, "development sessions need an HS256 secret")
+        now = int(time.time())
+        claims = {"sub": user, "tenants": [tenant], "iat": now, "exp": now + 3600}
+        token = jwt.encode(claims, self.secret, algorithm="HS256")
+        host = request.url.host or "127.0.0.1"
+        body = {"wsUrl": f"ws://{host}:{self.ws_port()}/ws", "token": token, "userId": user, "tenantId": tenant}
+        return response(200, body)
+
+
+def add_routes(app: web.Application, webapp_dir: str | None, dev: DevSessions | None, publish: Handler) -> None:
+    """The page (from ``webapp_dir`` or the package's build), and in development mode ``/dev/session`` and
+    ``POST /dev/events`` (``publish``: ``POST /v1/events`` without the key check)."""
+    directory = Path(webapp_dir) if webapp_dir else DEFAULT_DIR
 
     async def index(request: web.Request) -> web.StreamResponse:
         page = directory / "index.html"
@@ -46,31 +72,6 @@ def add_routes(api: HttpApi) -> None:
     routes: list[web.AbstractRouteDef] = [web.get("/", index)]
     if (directory / "assets").is_dir():
         routes.append(web.static("/assets", directory / "assets"))
-    if service.settings.is_dev:
-
-        async def session(request: web.Request) -> web.Response:
-            return await dev_session(api, request)
-
-        routes += [web.get("/dev/session", session), web.post("/dev/events", api.publish_unauthenticated)]
-    api.app.add_routes(routes)
-
-
-async def dev_session(api: HttpApi, request: web.Request) -> web.Response:
-    from .http_api import _problem, _response
-
-    service = api.service
-    user = request.query.get("user", "u-1")[:64] or "u-1"
-    tenant = request.query.get("tenant", "tenant-001")
-    try:
-        validate_tenant_id(tenant)
-    except InvalidTenantError as exc:
-        return _problem(400, f"invalid tenant: {exc.detail}")
-    secret = service.jwt.secret
-    if not secret:
-        return _problem(404, "development sessions need an HS256 secret")
-    now = int(time.time())
-    token = jwt.encode({"sub": user, "tenants": [tenant], "iat": now, "exp": now + 3600}, secret, algorithm="HS256")
-    host = request.url.host or "127.0.0.1"
-    return _response(
-        200, {"wsUrl": f"ws://{host}:{service.ws_port}/ws", "token": token, "userId": user, "tenantId": tenant}
-    )
+    if dev is not None:
+        routes += [web.get("/dev/session", dev.handle), web.post("/dev/events", publish)]
+    app.add_routes(routes)

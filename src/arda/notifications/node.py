@@ -1,0 +1,504 @@
+"""The node: carries out what the sessions ask, between the bus and the connections.
+
+* It runs the connections (:class:`~.websocket.Host`): admits sockets (the per-IP cap, counted from accept; the
+  Origin check), gives each one a :class:`~.framing.Framing` and a :class:`~.session.Session`, and carries out
+  the sessions' actions — sends through the hub, closes, token verification, history reads, read marks.
+* It subscribes on the bus only to streams that have local clients (``global`` only while a monitor is
+  subscribed), and drops a subscription when the last client of it leaves.
+* Each bus event is mapped, encoded and framed once, then fanned out by the hub to whoever
+  :mod:`.visibility` says sees it (no await per client).
+* I/O that can be done at once is (a cached token, a stream already delivered here and its position known): a
+  reconnect storm spawns no task per client. The rest runs in one task per step; the session's later messages
+  wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from .. import logs
+from ..events import AnyEvent, BusError, EventBus, HistoryPage, Revocation
+from . import codes, frames, protocol
+from .acks import NotificationAcknowledged
+from .auth import Authenticator, Identity
+from .codes import CloseCode
+from .config import Settings
+from .errors import AuthError, HandshakeError
+from .framing import FLOODED, PROTOCOL_ERROR, Failure, Framing, InboundBudget, Message
+from .handshake import Request, TrustedProxies, client_address
+from .hub import Hub, Peer
+from .mapper import NotificationMapper
+from .metrics import Metrics
+from .ratelimit import KeyedBuckets
+from .session import (
+    Action,
+    Authenticated,
+    Close,
+    Count,
+    Drop,
+    Join,
+    Leave,
+    Locate,
+    Located,
+    MarkRead,
+    ReadMarks,
+    ReadPage,
+    Rules,
+    Send,
+    SendPing,
+    Session,
+    Verify,
+)
+from .visibility import GLOBAL, As, audience
+from .websocket import Connection
+
+log = logging.getLogger("arda.notifications")
+REPLAY_PAGE = 500
+#: Frames kept for replays (a few MB at most).
+FRAME_CACHE = 4096
+#: Close codes used as metric labels; a client's own choice of code is counted as "other".
+KNOWN_CLOSE_CODES = frozenset({c.code for c in codes.CLOSE_CODES} | {1005, 1006})
+#: How long a replay waits for a client's socket to drain before the client counts as slow.
+DRAIN_TIMEOUT_S = 10.0
+
+
+class Node:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: EventBus,
+        authenticator: Authenticator,
+        metrics: Metrics,
+        mapper: NotificationMapper,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.authenticator = authenticator
+        self.metrics = metrics
+        self.mapper = mapper
+        self.clock = clock
+        self.hub = Hub(settings.outbound_max_bytes, settings.outbound_max_messages, on_slow=self._slow)
+        self.rules = Rules(
+            client_rate=settings.client_rate,
+            client_burst=settings.client_burst,
+            max_subscriptions=settings.max_subscriptions,
+            max_message_bytes=settings.max_message_bytes,
+            auth_timeout_s=settings.auth_timeout_s,
+            token_grace_s=settings.token_grace_s,
+            heartbeat_interval_s=settings.heartbeat_interval_s,
+            heartbeat_timeout_s=settings.heartbeat_timeout_s,
+            ack_limits=KeyedBuckets(settings.ack_rate, settings.ack_burst),
+            render=self.frame_for,
+        )
+        self.budget = InboundBudget(settings.preauth_budget, settings.inbound_budget)
+        self.trusted = TrustedProxies(settings.proxies)
+        self.connections: dict[Connection, None] = {}
+        self.per_ip: dict[str, int] = {}  # sockets open per address, from accept to close
+        self.accepting = True
+        self.all_closed = asyncio.Event()  # set whenever no connection is open
+        self.all_closed.set()
+        self._encoder = msgspec.json.Encoder()
+        self._frames: OrderedDict[tuple[str, str, str | None], bytes] = OrderedDict()  # replay frame cache
+        self._streams: dict[str, tuple[Callable[[AnyEvent], None], asyncio.Future[None]]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def connection(self) -> Connection:
+        """A new connection (the listener's protocol factory)."""
+        session = Session(self.rules, Connection.new_id(), self.clock())
+        return Connection(self, Framing(self.budget, self.settings.max_message_bytes), session)
+
+    # -- websocket.Host: the connection lifecycle ------------------------------------------------------
+    def accepted(self, conn: Connection, peer: str) -> bool:
+        """A socket was accepted: count it toward its address's cap (upgraded or not, until it is gone).
+        False when that passes ``max_connections_per_ip``: it is then only told 1013. A socket from a trusted
+        proxy is counted once its request names the client (:meth:`upgraded`)."""
+        if self.trusted(peer):
+            return True  # conn.ip stays "": not counted yet
+        return self._count(conn, peer)
+
+    def upgraded(self, conn: Connection, request: Request, peer: str) -> bool:
+        """A valid upgrade request: check its Origin (raises 403), count a proxied client now. False: over the
+        per-IP cap (told 1013)."""
+        origins = self.settings.origins
+        origin = request.headers.get("origin")
+        if origins is not None and origin is not None and origin.rstrip("/") not in origins:
+            self.metrics.failures.labels("origin_rejected").inc()
+            target = request.redacted_target()
+            logs.client_fault(log, "origin_rejected", "origin rejected", origin=origin[:200], path=target)
+            raise HandshakeError(403, "origin not allowed")
+        if not conn.ip and not conn.over_cap:  # through a trusted proxy: the client its X-Forwarded-For names
+            conn.over_cap = not self._count(conn, client_address(request, peer, self.trusted))
+        if conn.over_cap:
+            self.metrics.failures.labels("too_many_connections").inc()
+        return not conn.over_cap
+
+    def _count(self, conn: Connection, ip: str) -> bool:
+        conn.ip = ip
+        count = self.per_ip.get(ip, 0) + 1
+        self.per_ip[ip] = count
+        return count <= self.settings.max_connections_per_ip
+
+    def refused(self, conn: Connection, exc: HandshakeError) -> None:
+        self.metrics.failures.labels("handshake_refused").inc()
+        log.debug("handshake refused", extra={"status": exc.status, "reason": str(exc), "ip": conn.ip})
+
+    def opened(self, conn: Connection, token: str | None) -> None:
+        if not self.accepting:
+            conn.close(codes.GOING_AWAY, "server shutting down")
+            return
+        self.connections[conn] = None
+        self.all_closed.clear()
+        self.metrics.connected.inc()
+        log.debug("[NotificationService] Client connected", extra={"clientId": conn.id, "ip": conn.ip})
+        self.execute(conn, conn.session.connected(token))
+
+    def inbound(self, conn: Connection, event: Message | Failure) -> None:
+        if isinstance(event, Message):
+            if conn.closed:
+                return
+            try:
+                self.execute(conn, conn.session.received(event.data, self.clock()))
+            except Exception:  # a bug of ours: the client still gets a close frame (1011), never a dropped socket
+                log.exception("message handling failed", extra={"clientId": conn.id})
+                self.metrics.failures.labels("internal_error").inc()
+                conn.close(codes.INTERNAL_ERROR, "internal error: reconnect")
+            return
+        if conn.closed:
+            return
+        if event.kind == PROTOCOL_ERROR:
+            self.metrics.failures.labels("protocol_error").inc()
+            fields = {"clientId": conn.id, "reason": event.reason, "code": event.close_code.code}
+            logs.client_fault(log, "protocol_error", "protocol violation", logging.INFO, **fields)
+            conn.close(event.close_code, event.reason)
+        elif event.kind == FLOODED:
+            self.metrics.failures.labels("inbound_budget").inc()
+            logs.client_fault(log, "inbound_budget", "inbound budget exceeded", clientId=conn.id, ip=conn.ip)
+            conn.close(event.close_code, event.reason)
+        else:
+            self.execute(conn, conn.session.too_large())
+
+    def send(self, conn: Connection, frame: bytes) -> None:
+        self.hub.send(conn, frame)
+
+    def lost(self, conn: Connection) -> None:
+        if conn in self.connections:
+            del self.connections[conn]
+            if not self.connections:
+                self.all_closed.set()
+            self.execute(conn, conn.session.ended())
+            m = self.metrics
+            m.connected.dec()
+            if conn.session.identity is not None:
+                m.authenticated.dec()
+            code = conn.close_code
+            m.disconnects.labels(str(code) if code in KNOWN_CLOSE_CODES else "other" if code else "1006").inc()
+            m.connection_duration.observe(max(0.0, self.clock() - conn.session.opened_at))
+            user = conn.session.user_id
+            log.info(
+                "[NotificationService] Client disconnected",
+                extra={"clientId": conn.id, "userId": user, "code": code or 1006},
+            )
+        if conn.ip:
+            remaining = self.per_ip.get(conn.ip, 1) - 1
+            if remaining > 0:
+                self.per_ip[conn.ip] = remaining
+            else:
+                self.per_ip.pop(conn.ip, None)
+
+    def _slow(self, peer: Peer) -> None:
+        self.metrics.failures.labels("slow_consumer").inc()
+        logs.client_fault(log, "slow_consumer", "slow consumer closed", clientId=peer.id)
+
+    # -- carrying out a session's actions ---------------------------------------------------------------
+    def execute(self, conn: Connection, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                self.hub.send(conn, action.frame, replay=action.replay)
+            elif isinstance(action, Close):
+                conn.close(action.code, action.reason)
+            elif isinstance(action, Count):
+                self.metrics.failures.labels(action.reason).inc()
+            elif isinstance(action, Verify):
+                self._verify(conn, action)
+            elif isinstance(action, Authenticated):
+                self.metrics.authenticated.inc()
+                conn.framing.authenticated(self.clock())
+            elif isinstance(action, Join):
+                self.hub.subscribe(conn, action.stream, action.catchup, action.user_id)
+            elif isinstance(action, Leave):
+                if self.hub.unsubscribe(conn, action.stream, action.user_id):
+                    self.release(action.stream)
+            elif isinstance(action, Locate):
+                self._locate(conn, action)
+            elif isinstance(action, ReadPage):
+                self._spawn(self._read_page(conn, action))
+            elif isinstance(action, ReadMarks):
+                self._spawn(self._read_marks(conn, action))
+            elif isinstance(action, MarkRead):
+                self._spawn(self._mark_read(conn, action))
+            elif isinstance(action, SendPing):
+                conn.ping()
+            elif isinstance(action, Drop):
+                conn.abort(action.code)
+
+    def _spawn(self, step: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(step)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _verify(self, conn: Connection, action: Verify) -> None:
+        try:
+            identity = self.authenticator.verify_now(action.token)  # no I/O needed: at once
+        except AuthError as exc:
+            self.execute(conn, conn.session.verified(exc, action.message_id, self.clock()))
+            return
+        if identity is not None:
+            self.execute(conn, conn.session.verified(identity, action.message_id, self.clock()))
+            return
+
+        async def verify() -> None:
+            result: Identity | AuthError
+            try:
+                result = await self.authenticator.verify(action.token)
+            except AuthError as exc:
+                result = exc
+            if not conn.closed:
+                self.execute(conn, conn.session.verified(result, action.message_id, self.clock()))
+
+        self._spawn(verify())
+
+    def _locate(self, conn: Connection, action: Locate) -> None:
+        stream = action.stream
+        if action.since is None and self.acquired(stream):
+            position = self.bus.known_position(stream)
+            if position is not None:
+                # the common case, and a subscribe storm's: the bus already delivers this stream here and knows
+                # its position, so there is nothing to wait for — answer now, without a task per subscribe
+                self.execute(conn, conn.session.located(stream, Located(position, None), self.clock()))
+                return
+
+        async def locate() -> None:
+            result: Located | Exception
+            try:
+                await self.acquire(stream)
+                if action.since is None:
+                    result = Located(await self._latest(stream), None)
+                else:
+                    page = await self._page(stream, action.since)
+                    result = Located(action.since if page.reaches_back else await self._latest(stream), page)
+            except Exception as exc:
+                log.exception("subscribe failed", extra={"clientId": conn.id, "tenantId": stream})
+                result = exc
+            if not conn.closed:
+                self.execute(conn, conn.session.located(stream, result, self.clock()))
+
+        self._spawn(locate())
+
+    async def _read_page(self, conn: Connection, action: ReadPage) -> None:
+        result: HistoryPage | Exception | None = None
+        if await self._drained(conn):
+            try:
+                result = await self._page(action.stream, action.since)
+            except Exception as exc:
+                log.exception("replay failed", extra={"clientId": conn.id, "tenantId": action.stream})
+                result = exc
+        if not conn.closed:
+            self.execute(conn, conn.session.page(action.stream, result, self.clock()))
+
+    async def _read_marks(self, conn: Connection, action: ReadMarks) -> None:
+        result: list[str] | Exception
+        try:
+            result = await self.bus.read_since(action.stream, action.user_id, action.since)
+        except BusError as exc:
+            log.warning("read state unavailable on resume", extra={"clientId": conn.id, "error": str(exc)})
+            result = exc
+        if not conn.closed:
+            self.execute(conn, conn.session.marks(action.stream, result, self.clock()))
+
+    async def _mark_read(self, conn: Connection, action: MarkRead) -> None:
+        error: Exception | None = None
+        try:
+            await self.bus.mark_read(action.tenant, action.user_id, action.event_id, announce=action.announcement)
+        except BusError as exc:
+            error = exc
+        if not conn.closed:
+            now = self.clock()
+            self.execute(conn, conn.session.marked(action.notification_id, action.message_id, error, now))
+
+    async def _latest(self, stream: str) -> str:
+        """Where a subscription starts: the bus's own cursor when it has one (no Redis round trip per client in
+        a subscribe storm), else the newest stored position."""
+        # right after subscribing the bus is catching up: wait for it rather than ask Redis, once per client
+        known = await self.bus.settled_position(stream)
+        if known is not None:
+            return known
+        return await (self.bus.latest_global_position() if stream == GLOBAL else self.bus.latest_position(stream))
+
+    async def _page(self, stream: str, since: str) -> HistoryPage:
+        if stream == GLOBAL:
+            return await self.bus.global_history(since=since, limit=REPLAY_PAGE)
+        return await self.bus.history(stream, since=since, limit=REPLAY_PAGE)
+
+    async def _drained(self, conn: Connection) -> bool:
+        """Wait until the connection's socket buffer is below half the outbound limit (False: it never was, and
+        the connection was closed as a slow consumer)."""
+        self.hub.flush()
+        limit = self.settings.outbound_max_bytes // 2
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while conn.write_buffer_size() > limit:
+            if conn.closed or time.monotonic() > deadline:
+                if not conn.closed:
+                    self._slow(conn)
+                    conn.close(codes.SLOW_CONSUMER, "slow consumer: reconnect and resume")
+                return False
+            await asyncio.sleep(0.01)
+        return not conn.closed
+
+    # -- deadlines and node-wide closes -------------------------------------------------------------------
+    def sweep(self) -> None:
+        """Check every session's deadlines (called every ``sweep_interval_s``)."""
+        now = self.clock()
+        for conn in list(self.connections):
+            if not conn.closed:
+                self.execute(conn, conn.session.tick(now))
+
+    def close_where(self, wanted: Callable[[Session], bool], code: CloseCode, reason: str, failure: str) -> int:
+        """Close every open connection whose session is ``wanted``; how many were closed."""
+        closed = 0
+        for conn in list(self.connections):
+            if not conn.closed and wanted(conn.session):
+                self.metrics.failures.labels(failure).inc()
+                conn.close(code, reason)
+                closed += 1
+        return closed
+
+    def revoke(self, revocation: Revocation, applies: Callable[[Revocation, Identity], bool]) -> int:
+        """Close (4009) every connection whose identity ``revocation`` ``applies`` to."""
+
+        def covered(session: Session) -> bool:
+            return session.identity is not None and applies(revocation, session.identity)
+
+        return self.close_where(covered, codes.REVOKED, "access revoked", "revoked")
+
+    def bus_outage(self) -> int:
+        """Close (1013) every connection with a subscription: the bus has been unable to receive for too long."""
+        reason = "the service cannot receive events right now: reconnect later"
+        return self.close_where(lambda s: bool(s.subs), codes.TRY_AGAIN_LATER, reason, "bus_outage")
+
+    def resync(self, stream: str) -> None:
+        """The bus lost continuity for ``stream``: its subscribers reconnect and resume (4006)."""
+        for peer in self.hub.subscribers(stream):
+            peer.close(codes.RESYNC, "continuity lost: resume from your last position")
+
+    def close_all(self, code: CloseCode, reason: str) -> None:
+        for conn in list(self.connections):
+            conn.close(code, reason)
+
+    def abort_all(self, code: CloseCode) -> None:
+        for conn in list(self.connections):
+            conn.abort(code)
+
+    # -- bus subscriptions ------------------------------------------------------------------------
+    async def acquire(self, stream: str) -> None:
+        """Make sure the bus delivers ``stream``'s events here (shared by every local subscriber)."""
+        entry = self._streams.get(stream)
+        if entry is None:
+
+            def handler(event: AnyEvent) -> None:
+                self.on_event(stream, event)
+
+            subscribe = (
+                self.bus.subscribe_global(handler) if stream == GLOBAL else self.bus.subscribe_tenant(stream, handler)
+            )
+            entry = self._streams[stream] = (handler, asyncio.ensure_future(subscribe))
+            self.metrics.subscriptions.set(len(self._streams))
+        elif self.acquired(stream):
+            return  # made already: nothing to wait for (a storm's thousands of subscribes of one tenant)
+        try:
+            await asyncio.shield(entry[1])
+        except Exception:
+            if self._streams.get(stream) is entry:
+                del self._streams[stream]
+                self.metrics.subscriptions.set(len(self._streams))
+            raise
+
+    def acquired(self, stream: str) -> bool:
+        """Whether the bus already delivers ``stream``'s events here (its subscription is made)."""
+        entry = self._streams.get(stream)
+        if entry is None or not entry[1].done():
+            return False
+        return not entry[1].cancelled() and entry[1].exception() is None
+
+    @property
+    def streams(self) -> list[str]:
+        """The streams the bus delivers here."""
+        return list(self._streams)
+
+    def release(self, stream: str) -> None:
+        """The last local subscriber of ``stream`` left: drop the bus subscription (once it is made)."""
+        entry = self._streams.pop(stream, None)
+        self.metrics.subscriptions.set(len(self._streams))
+        if entry is None:
+            return
+        handler, future = entry
+
+        async def unsubscribe() -> None:
+            try:
+                await future
+            except Exception:
+                return  # never made: nothing to undo
+            if stream == GLOBAL:
+                await self.bus.unsubscribe_global(handler)
+            else:
+                await self.bus.unsubscribe_tenant(stream, handler)
+
+        self._spawn(unsubscribe())
+
+    # -- events -----------------------------------------------------------------------------------
+    def frame_for(self, stream: str, event: AnyEvent) -> bytes:
+        """The notification frame for an event on a stream (mapped, masked, encoded, framed — once per event and
+        stream). Kept in a small LRU, so that many clients resuming over the same events map each of them once."""
+        key = (stream, event.id, event.position)
+        frame = self._frames.get(key)
+        if frame is not None:
+            self._frames.move_to_end(key)
+            return frame
+        notification = self.mapper.map(event, stream)
+        frame = frames.text_frame(protocol.notification_message(self._encoder.encode(notification)))
+        self._frames[key] = frame
+        if len(self._frames) > FRAME_CACHE:
+            self._frames.popitem(last=False)
+        return frame
+
+    def on_event(self, stream: str, event: AnyEvent) -> None:
+        """An event from the bus: to every local subscriber of ``stream`` who sees it (:mod:`.visibility`)."""
+        metrics = self.metrics
+        metrics.events_received.labels(metrics.event_type_label(event.type)).inc()
+        seen = audience(stream, event)
+        if seen.as_ is As.ACKNOWLEDGEMENT and seen.users is not None and isinstance(event, NotificationAcknowledged):
+            frame = frames.text_frame(protocol.acknowledged(event.notification_id))
+            for user in seen.users:  # the user's other connections (the one that acknowledged was answered)
+                self.hub.send_to_user(stream, user, frame, skip_id=event.origin)
+            return
+        if seen.as_ is not As.NOTIFICATION:
+            return
+        try:
+            frame = self.frame_for(stream, event)
+        except Exception:
+            metrics.failures.labels("mapping").inc()
+            log.exception("notification mapping failed", extra={"eventId": event.id, "type": event.type})
+            return
+        count = self.hub.fanout(stream, frame, event.position, seen.users)
+        metrics.deliveries.inc(count)
+        metrics.latency.observe(max(0.0, time.time() - event.timestamp.timestamp()))
+
+
+__all__ = ["Node"]
