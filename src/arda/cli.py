@@ -26,19 +26,8 @@ import msgspec
 from . import __version__, logs
 from . import notifications as _notifications  # noqa: F401 - registers notification.acknowledged
 from .commands import add_service_commands
-from .events import (
-    AnyEvent,
-    ArdaError,
-    CardTransition,
-    EventBus,
-    LoopParametersChanged,
-    OrderCreated,
-    OrderLine,
-    OrderStatusChanged,
-    ParameterChange,
-    RelowisaRecommendation,
-    default_registry,
-)
+from .events import AnyEvent, ArdaError, EventBus, default_registry
+from .samples import demo_events
 
 
 def _url(args: argparse.Namespace) -> str:
@@ -54,51 +43,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
-
-
-def demo_events(tenant: str) -> list[AnyEvent]:
-    return [
-        CardTransition(
-            tenant_id=tenant,
-            card_id="card-123",
-            loop_id="loop-456",
-            from_stage="todo",
-            to_stage="in-progress",
-            method="drag-drop",
-            user_id="user-789",
-        ),
-        OrderCreated(
-            tenant_id=tenant,
-            order_id="ord-1042",
-            order_number="PO-1042",
-            supplier_name="Acme Fasteners",
-            loop_id="loop-456",
-            lines=[OrderLine(part_id="M8-BOLT", quantity=500, unit="pcs")],
-            total_amount=129.5,
-            currency="EUR",
-        ),
-        OrderStatusChanged(
-            tenant_id=tenant,
-            order_id="ord-1042",
-            order_number="PO-1042",
-            from_status="submitted",
-            to_status="confirmed",
-        ),
-        LoopParametersChanged(
-            tenant_id=tenant,
-            loop_id="loop-456",
-            loop_name="M8 bolts",
-            changes=[ParameterChange(parameter="numberOfCards", old_value=4, new_value=5)],
-        ),
-        RelowisaRecommendation(
-            tenant_id=tenant,
-            recommendation_id="rec-77",
-            loop_id="loop-456",
-            kind="resize_loop",
-            summary="Demand rose 18% over 4 weeks: add one card to M8 bolts.",
-            confidence=0.86,
-        ),
-    ]
 
 
 async def _demo(url: str, tenant: str) -> int:

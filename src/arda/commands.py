@@ -104,8 +104,8 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 # -- publish ----------------------------------------------------------------------------------------
 def _sample(event_type: str, tenant: str) -> dict[str, Any]:
-    from .cli import demo_events
     from .events import default_registry
+    from .samples import demo_events
 
     for event in demo_events(tenant):
         if event.type == event_type:
