@@ -204,7 +204,7 @@ def client_message_schema() -> dict[str, Any]:
     return schema
 
 
-def encode(message: ServerMessage) -> bytes:
+def encode(message: AnyServerMessage) -> bytes:
     return _encoder.encode(message)
 
 
