@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from arda.notifications.codes import ErrorCode
+from arda.notifications.codes import CLOSE_CODES, ERRORS, ErrorCode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,3 +51,17 @@ def test_docs_list_every_failure_reason_the_service_counts() -> None:
     listed = set(re.findall(r"^- `([a-z_]+)` — ", section, re.MULTILINE))
     assert sorted(counted - listed) == [], "docs/service.md does not explain these reasons"
     assert sorted(listed - counted) == [], "docs/service.md lists reasons the service never counts"
+
+
+def _table_rows(markdown: str, heading: str) -> list[list[str]]:
+    section = markdown.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split("|") for line in section.splitlines() if line.startswith("| ")]
+    return [[cell.strip().strip("`") for cell in row] for row in rows[1:]]  # without the header
+
+
+def test_the_protocol_tables_in_the_docs_are_the_code_tables() -> None:
+    protocol = (ROOT / "docs" / "protocol.md").read_text()
+    close = [(int(r[0]), r[1], r[2], r[3] == "true") for r in _table_rows(protocol, "Close codes")]
+    assert close == [(c.code, c.name, c.action, c.retry) for c in CLOSE_CODES]
+    errors = [(r[0], r[1], r[2] == "true") for r in _table_rows(protocol, "Error codes")]
+    assert errors == [(e.code.value, e.action, e.retry) for e in ERRORS]
