@@ -451,12 +451,6 @@ def test_settings_validate() -> None:
     assert JwtSettings(public_key=public_pem(rsa_key()).replace("\n", "\\n")).validate()
 
 
-def test_settings_from_env() -> None:
-    env = {"ARDA_JWT_SECRET": SECRET, "ARDA_JWT_ISSUER": "https://idp.example", "ARDA_JWKS_URL": ""}
-    settings = JwtSettings.from_env(env)
-    assert settings == JwtSettings(secret=SECRET, issuer="https://idp.example")
-
-
 # -- JWKS ---------------------------------------------------------------------------------------------------------
 
 

@@ -116,10 +116,33 @@ async def test_serve_token_publish_tail_in_development_mode(tmp_path: Path) -> N
 def test_protocol_and_config_commands() -> None:
     out = subprocess.run([ARDA, "protocol"], capture_output=True, text=True, check=True).stdout
     doc = json.loads(out)
-    assert "token_expired" in doc["errorCodes"]
+    assert set(doc) == {"errorCodes", "closeCodes", "messages"}
+    errors = {e["code"]: e for e in doc["errorCodes"]}
+    assert errors["token_expired"] == {
+        "code": "token_expired",
+        "action": "reauthenticate",
+        "retry": False,
+        "meaning": errors["token_expired"]["meaning"],
+    }
+    assert errors["rate_limited"]["action"] == "retry"
+    assert errors["rate_limited"]["retry"] is True
     by_code = {c["code"]: c for c in doc["closeCodes"]}
-    assert by_code[4004]["action"] == "reconnect"
-    assert by_code[4001]["action"] == "stop"
+    assert set(by_code[4004]) == {"code", "name", "action", "retry", "meaning"}
+    assert (by_code[4004]["action"], by_code[4004]["retry"]) == ("reconnect", True)
+    assert (by_code[4001]["action"], by_code[4001]["retry"]) == ("sign_in", False)
+    assert (by_code[4002]["action"], by_code[4002]["retry"]) == ("refresh_token", True)
+    assert (by_code[1013]["action"], by_code[1013]["retry"]) == ("back_off", True)
+    server, client = doc["messages"]["server"], doc["messages"]["client"]
+    assert {"Authenticated", "NotificationMessage", "Notification", "Error"} <= set(server["$defs"])
+    assert server["discriminator"]["propertyName"] == "type"
+    assert "notification" in server["discriminator"]["mapping"]
+    assert set(client["discriminator"]["mapping"]) == {
+        "authenticate",
+        "subscribe",
+        "unsubscribe",
+        "acknowledge",
+        "ping",
+    }
     table = subprocess.run([ARDA, "config"], capture_output=True, text=True, check=True).stdout
     assert "| `ARDA_PORT` | `--port` | `3001` |" in table
     assert "ARDA_ALLOWED_ORIGINS" in table

@@ -10,6 +10,7 @@ import pytest
 
 from arda.events import (
     AnyEvent,
+    BusClosedError,
     CardTransition,
     EventBus,
     EventValidationError,
@@ -403,3 +404,16 @@ async def test_read_marks_are_kept_beside_history_and_announced_live(bus_url: st
             await bus.read_since("tenant-001", "u-1", "yesterday")
         with pytest.raises(EventValidationError):
             await bus.mark_read("tenant-002", "u-1", "e", announce=announce)  # announcement of another tenant
+
+
+async def test_a_bus_connects_on_first_use_and_refuses_every_use_after_shutdown() -> None:
+    bus = EventBus("memory://test-first-use")
+    first = await bus.publish(order(n=1))  # no connect(): the first use connects
+    assert first.position
+    await bus.shutdown()
+    with pytest.raises(BusClosedError, match="shut down"):
+        await bus.publish(order(n=2))
+    with pytest.raises(BusClosedError):
+        await bus.history("tenant-001")
+    with pytest.raises(BusClosedError):
+        await bus.connect()

@@ -214,11 +214,18 @@ async def _tail(url: str, token: str, tenant: str, since: str | None, count: int
 
 # -- protocol, config -------------------------------------------------------------------------------
 def cmd_protocol(args: argparse.Namespace) -> int:
-    from .notifications.codes import CLOSE_CODES, ERROR_CODES
+    from .notifications.codes import CLOSE_CODES, ERRORS
+    from .notifications.protocol import client_message_schema, server_message_schema
 
     doc = {
-        "errorCodes": [c.value for c in ERROR_CODES],
-        "closeCodes": [{"code": c.code, "name": c.name, "action": c.action, "meaning": c.meaning} for c in CLOSE_CODES],
+        "errorCodes": [
+            {"code": e.code.value, "action": e.action, "retry": e.retry, "meaning": e.meaning} for e in ERRORS
+        ],
+        "closeCodes": [
+            {"code": c.code, "name": c.name, "action": c.action, "retry": c.retry, "meaning": c.meaning}
+            for c in CLOSE_CODES
+        ],
+        "messages": {"server": server_message_schema(), "client": client_message_schema()},
     }
     print(msgspec.json.format(msgspec.json.encode(doc), indent=2).decode())
     return 0

@@ -86,7 +86,9 @@ def backend_for_url(url: str, retention: Retention, **redis_options: Any) -> Bac
     )
 
 
-def _result(event: AnyEvent, outcome: PublishOutcome) -> PublishResult:
+def publish_result(event: AnyEvent, outcome: PublishOutcome) -> PublishResult:
+    """The result of publishing ``event``, or :class:`PublishError` when Redis refused it (``outcome.error``:
+    nothing of it was stored or sent). One rule for :class:`EventBus` and :class:`~.sync.SyncPublisher`."""
     if outcome.error is not None:
         raise PublishError(f"Redis refused event {event.id} of tenant {event.tenant_id}: {outcome.error}")
     return PublishResult(event.id, outcome.position, outcome.duplicate)
@@ -246,7 +248,7 @@ class EventBus:
                     "timestamp": str(parsed.timestamp),
                 },
             )
-        return _result(parsed, outcome)
+        return publish_result(parsed, outcome)
 
     async def publish_many(self, events: Iterable[AnyEvent | Mapping[str, Any]]) -> list[PublishResult]:
         """Validate every event first (nothing is sent if one is invalid), then publish them in one round trip
@@ -264,7 +266,7 @@ class EventBus:
         for start in range(0, len(prepared), size):
             chunk = prepared[start : start + size]
             outcomes = await self._publisher.send([PublishItem(e.tenant_id, e.id, data) for e, data in chunk])
-            results += [_result(e, o) for (e, _), o in zip(chunk, outcomes, strict=True)]
+            results += [publish_result(e, o) for (e, _), o in zip(chunk, outcomes, strict=True)]
         return results
 
     # -- subscribing -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@
     ├── UnknownEventTypeError     code "unknown_type"
     ├── RegistryError             code "registry"         (bad or conflicting registration)
     └── BusError
-        ├── BusClosedError        code "bus_closed"       (used before connect() or after shutdown())
+        ├── BusClosedError        code "bus_closed"       (the bus was used after shutdown())
         ├── BackendUnavailableError code "backend_unavailable"  (Redis unreachable; names URL and cause)
         └── PublishError          code "publish_failed"   (the publish may or may not have been stored:
                                                             retry with the same event id, it is idempotent)
@@ -69,7 +69,9 @@ class BusError(ArdaError):
 
 
 class BusClosedError(BusError):
-    """The bus is not connected (``connect()`` not awaited yet, or ``shutdown()`` already called)."""
+    """The bus was shut down: raised by :meth:`EventBus.connect` — and so by every method that connects on first
+    use (publish, subscribe, history…) — once :meth:`EventBus.shutdown` was called, also while a connect was
+    under way. A bus not connected yet is not an error: its methods connect it."""
 
     code = "bus_closed"
 

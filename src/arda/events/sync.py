@@ -16,7 +16,7 @@ from redis.retry import Retry
 
 from .backends import scripts, urls
 from .backends.base import PublishItem, Retention
-from .bus import PublishResult
+from .bus import PublishResult, publish_result
 from .errors import BackendUnavailableError, PublishError
 from .models import AnyEvent
 from .registry import EventRegistry, default_registry
@@ -59,6 +59,9 @@ class SyncPublisher:
         return self.publish_many([event])[0]
 
     def publish_many(self, events: Iterable[AnyEvent | Mapping[str, Any]]) -> list[PublishResult]:
+        """Validate every event, then publish them in one round trip; results in input order. Raises
+        :class:`PublishError` when Redis is unreachable or refused one of them (the message names which; the
+        others were published), as :meth:`EventBus.publish_many` does."""
         prepared = [self.registry.prepare(e) for e in events]
         items = [PublishItem(e.tenant_id, e.id, data) for e, data in prepared]
         try:
@@ -66,7 +69,7 @@ class SyncPublisher:
         except (RedisError, OSError) as exc:
             raise PublishError(f"publish to Redis at {self.safe_url} failed: {exc}") from exc
         outcomes = scripts.publish_outcomes(reply)
-        return [PublishResult(e.id, o.position, o.duplicate) for (e, _), o in zip(prepared, outcomes, strict=True)]
+        return [publish_result(e, o) for (e, _), o in zip(prepared, outcomes, strict=True)]
 
     def close(self) -> None:
         self._client.close()

@@ -40,7 +40,6 @@ import hmac
 import json
 import logging
 import math
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -112,23 +111,6 @@ class JwtSettings:
     leeway_s: float = 30.0
     jwks_refetch_min_interval_s: float = 30.0  # unknown kid triggers a refetch at most this often
     jwks_timeout_s: float = 5.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> JwtSettings:
-        """Settings from ``ARDA_JWT_SECRET``, ``ARDA_JWT_PUBLIC_KEY``, ``ARDA_JWKS_URL``, ``ARDA_JWT_ISSUER``
-        and ``ARDA_JWT_AUDIENCE`` (empty values count as unset). Not validated: call :meth:`validate`."""
-        env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            return env.get(name) or None
-
-        return cls(
-            secret=get("ARDA_JWT_SECRET"),
-            public_key=get("ARDA_JWT_PUBLIC_KEY"),
-            jwks_url=get("ARDA_JWKS_URL"),
-            issuer=get("ARDA_JWT_ISSUER"),
-            audience=get("ARDA_JWT_AUDIENCE"),
-        )
 
     def validate(self) -> JwtSettings:
         """Return ``self``, or raise :class:`ConfigError` naming the setting that is missing or invalid."""

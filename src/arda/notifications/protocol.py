@@ -24,6 +24,7 @@ from ..events import jsonlimits
 from ..events.positions import is_position
 from .codes import ErrorCode
 from .errors import ProtocolError
+from .mapper import Notification
 
 MessageId = Annotated[str, msgspec.Meta(max_length=128)]
 _Tenant = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -179,7 +180,31 @@ ServerMessage = Authenticated | Subscribed | Unsubscribed | Acknowledged | Pong 
 event and wrapped by :func:`notification_message`)."""
 
 
-def encode(message: ServerMessage) -> bytes:
+class NotificationMessage(_ServerMessage, tag="notification", kw_only=True):
+    """``{"type":"notification","payload":<notification>}``: for the schema and the tests only. The service
+    encodes a notification once per event and wraps its bytes with :func:`notification_message` (the same
+    bytes as ``encode(NotificationMessage(payload=n))``)."""
+
+    payload: Notification
+
+
+AnyServerMessage = ServerMessage | NotificationMessage
+"""Every server → client message, ``notification`` included."""
+
+
+def server_message_schema() -> dict[str, Any]:
+    """The JSON Schema of every server → client message (``arda protocol`` prints it)."""
+    schema: dict[str, Any] = msgspec.json.schema(AnyServerMessage)
+    return schema
+
+
+def client_message_schema() -> dict[str, Any]:
+    """The JSON Schema of every client → server message (``arda protocol`` prints it)."""
+    schema: dict[str, Any] = msgspec.json.schema(ClientMessage)
+    return schema
+
+
+def encode(message: AnyServerMessage) -> bytes:
     return _encoder.encode(message)
 
 
