@@ -41,10 +41,12 @@ def test_no_tracked_file_mentions_a_directory_outside_the_repository() -> None:
 
 def test_docs_list_every_failure_reason_the_service_counts() -> None:
     sources = "\n".join(p.read_text() for p in (ROOT / "src" / "arda" / "notifications").glob("*.py"))
-    counted = set(re.findall(r'failures\.labels\("([a-z_]+)"\)', sources))
-    assert {"bus_gap", "inbound_budget", "bus_outage"} <= counted  # the pattern finds them
-    # ``failures.labels(exc.error_code.value)``: a ProtocolError's or an AuthError's code
-    assert "failures.labels(exc.error_code.value)" in sources
+    # counted where it happens (failures.labels), by a session's Count action, or by a node-wide close
+    counted = set(re.findall(r'(?:failures\.labels\(|Count\(|failure=)"([a-z_]+)"', sources))
+    assert {"bus_gap", "inbound_budget", "bus_outage", "auth_timeout", "revoked"} <= counted  # the pattern finds them
+    # ``Count(exc.error_code.value)``: a ProtocolError's or an AuthError's code
+    assert "Count(exc.error_code.value)" in sources
+    assert "Count(result.error_code.value)" in sources
     counted |= {ErrorCode.INVALID_MESSAGE, ErrorCode.UNKNOWN_TYPE, ErrorCode.UNAUTHORIZED, ErrorCode.TOKEN_EXPIRED}
     service = (ROOT / "docs" / "service.md").read_text()
     section = service.split("### Failure reasons", 1)[1].split("\n#", 1)[0]

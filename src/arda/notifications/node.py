@@ -370,7 +370,7 @@ class Node:
             if not conn.closed:
                 self.execute(conn, conn.session.tick(now))
 
-    def close_where(self, wanted: Callable[[Session], bool], code: CloseCode, reason: str, failure: str) -> int:
+    def close_where(self, wanted: Callable[[Session], bool], code: CloseCode, reason: str, *, failure: str) -> int:
         """Close every open connection whose session is ``wanted``; how many were closed."""
         closed = 0
         for conn in list(self.connections):
@@ -386,12 +386,12 @@ class Node:
         def covered(session: Session) -> bool:
             return session.identity is not None and applies(revocation, session.identity)
 
-        return self.close_where(covered, codes.REVOKED, "access revoked", "revoked")
+        return self.close_where(covered, codes.REVOKED, "access revoked", failure="revoked")
 
     def bus_outage(self) -> int:
         """Close (1013) every connection with a subscription: the bus has been unable to receive for too long."""
         reason = "the service cannot receive events right now: reconnect later"
-        return self.close_where(lambda s: bool(s.subs), codes.TRY_AGAIN_LATER, reason, "bus_outage")
+        return self.close_where(lambda s: bool(s.subs), codes.TRY_AGAIN_LATER, reason, failure="bus_outage")
 
     def resync(self, stream: str) -> None:
         """The bus lost continuity for ``stream``: its subscribers reconnect and resume (4006)."""
