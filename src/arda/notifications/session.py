@@ -398,6 +398,9 @@ class Session:
             self.flow = None
             reason = f"replay failed ({type(result).__name__}): resume again"
             return [Close(codes.RESYNC, reason)]
+        if not result.reaches_back:  # trimmed while the client drained: what the replay has left is gone
+            self.flow = None
+            return [Close(codes.RESYNC, "history moved on during the replay: resume again")]
         return self._replay(flow, result, [], now)
 
     def _replay(self, flow: _Resume, page: HistoryPage, actions: list[Action], now: float) -> list[Action]:
