@@ -172,20 +172,16 @@ export class Subscriptions {
   }
 
   /**
-   * Remember the position of the stream that delivered the notification. A notification carries its tenant,
-   * not its subscription: when both that tenant and `global` are subscribed, the stream is ambiguous and no
-   * position moves (resume then replays a little more, and duplicates are dropped by id).
+   * Remember the position of the stream that delivered the notification: `stream` names it (the tenant, or
+   * `global` on a monitor's global subscription), so a monitor subscribed to both gets the event once per
+   * stream, each with that stream's position. A stream not subscribed on this connection moves no position.
    */
-  delivered(n: Notification): void {
+  delivered(n: Pick<Notification, "stream" | "position">): void {
     if (n.position === null) return;
-    const live = (e: TenantEntry | undefined): e is TenantEntry => e !== undefined && e.wire !== "none";
-    const own = this.tenants.get(n.tenantId);
-    const global = n.tenantId === "global" ? undefined : this.tenants.get("global");
-    const target = live(own) && !live(global) ? own : !live(own) && live(global) ? global : undefined;
-    if (target && target.position !== n.position) {
-      target.position = n.position;
-      this.options.changed();
-    }
+    const entry = this.tenants.get(n.stream);
+    if (!entry || entry.wire === "none" || entry.position === n.position) return;
+    entry.position = n.position;
+    this.options.changed();
   }
 
   // -- the connection's life ---------------------------------------------------------------------------
