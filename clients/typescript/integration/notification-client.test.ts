@@ -426,4 +426,28 @@ describe("NotificationClient against the real service", () => {
     expect(c.wire.received.some((f) => f.message.type === "error" && f.message.payload?.["code"] === "token_expired")).toBe(true);
     await waitUntil(() => c.client.getSnapshot().status === "unauthorized", "status unauthorized", { timeoutMs: 10_000 });
   });
+
+  it("a monitor on global and a tenant gets each event once per stream; each subscription's position follows its own stream", async () => {
+    const { service } = await startStack();
+    const m = startClient({ url: service.wsUrl, claims: { sub: "u-monitor", tenants: [T1], roles: ["monitor"] } });
+    await Promise.all([m.client.subscribe(T1), m.client.subscribe("global")]);
+    // T2's event first, in the same request: it takes a place in the global stream only
+    const [other, event] = await service.publish([orderCreated(T2, "PO-76"), orderCreated(T1, "PO-77")]);
+    await waitUntil(() => m.wireNotifications().length >= 3, "T2's event on global, T1's on both streams");
+    const frames = m.wireNotifications().map((f) => f.message.payload ?? {});
+    const idOf = (tenantId: string, e: PublishedEvent | undefined): string => notificationId(tenantId, e?.id ?? "");
+    expect(frames.map((p) => [p["id"], p["stream"]]).sort()).toEqual(
+      [
+        [idOf(T2, other), "global"],
+        [idOf(T1, event), "global"],
+        [idOf(T1, event), T1],
+      ].sort(),
+    );
+    const onStream = (stream: string): unknown => frames.filter((p) => p["stream"] === stream).at(-1)?.["position"];
+    expect(onStream(T1)).toBe(event?.position);
+    const subs = m.client.getSnapshot().subscriptions;
+    expect(subs[T1]?.position).toBe(event?.position);
+    expect(subs["global"]?.position).toBe(onStream("global"));
+    expect(m.client.getSnapshot().notifications.map((n) => n.id).sort()).toEqual([idOf(T1, event), idOf(T2, other)].sort()); // once each
+  });
 });

@@ -260,7 +260,7 @@ export class NotificationClient {
   /** An `error`: routed by the request it answers and by what its code asks for (see policy.ts). */
   private onServerError(socket: Socket, message: ErrorMessage): void {
     const { code, message: text } = message.payload;
-    const messageId = message.messageId;
+    const messageId = message.messageId ?? undefined;
     const request = socket.take(messageId);
     const tenantId = request?.kind === "subscribe" || request?.kind === "unsubscribe" ? request.tenantId : undefined;
     const details: NotificationErrorDetails = {
@@ -278,7 +278,7 @@ export class NotificationClient {
         this.subscriptions.subscribeRefused(request.tenantId, error, action === "retry");
         return;
       case "unsubscribe":
-        this.subscriptions.unsubscribeRefused(request.tenantId, error, code === "not_subscribed");
+        this.subscriptions.unsubscribeRefused(request.tenantId, error, action === "retry");
         return;
       case "ack":
         if (action === "retry" && this.outbox.retry(request.item)) {

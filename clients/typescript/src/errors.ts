@@ -14,9 +14,12 @@ import type { ServerErrorCode } from "./messages.js";
  * - `unsubscribed_by_server` the server ended a subscription (a refreshed token no longer allows it)
  * - `client_closed`      the client was closed (or stopped) before the server answered
  * - `cancelled`          the subscription was released before the server answered
- * - `revoked`            the server closed the connection because the user's access was revoked (4009): the
- *                        client stops (status `unauthorized`); only a new sign-in (a token issued after the
+ * - `revoked`            the server closed the connection because the user's access was revoked: the client
+ *                        stops (status `unauthorized`); only a new sign-in (a token issued after the
  *                        revocation) helps
+ *
+ * After a close whose action is `sign_in` (see `CLOSE_CODES`), `code` is the close code's name (`unauthorized`,
+ * `revoked`) and `closeCode` its number.
  */
 export type ClientErrorCode =
   | "connection_closed"

@@ -3,7 +3,7 @@
  *
  * - `NotificationClient`: one connection, framework-free (no React).
  * - `useNotifications`: the React hook over a shared client per (url, identity).
- * - Wire types: the messages of docs/protocol.md, and the event and code tables generated from the service.
+ * - Wire types: the messages of docs/protocol.md, the event types and the code tables, generated from the service.
  */
 export {
   NotificationClient,
@@ -49,13 +49,16 @@ export {
   type UseNotificationsResult,
 } from "./useNotifications.js";
 export {
+  CLIENT_MESSAGE_TYPES,
   parseServerFrame,
+  SERVER_MESSAGE_TYPES,
   SEVERITIES,
   type AcknowledgedMessage,
   type AcknowledgeMessage,
   type AuthenticatedMessage,
   type AuthenticateMessage,
   type ClientMessage,
+  type ClientMessageType,
   type ErrorMessage,
   type Notification,
   type NotificationMessage,

@@ -1,103 +1,37 @@
 /**
  * The WebSocket messages of docs/protocol.md, both directions, and a run-time guard for every message the
- * server sends. The event types (`ArdaEvent`, …) and the code tables are generated from the Python service
- * (src/generated/); these message envelopes are written by hand because `arda schema` describes events only.
+ * server sends. The message types are generated from the Python service's JSON Schemas (`arda protocol`,
+ * src/generated/messages.ts), like the event types (`arda schema`, src/generated/events.ts); this module
+ * keeps their public names and checks inbound frames against them.
  */
-import type { ErrorCode } from "./generated/protocol.js";
+import type { Notification, ServerMessage, ServerMessageType } from "./generated/messages.js";
 
-export type Severity = "info" | "success" | "warning" | "error";
-export const SEVERITIES: readonly Severity[] = ["info", "success", "warning", "error"];
+export type {
+  AcknowledgedMessage,
+  AcknowledgeMessage,
+  AuthenticatedMessage,
+  AuthenticateMessage,
+  ClientMessage,
+  ClientMessageType,
+  ErrorMessage,
+  Notification,
+  NotificationMessage,
+  PingMessage,
+  PongMessage,
+  ServerErrorCode,
+  ServerMessage,
+  ServerMessageType,
+  SubscribedMessage,
+  SubscribeMessage,
+  UnsubscribedMessage,
+  UnsubscribeMessage,
+} from "./generated/messages.js";
+export { CLIENT_MESSAGE_TYPES, SERVER_MESSAGE_TYPES } from "./generated/messages.js";
 
-/** An error code from the server: one of the protocol's codes, or a newer one this client does not know. */
-export type ServerErrorCode = ErrorCode | (string & {});
-
-/** What the service sends for one event (`notification.payload`). */
-export interface Notification {
-  /** Stable for the event (`"<tenantId>:<eventId>"`): a replayed event has the same id. */
-  readonly id: string;
-  readonly eventId: string;
-  readonly eventType: string;
-  readonly tenantId: string;
-  readonly title: string;
-  readonly message: string;
-  readonly severity: Severity;
-  /** e.g. "kanban", "orders", "loops", "recommendations", "system". */
-  readonly category: string;
-  /** ISO 8601 UTC with milliseconds and "Z". */
-  readonly timestamp: string;
-  /** The event's place in its stream (the tenant's, or the global one for a `global` subscription). */
-  readonly position: string | null;
-  /** The event's wire fields, sensitive ones masked as `"[masked]"`. */
-  readonly data: Readonly<Record<string, unknown>>;
-}
-
-// -- server → client ---------------------------------------------------------------------------------
-interface Envelope<T extends string> {
-  readonly type: T;
-  /** The `messageId` of the request this answers; absent on pushed messages. */
-  readonly messageId?: string;
-}
-export interface AuthenticatedMessage extends Envelope<"authenticated"> {
-  readonly payload: { readonly userId: string; readonly tenants: readonly string[]; readonly expiresAt: string };
-}
-export interface SubscribedMessage extends Envelope<"subscribed"> {
-  readonly payload: { readonly tenantId: string; readonly position: string | null; readonly recovered: boolean };
-}
-export interface UnsubscribedMessage extends Envelope<"unsubscribed"> {
-  /** `reason` is set when the server ended the subscription itself (a refreshed token no longer allows it). */
-  readonly payload: { readonly tenantId: string; readonly reason?: string };
-}
-export interface NotificationMessage extends Envelope<"notification"> {
-  readonly payload: Notification;
-}
-export interface AcknowledgedMessage extends Envelope<"acknowledged"> {
-  readonly payload: { readonly notificationId: string };
-}
-export type PongMessage = Envelope<"pong">;
-export interface ErrorMessage extends Envelope<"error"> {
-  readonly payload: { readonly code: ServerErrorCode; readonly message: string };
-}
-export type ServerMessage =
-  | AuthenticatedMessage
-  | SubscribedMessage
-  | UnsubscribedMessage
-  | NotificationMessage
-  | AcknowledgedMessage
-  | PongMessage
-  | ErrorMessage;
-export type ServerMessageType = ServerMessage["type"];
-
-// -- client → server ---------------------------------------------------------------------------------
-export interface AuthenticateMessage {
-  readonly type: "authenticate";
-  readonly payload: { readonly token: string };
-  readonly messageId: string;
-}
-export interface SubscribeMessage {
-  readonly type: "subscribe";
-  readonly payload: { readonly tenantId: string; readonly since?: string };
-  readonly messageId: string;
-}
-export interface UnsubscribeMessage {
-  readonly type: "unsubscribe";
-  readonly payload: { readonly tenantId: string };
-  readonly messageId: string;
-}
-export interface AcknowledgeMessage {
-  readonly type: "acknowledge";
-  readonly payload: { readonly notificationId: string };
-  readonly messageId: string;
-}
-export interface PingMessage {
-  readonly type: "ping";
-  readonly messageId: string;
-}
-export type ClientMessage =
-  | AuthenticateMessage
-  | SubscribeMessage
-  | UnsubscribeMessage
-  | AcknowledgeMessage
-  | PingMessage;
+export type Severity = Notification["severity"];
+/** Every severity, once (a missing or unknown one does not compile). */
+const SEVERITY_SET = { info: true, success: true, warning: true, error: true } as const satisfies Record<Severity, true>;
+export const SEVERITIES: readonly Severity[] = Object.keys(SEVERITY_SET) as Severity[];
 
 // -- run-time validation -----------------------------------------------------------------------------
 export type ParseResult = { readonly ok: true; readonly message: ServerMessage } | { readonly ok: false; readonly error: string };
@@ -122,7 +56,11 @@ function strOrNull(p: Obj, key: string, where: string): string | null {
   return v;
 }
 
-const guards: { [K in ServerMessageType]: (payload: unknown, where: string) => unknown } = {
+/** The payload of one server message type (`undefined` for `pong`, which has none). */
+type PayloadOf<T extends ServerMessageType> = Extract<ServerMessage, { type: T }> extends { payload: infer P } ? P : undefined;
+
+/** One guard per message type: it returns the payload typed as the generated message has it, or throws `Invalid`. */
+const guards: { [K in ServerMessageType]: (payload: unknown, where: string) => PayloadOf<K> } = {
   authenticated(p, w) {
     need(isObj(p), `${w} must be an object`);
     const tenants = p["tenants"];
@@ -160,6 +98,7 @@ const guards: { [K in ServerMessageType]: (payload: unknown, where: string) => u
       category: str(p, "category", w),
       timestamp: str(p, "timestamp", w),
       position: strOrNull(p, "position", w),
+      stream: str(p, "stream", w),
       data,
     };
     return n;
@@ -168,9 +107,7 @@ const guards: { [K in ServerMessageType]: (payload: unknown, where: string) => u
     need(isObj(p), `${w} must be an object`);
     return { notificationId: str(p, "notificationId", w) };
   },
-  pong() {
-    return undefined;
-  },
+  pong: () => undefined,
   error(p, w) {
     need(isObj(p), `${w} must be an object`);
     return { code: str(p, "code", w), message: str(p, "message", w) };

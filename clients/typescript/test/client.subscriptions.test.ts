@@ -223,15 +223,39 @@ describe("resume", () => {
     expect(h.sockets.last.lastOfType("subscribe").payload).toEqual({ tenantId: "tenant-001", since: "100-0" });
   });
 
-  it("with both a tenant and global subscribed, an ambiguous position moves neither stream", async () => {
-    const h = await connected();
+  it("a monitor on global and a tenant gets an event once per stream: each position advances from its own stream only", async () => {
+    const h = await connected(); // tenant-001 at 100-0
     void h.client.subscribe("global");
     await settle();
     await confirmSubscribe(h.ws, { position: "7000-0" });
-    pushNotification(h.ws, notification({ position: "123-0" }));
+    const event = notification({ position: "123-0" }); // on the tenant's stream
+    pushNotification(h.ws, event);
+    await settle();
+    expect(h.client.getSnapshot().subscriptions["global"]?.position).toBe("7000-0");
+    pushNotification(h.ws, { ...event, stream: "global", position: "7001-0" }); // the same event on the global stream
     await settle();
     const subs = h.client.getSnapshot().subscriptions;
-    expect(subs["tenant-001"]?.position).toBe("100-0");
-    expect(subs["global"]?.position).toBe("7000-0");
+    expect(subs["tenant-001"]?.position).toBe("123-0");
+    expect(subs["global"]?.position).toBe("7001-0");
+    expect(h.client.getSnapshot().notifications.map((n) => n.id)).toEqual([event["id"]]); // kept once
+    // and each subscription resumes from its own stream's position
+    h.ws.serverClose(1001);
+    const ws = await nextSocket(h);
+    await authenticate(ws, h.clock);
+    expect(ws.ofType("subscribe").map((m) => m.payload)).toEqual([
+      { tenantId: "tenant-001", since: "123-0" },
+      { tenantId: "global", since: "7001-0" },
+    ]);
+  });
+
+  it("a notification of a stream not subscribed moves no position", async () => {
+    const h = await connected(); // tenant-001 at 100-0, global not subscribed
+    pushNotification(h.ws, notification({ position: "9000-0", stream: "global" }));
+    pushNotification(h.ws, notification({ position: "555-0", tenantId: "tenant-002" }));
+    await settle();
+    expect(h.client.getSnapshot().notifications).toHaveLength(2); // still shown
+    expect(h.client.getSnapshot().subscriptions).toEqual({
+      "tenant-001": expect.objectContaining({ position: "100-0" }),
+    });
   });
 });

@@ -49,4 +49,11 @@ describe("parseServerFrame", () => {
     expect(parseServerFrame(new ArrayBuffer(2)).ok).toBe(false);
     expect(parseServerFrame(undefined).ok).toBe(false);
   });
+
+  it("a notification must name its stream (the stream its position belongs to)", () => {
+    const { stream, ...withoutStream } = notification({ stream: "global" });
+    expect(stream).toBe("global");
+    expect(ok({ type: "notification", payload: withoutStream })).toEqual({ ok: false, error: "notification.payload.stream must be a string" });
+    expect(ok({ type: "notification", payload: { ...withoutStream, stream: 7 } }).ok).toBe(false);
+  });
 });

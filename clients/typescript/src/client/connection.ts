@@ -13,7 +13,7 @@ import type { QueuedAck } from "./outbox.js";
 import { PageWatcher } from "./page.js";
 import { closePolicy } from "./policy.js";
 import type { RateLimiter } from "./rate-limiter.js";
-import { Socket, type MessageIds, type Request } from "./socket.js";
+import { Socket, type MessageIds, type Outgoing, type Request } from "./socket.js";
 import type { TimerSet } from "./timers.js";
 import type { ConnectionStatus, Report, TokenSource } from "./types.js";
 
@@ -135,7 +135,7 @@ export class Connection {
   }
 
   /** Send a request on `socket`, remembered until its answer. */
-  request(socket: Socket, message: ClientMessage & { readonly messageId: string }, request: Request): void {
+  request(socket: Socket, message: Outgoing, request: Request): void {
     socket.track(message.messageId, request);
     this.send(socket, message);
   }
@@ -279,10 +279,11 @@ export class Connection {
     });
     switch (policy.action) {
       case "sign_in":
-        // Only a new sign-in (a token issued after the refusal or the revocation) helps.
+        // Only a new sign-in (a token issued after the refusal or the revocation) helps. `lastError.code` is
+        // the close code's name (`unauthorized`, `revoked`).
         this.stop(
           "unauthorized",
-          policy.name === "revoked" ? this.options.report("revoked", `access revoked: ${text}`, { closeCode: code }) : error,
+          policy.name === null ? error : this.options.report(policy.name, `sign in again: ${text}`, { closeCode: code }),
         );
         return;
       case "stop":

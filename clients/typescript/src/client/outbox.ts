@@ -4,9 +4,10 @@
  */
 import type { AcknowledgeMessage } from "../messages.js";
 import type { RateLimiter } from "./rate-limiter.js";
+import type { Outgoing } from "./socket.js";
 
 export interface QueuedAck {
-  readonly message: AcknowledgeMessage;
+  readonly message: Outgoing<AcknowledgeMessage>;
   /** How many times the server refused it with a retryable error. */
   tries: number;
 }
@@ -42,7 +43,7 @@ export class Outbox {
   }
 
   /** Queue a new message at the back. */
-  push(message: AcknowledgeMessage): void {
+  push(message: Outgoing<AcknowledgeMessage>): void {
     this.queue.push({ message, tries: 0 });
     this.trim();
   }

@@ -1,45 +1,48 @@
 /**
- * What the client does after each close code and error code of the protocol.
+ * What the client does after each close code and error code: read from the protocol's tables
+ * (src/generated/protocol.ts, generated from the service), never from numbers or names in the client's logic.
  *
  * Close actions: `reconnect` (with backoff, re-authenticate, resume), `back_off` (the same with a longer
  * backoff), `refresh_token` (reconnect with a fresh token; a second one in a row stops as unauthorized),
- * `sign_in` (stop: `unauthorized`), `stop` (stop: `closed`). A code the table does not know reconnects.
+ * `sign_in` (stop: `unauthorized`), `stop` (stop: `closed`). A code the table does not know (1005, 1006: no
+ * close frame) reconnects.
  * Error actions: `reauthenticate` (a fresh token, once), `retry` (the request may be sent again after a
- * backoff), `fail` (reported).
+ * backoff), `fail` (reported). A code the table does not know (a newer server) fails.
  */
-import { CLOSE_CODES, type CloseCode } from "../generated/protocol.js";
+import {
+  CLOSE_CODES,
+  ERROR_CODE_INFO,
+  type CloseAction,
+  type CloseCode,
+  type CloseCodeName,
+  type ErrorAction,
+  type ErrorCode,
+} from "../generated/protocol.js";
 import type { ServerErrorCode } from "../messages.js";
 
-export type CloseAction = "reconnect" | "back_off" | "refresh_token" | "sign_in" | "stop";
-export type ErrorAction = "reauthenticate" | "retry" | "fail";
+export type { CloseAction, ErrorAction };
 
 export interface ClosePolicy {
   readonly code: number;
-  /** The code's name in the table (null for a code it does not know, e.g. 1006: no close frame). */
-  readonly name: string | null;
+  /** The code's name in the table; null for a code it does not know. */
+  readonly name: CloseCodeName | null;
   readonly action: CloseAction;
   readonly meaning: string | null;
 }
 
-const REAUTHENTICATE_ERRORS = new Set<ServerErrorCode>(["unauthorized", "token_expired"]);
-const RETRY_ERRORS = new Set<ServerErrorCode>(["internal_error", "rate_limited"]);
-const SIGN_IN_CLOSES = new Set<number>([4001, 4009]);
-const REFRESH_TOKEN_CLOSES = new Set<number>([4002]);
-const BACK_OFF_CLOSES = new Set<number>([1013, 4005]);
+/** What a close code the table does not know asks for: the connection was lost, try again. */
+const UNKNOWN_CLOSE_ACTION: CloseAction = "reconnect";
+/** What an error code the table does not know asks for: report it, do not retry. */
+const UNKNOWN_ERROR_ACTION: ErrorAction = "fail";
+
+const has = <T extends object>(table: T, key: PropertyKey): key is keyof T => Object.prototype.hasOwnProperty.call(table, key);
 
 export function closePolicy(code: number): ClosePolicy {
-  const entry = Object.prototype.hasOwnProperty.call(CLOSE_CODES, code) ? CLOSE_CODES[code as CloseCode] : undefined;
-  if (!entry) return { code, name: null, action: "reconnect", meaning: null };
-  const action: CloseAction = SIGN_IN_CLOSES.has(code)
-    ? "sign_in"
-    : REFRESH_TOKEN_CLOSES.has(code)
-      ? "refresh_token"
-      : BACK_OFF_CLOSES.has(code)
-        ? "back_off"
-        : entry.action;
-  return { code, name: entry.name, action, meaning: entry.meaning };
+  if (!has(CLOSE_CODES, code)) return { code, name: null, action: UNKNOWN_CLOSE_ACTION, meaning: null };
+  const entry = CLOSE_CODES[code as CloseCode];
+  return { code, name: entry.name, action: entry.action, meaning: entry.meaning };
 }
 
 export function errorAction(code: ServerErrorCode): ErrorAction {
-  return REAUTHENTICATE_ERRORS.has(code) ? "reauthenticate" : RETRY_ERRORS.has(code) ? "retry" : "fail";
+  return has(ERROR_CODE_INFO, code) ? ERROR_CODE_INFO[code as ErrorCode].action : UNKNOWN_ERROR_ACTION;
 }

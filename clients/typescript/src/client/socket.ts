@@ -3,8 +3,12 @@
  * requests awaiting an answer by messageId, and where its authentication stands.
  */
 import type { WebSocketLike } from "../environment.js";
-import type { ClientMessage } from "../messages.js";
+import { CLOSE_CODE } from "../generated/protocol.js";
+import type { ClientMessage, ClientMessageType } from "../messages.js";
 import type { QueuedAck } from "./outbox.js";
+
+/** A message as this client sends it: always with a messageId (the answer carries it back). */
+export type Outgoing<M extends ClientMessage = ClientMessage> = M & { readonly messageId: string };
 
 /** What a request was, so that its answer (or the error answering it) can be routed. */
 export type Request =
@@ -15,8 +19,6 @@ export type Request =
   | { readonly kind: "ack"; readonly item: QueuedAck };
 
 export type TokenResult = { readonly ok: true; readonly token: string } | { readonly ok: false; readonly error: unknown };
-
-type ClientMessageType = ClientMessage["type"];
 
 /** Each message type's messageId prefix (`a1`, `s2`, `k3`, …: one sequence for the whole client). */
 const ID_PREFIX = {
@@ -42,8 +44,6 @@ export interface SocketHandlers {
   close(code: number, reason: string): void;
 }
 
-/** The close code a client sends when it leaves on purpose (WebSocket "normal closure", RFC 6455). */
-const NORMAL_CLOSURE = 1000;
 const noop = (): void => undefined;
 
 export class Socket {
@@ -82,8 +82,8 @@ export class Socket {
   }
 
   /** The request a message answers, forgotten from now on (undefined: a pushed message, or no longer awaited). */
-  take(messageId: string | undefined, kind?: Request["kind"]): Request | undefined {
-    if (messageId === undefined) return undefined;
+  take(messageId: string | null | undefined, kind?: Request["kind"]): Request | undefined {
+    if (messageId === undefined || messageId === null) return undefined;
     const request = this.requests.get(messageId);
     if (request === undefined || (kind !== undefined && request.kind !== kind)) return undefined;
     this.requests.delete(messageId);
@@ -107,7 +107,7 @@ export class Socket {
     ws.onerror = noop;
     ws.onclose = noop;
     try {
-      ws.close(NORMAL_CLOSURE, reason);
+      ws.close(CLOSE_CODE.normal, reason);
     } catch {
       // already closed or closing
     }

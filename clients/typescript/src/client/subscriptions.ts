@@ -130,10 +130,7 @@ export class Subscriptions {
     entry.wire = "none";
     for (const w of entry.subscribeWaiters.splice(0)) w.reject(error);
     if (retry) {
-      // "retry later" / "slow down": try again after a backoff delay (per tenant), on this connection.
-      const delay = backoffDelay(entry.retries, this.options.backoff, this.options.random);
-      entry.retries += 1;
-      this.options.timers.set(retryTimer(tenantId), () => this.reconcile(entry), delay);
+      this.retryLater(entry);
     } else {
       entry.blocked = error; // forbidden, invalid: not retried until subscribe() is called again
     }
@@ -141,22 +138,29 @@ export class Subscriptions {
     this.settleUnwanted(entry);
   }
 
-  /** The server refused an `unsubscribe`; `done` when the subscription is gone anyway (it was not subscribed). */
-  unsubscribeRefused(tenantId: string, error: NotificationError, done: boolean): void {
+  /**
+   * The server refused an `unsubscribe`. With `retry` the subscription stays: the promise rejects and the
+   * unsubscribe is sent again after a backoff. Otherwise it will not succeed as it is: the connection does
+   * not hold the subscription (`not_subscribed`), so it counts as done.
+   */
+  unsubscribeRefused(tenantId: string, error: NotificationError, retry: boolean): void {
     const entry = this.tenants.get(tenantId);
     if (!entry) return;
-    entry.wire = done ? "none" : "subscribed";
-    if (!done) for (const w of entry.unsubscribeWaiters.splice(0)) w.reject(error);
+    entry.wire = retry ? "subscribed" : "none";
+    if (retry) {
+      for (const w of entry.unsubscribeWaiters.splice(0)) w.reject(error);
+      this.retryLater(entry);
+    }
     this.options.changed();
     this.reconcile(entry);
   }
 
   /** `unsubscribed`: the answer to ours, or (with a `reason`) the server ended the subscription itself. */
-  unsubscribed(payload: { readonly tenantId: string; readonly reason?: string }): void {
+  unsubscribed(payload: { readonly tenantId: string; readonly reason?: string | null }): void {
     const entry = this.tenants.get(payload.tenantId);
     if (!entry) return;
     entry.wire = "none";
-    if (payload.reason !== undefined) {
+    if (typeof payload.reason === "string") {
       entry.blocked = this.options.report(
         "unsubscribed_by_server",
         `subscription to ${payload.tenantId} ended: ${payload.reason}`,
@@ -168,20 +172,16 @@ export class Subscriptions {
   }
 
   /**
-   * Remember the position of the stream that delivered the notification. A notification carries its tenant,
-   * not its subscription: when both that tenant and `global` are subscribed, the stream is ambiguous and no
-   * position moves (resume then replays a little more, and duplicates are dropped by id).
+   * Remember the position of the stream that delivered the notification: `stream` names it (the tenant, or
+   * `global` on a monitor's global subscription), so a monitor subscribed to both gets the event once per
+   * stream, each with that stream's position. A stream not subscribed on this connection moves no position.
    */
-  delivered(n: Notification): void {
+  delivered(n: Pick<Notification, "stream" | "position">): void {
     if (n.position === null) return;
-    const live = (e: TenantEntry | undefined): e is TenantEntry => e !== undefined && e.wire !== "none";
-    const own = this.tenants.get(n.tenantId);
-    const global = n.tenantId === "global" ? undefined : this.tenants.get("global");
-    const target = live(own) && !live(global) ? own : !live(own) && live(global) ? global : undefined;
-    if (target && target.position !== n.position) {
-      target.position = n.position;
-      this.options.changed();
-    }
+    const entry = this.tenants.get(n.stream);
+    if (!entry || entry.wire === "none" || entry.position === n.position) return;
+    entry.position = n.position;
+    this.options.changed();
   }
 
   // -- the connection's life ---------------------------------------------------------------------------
@@ -257,6 +257,13 @@ export class Subscriptions {
       this.tenants.set(tenantId, entry);
     }
     return entry;
+  }
+
+  /** "Retry later" / "slow down": reconcile again after a backoff delay (per tenant), on this connection. */
+  private retryLater(entry: TenantEntry): void {
+    const delay = backoffDelay(entry.retries, this.options.backoff, this.options.random);
+    entry.retries += 1;
+    this.options.timers.set(retryTimer(entry.tenantId), () => this.reconcile(entry), delay);
   }
 
   private scheduleReconcile(): void {

@@ -5,27 +5,70 @@
 export const ERROR_CODES = ["unauthorized","token_expired","forbidden","invalid_message","unknown_type","rate_limited","message_too_large","not_subscribed","internal_error"] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
-/** What a client does after a close code: `reconnect` (with backoff, re-authenticate, resume) or `stop`. */
-export type CloseAction = "reconnect" | "stop";
+/**
+ * What a client does after an error code: `reauthenticate` (a fresh token, once), `retry` (the request may
+ * be sent again after a backoff), `fail` (it will not succeed as it is).
+ */
+export type ErrorAction = "fail" | "reauthenticate" | "retry";
 
-/** The close codes of the protocol, with their name, action and meaning. */
+/** The error codes, with their action, whether the request may be retried, and their meaning. */
+export const ERROR_CODE_INFO = {
+  unauthorized: { action: "reauthenticate", retry: false, meaning: "A bad, unverifiable, revoked or missing token; a request before authenticate; a refresh for another user. Get a new token (once); stop if it is refused again." },
+  token_expired: { action: "reauthenticate", retry: false, meaning: "The token's exp has passed: authenticate again with a fresh token (the request is not retried)." },
+  forbidden: { action: "fail", retry: false, meaning: "The token does not allow this tenant (or global without monitor), or too many subscriptions." },
+  invalid_message: { action: "fail", retry: false, meaning: "Not JSON (or not UTF-8, or nested too deep), not an object, missing or wrong fields (a client bug)." },
+  unknown_type: { action: "fail", retry: false, meaning: "A message type the server does not know (a client bug)." },
+  rate_limited: { action: "retry", retry: true, meaning: "Too many messages per second from this connection (or acknowledgements from this user): the message was dropped; send it again after a backoff." },
+  message_too_large: { action: "fail", retry: false, meaning: "An inbound message over the size limit; the connection closes with 1009." },
+  not_subscribed: { action: "fail", retry: false, meaning: "unsubscribe/acknowledge for a tenant the connection is not subscribed to." },
+  internal_error: { action: "retry", retry: true, meaning: "The server failed (e.g. Redis unavailable during subscribe); send the request again after a backoff." },
+} as const satisfies Record<ErrorCode, { action: ErrorAction; retry: boolean; meaning: string }>;
+
+/**
+ * What a client does after a close code: `reconnect` (with backoff, re-authenticate, resume), `back_off`
+ * (the same with a longer backoff), `refresh_token` (reconnect with a fresh token; a second one in a row
+ * stops as unauthorized), `sign_in` (stop: only a new sign-in helps), `stop`.
+ */
+export type CloseAction = "back_off" | "reconnect" | "refresh_token" | "sign_in" | "stop";
+
+/** The close codes of the protocol, with their name, action, whether reconnecting may help, and meaning. */
 export const CLOSE_CODES = {
-  1000: { name: "normal", action: "stop", meaning: "The client closed, or the server ended the session on request." },
-  1001: { name: "going_away", action: "reconnect", meaning: "The server is shutting down or restarting." },
-  1002: { name: "protocol_error", action: "stop", meaning: "The client broke the WebSocket framing rules (a bug in the client)." },
-  1007: { name: "invalid_data", action: "stop", meaning: "A text message (or close reason) was not valid UTF-8." },
-  1008: { name: "policy_violation", action: "stop", meaning: "Not sent by this server (a disallowed Origin gets HTTP 403 at the upgrade)." },
-  1009: { name: "message_too_big", action: "stop", meaning: "An inbound frame exceeded the size limit." },
-  1011: { name: "internal_error", action: "reconnect", meaning: "The server failed unexpectedly." },
-  1013: { name: "try_again_later", action: "reconnect", meaning: "Too many connections from this address, or the service cannot receive events right now; back off." },
-  4001: { name: "unauthorized", action: "stop", meaning: "The token was refused; get a new one before retrying." },
-  4002: { name: "token_expired", action: "reconnect", meaning: "The token expired and was not refreshed in time; reconnect with a fresh one." },
-  4003: { name: "auth_timeout", action: "reconnect", meaning: "No authenticate message within the deadline." },
-  4004: { name: "slow_consumer", action: "reconnect", meaning: "The client fell behind; reconnect and resume from the last position." },
-  4005: { name: "rate_limited", action: "reconnect", meaning: "The client kept sending too fast (messages, or frames of any kind); back off." },
-  4006: { name: "resync", action: "reconnect", meaning: "The server lost continuity for a subscription; reconnect and resume (may get recovered=false)." },
-  4008: { name: "heartbeat_timeout", action: "reconnect", meaning: "The client stopped answering pings." },
-  4009: { name: "revoked", action: "stop", meaning: "The user's access was revoked; only a token issued after the revocation is accepted (sign in again)." },
-} as const satisfies Record<number, { name: string; action: CloseAction; meaning: string }>;
+  1000: { name: "normal", action: "stop", retry: false, meaning: "The client closed, or the server ended the session on request." },
+  1001: { name: "going_away", action: "reconnect", retry: true, meaning: "The server is shutting down or restarting." },
+  1002: { name: "protocol_error", action: "stop", retry: false, meaning: "The client broke the WebSocket framing rules (a bug in the client)." },
+  1007: { name: "invalid_data", action: "stop", retry: false, meaning: "A text message (or close reason) was not valid UTF-8." },
+  1008: { name: "policy_violation", action: "stop", retry: false, meaning: "Not sent by this server (a disallowed Origin gets HTTP 403 at the upgrade)." },
+  1009: { name: "message_too_big", action: "stop", retry: false, meaning: "An inbound frame exceeded the size limit." },
+  1011: { name: "internal_error", action: "reconnect", retry: true, meaning: "The server failed unexpectedly." },
+  1013: { name: "try_again_later", action: "back_off", retry: true, meaning: "Too many connections from this address, or the service cannot receive events right now; back off." },
+  4001: { name: "unauthorized", action: "sign_in", retry: false, meaning: "The token was refused; get a new one before retrying." },
+  4002: { name: "token_expired", action: "refresh_token", retry: true, meaning: "The token expired and was not refreshed in time; reconnect with a fresh one (once in a row)." },
+  4003: { name: "auth_timeout", action: "reconnect", retry: true, meaning: "No authenticate message within the deadline." },
+  4004: { name: "slow_consumer", action: "reconnect", retry: true, meaning: "The client fell behind; reconnect and resume from the last position." },
+  4005: { name: "rate_limited", action: "back_off", retry: true, meaning: "The client kept sending too fast (messages, or frames of any kind); back off." },
+  4006: { name: "resync", action: "reconnect", retry: true, meaning: "The server lost continuity for a subscription; reconnect and resume (may get recovered=false)." },
+  4008: { name: "heartbeat_timeout", action: "reconnect", retry: true, meaning: "The client stopped answering pings." },
+  4009: { name: "revoked", action: "sign_in", retry: false, meaning: "The user's access was revoked; only a token issued after the revocation is accepted (sign in again)." },
+} as const satisfies Record<number, { name: string; action: CloseAction; retry: boolean; meaning: string }>;
 export type CloseCode = keyof typeof CLOSE_CODES;
 export type CloseCodeName = (typeof CLOSE_CODES)[CloseCode]["name"];
+
+/** Each close code by its name. */
+export const CLOSE_CODE = {
+  normal: 1000,
+  going_away: 1001,
+  protocol_error: 1002,
+  invalid_data: 1007,
+  policy_violation: 1008,
+  message_too_big: 1009,
+  internal_error: 1011,
+  try_again_later: 1013,
+  unauthorized: 4001,
+  token_expired: 4002,
+  auth_timeout: 4003,
+  slow_consumer: 4004,
+  rate_limited: 4005,
+  resync: 4006,
+  heartbeat_timeout: 4008,
+  revoked: 4009,
+} as const satisfies Record<CloseCodeName, CloseCode>;

@@ -77,11 +77,12 @@ export async function connected(overrides: Partial<NotificationClientOptions> = 
 }
 
 let seq = 0;
-/** A notification frame's payload. */
+/** A notification frame's payload (its `stream` is its tenant's unless given). */
 export function notification(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   seq += 1;
   const eventId = `evt-${seq}`;
   return {
+    stream: overrides["tenantId"] ?? "tenant-001",
     id: `tenant-001:${eventId}`,
     eventId,
     eventType: "order.created",

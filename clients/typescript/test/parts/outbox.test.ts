@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest";
 import type { AcknowledgeMessage } from "../../src/messages.js";
 import { Outbox, type QueuedAck } from "../../src/client/outbox.js";
 import { RateLimiter } from "../../src/client/rate-limiter.js";
+import type { Outgoing } from "../../src/client/socket.js";
 
-const ack = (id: string): AcknowledgeMessage => ({ type: "acknowledge", payload: { notificationId: id }, messageId: `k-${id}` });
+const ack = (id: string): Outgoing<AcknowledgeMessage> => ({ type: "acknowledge", payload: { notificationId: id }, messageId: `k-${id}` });
 const ids = (items: readonly QueuedAck[]): string[] => items.map((i) => i.message.payload.notificationId);
 
 function outbox(capacity = 3, maxTries = 3): { box: Outbox; drops: string[][] } {
