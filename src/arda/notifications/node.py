@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -141,6 +142,7 @@ class Node:
         return not conn.over_cap
 
     def _count(self, conn: Connection, ip: str) -> bool:
+        ip = sys.intern(ip)  # one string per address, not per connection (many share one: NAT, proxies)
         conn.ip = ip
         count = self.per_ip.get(ip, 0) + 1
         self.per_ip[ip] = count
@@ -230,7 +232,7 @@ class Node:
                 self._verify(conn, action)
             elif isinstance(action, Authenticated):
                 self.metrics.authenticated.inc()
-                conn.framing.authenticated(self.clock())
+                conn.framing.authenticated(conn.session.last_seen)  # (the same float: no object per connection)
             elif isinstance(action, Join):
                 self.hub.subscribe(conn, action.stream, action.catchup, action.user_id)
             elif isinstance(action, Leave):
