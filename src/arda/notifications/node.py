@@ -61,6 +61,8 @@ from .visibility import GLOBAL, As, audience
 from .websocket import Connection
 
 log = logging.getLogger("arda.notifications")
+#: The actions that may need to wait for I/O.
+IoAction = Verify | Locate | ReadPage | ReadMarks | MarkRead
 REPLAY_PAGE = 500
 #: Frames kept for replays (a few MB at most).
 FRAME_CACHE = 4096
@@ -221,6 +223,16 @@ class Node:
 
     # -- carrying out a session's actions ---------------------------------------------------------------
     def execute(self, conn: Connection, actions: list[Action]) -> None:
+        """Carry out ``actions``: at once, unless one needs I/O that cannot be done without waiting — then one
+        task carries it out and whatever the session asks next, in order, until nothing is left to wait for."""
+        io = self._apply(conn, actions)
+        if io is not None:
+            self._spawn(self._chain(conn, io))
+
+    def _apply(self, conn: Connection, actions: list[Action]) -> IoAction | None:
+        """Carry out what needs no waiting (answering the session at once where the answer is known); returns
+        the I/O action left to await (a session asks for one at a time: its next messages wait for it)."""
+        pending: IoAction | None = None
         for action in actions:
             if isinstance(action, Send):
                 self.hub.send(conn, action.frame, replay=action.replay)
@@ -228,8 +240,6 @@ class Node:
                 conn.close(action.code, action.reason)
             elif isinstance(action, Count):
                 self.metrics.failures.labels(action.reason).inc()
-            elif isinstance(action, Verify):
-                self._verify(conn, action)
             elif isinstance(action, Authenticated):
                 self.metrics.authenticated.inc()
                 conn.framing.authenticated(conn.session.last_seen)  # (the same float: no object per connection)
@@ -238,102 +248,93 @@ class Node:
             elif isinstance(action, Leave):
                 if self.hub.unsubscribe(conn, action.stream, action.user_id):
                     self.release(action.stream)
-            elif isinstance(action, Locate):
-                self._locate(conn, action)
-            elif isinstance(action, ReadPage):
-                self._spawn(self._read_page(conn, action))
-            elif isinstance(action, ReadMarks):
-                self._spawn(self._read_marks(conn, action))
-            elif isinstance(action, MarkRead):
-                self._spawn(self._mark_read(conn, action))
             elif isinstance(action, SendPing):
                 conn.ping()
             elif isinstance(action, Drop):
                 conn.abort(action.code)
+            else:
+                answer = self._now(conn, action)
+                pending = action if answer is None else self._apply(conn, answer)
+        return pending
+
+    def _now(self, conn: Connection, action: IoAction) -> list[Action] | None:
+        """The session's answer to ``action`` when it is known without waiting (a cached or locally verifiable
+        token; a stream the bus already delivers here, at the client's own position): a reconnect storm then
+        spawns no task per client. None: it needs I/O."""
+        session, now = conn.session, self.clock()
+        if isinstance(action, Verify):
+            try:
+                identity = self.authenticator.verify_now(action.token)
+            except AuthError as exc:
+                return session.verified(exc, action.message_id, now)
+            return None if identity is None else session.verified(identity, action.message_id, now)
+        if isinstance(action, Locate) and self.acquired(action.stream):
+            position = self.bus.known_position(action.stream)  # every event after it reaches this node
+            if position is not None and action.since is None:
+                return session.located(action.stream, Located(position, None), now)
+            if position is not None and action.since == position:  # up to date: nothing to replay
+                return session.located(action.stream, Located(position, HistoryPage([], True, position, False)), now)
+        return None
+
+    async def _chain(self, conn: Connection, action: IoAction | None) -> None:
+        while action is not None and not conn.closed:
+            answer = await self._io(conn, action)
+            if conn.closed:
+                return
+            action = self._apply(conn, answer)
 
     def _spawn(self, step: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(step)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _verify(self, conn: Connection, action: Verify) -> None:
-        try:
-            identity = self.authenticator.verify_now(action.token)  # no I/O needed: at once
-        except AuthError as exc:
-            self.execute(conn, conn.session.verified(exc, action.message_id, self.clock()))
-            return
-        if identity is not None:
-            self.execute(conn, conn.session.verified(identity, action.message_id, self.clock()))
-            return
-
-        async def verify() -> None:
-            result: Identity | AuthError
+    async def _io(self, conn: Connection, action: IoAction) -> list[Action]:
+        """Carry out one I/O action; the session's answer to its result."""
+        session = conn.session
+        if isinstance(action, Verify):
+            identity: Identity | AuthError
             try:
-                result = await self.authenticator.verify(action.token)
+                identity = await self.authenticator.verify(action.token)
             except AuthError as exc:
-                result = exc
-            if not conn.closed:
-                self.execute(conn, conn.session.verified(result, action.message_id, self.clock()))
-
-        self._spawn(verify())
-
-    def _locate(self, conn: Connection, action: Locate) -> None:
-        stream = action.stream
-        if action.since is None and self.acquired(stream):
-            position = self.bus.known_position(stream)
-            if position is not None:
-                # the common case, and a subscribe storm's: the bus already delivers this stream here and knows
-                # its position, so there is nothing to wait for — answer now, without a task per subscribe
-                self.execute(conn, conn.session.located(stream, Located(position, None), self.clock()))
-                return
-
-        async def locate() -> None:
-            result: Located | Exception
+                identity = exc
+            return session.verified(identity, action.message_id, self.clock())
+        if isinstance(action, Locate):
+            located: Located | Exception
             try:
-                await self.acquire(stream)
+                await self.acquire(action.stream)
                 if action.since is None:
-                    result = Located(await self._latest(stream), None)
+                    located = Located(await self._latest(action.stream), None)
                 else:
-                    page = await self._page(stream, action.since)
-                    result = Located(action.since if page.reaches_back else await self._latest(stream), page)
+                    page = await self._page(action.stream, action.since)
+                    since = action.since
+                    located = Located(since if page.reaches_back else await self._latest(action.stream), page)
             except Exception as exc:
-                log.exception("subscribe failed", extra={"clientId": conn.id, "tenantId": stream})
-                result = exc
-            if not conn.closed:
-                self.execute(conn, conn.session.located(stream, result, self.clock()))
-
-        self._spawn(locate())
-
-    async def _read_page(self, conn: Connection, action: ReadPage) -> None:
-        result: HistoryPage | Exception | None = None
-        if await self._drained(conn):
+                log.exception("subscribe failed", extra={"clientId": conn.id, "tenantId": action.stream})
+                located = exc
+            return session.located(action.stream, located, self.clock())
+        if isinstance(action, ReadPage):
+            read: HistoryPage | Exception | None = None
+            if await self._drained(conn):
+                try:
+                    read = await self._page(action.stream, action.since)
+                except Exception as exc:
+                    log.exception("replay failed", extra={"clientId": conn.id, "tenantId": action.stream})
+                    read = exc
+            return session.page(action.stream, read, self.clock())
+        if isinstance(action, ReadMarks):
+            marks: list[str] | Exception
             try:
-                result = await self._page(action.stream, action.since)
-            except Exception as exc:
-                log.exception("replay failed", extra={"clientId": conn.id, "tenantId": action.stream})
-                result = exc
-        if not conn.closed:
-            self.execute(conn, conn.session.page(action.stream, result, self.clock()))
-
-    async def _read_marks(self, conn: Connection, action: ReadMarks) -> None:
-        result: list[str] | Exception
-        try:
-            result = await self.bus.read_since(action.stream, action.user_id, action.since)
-        except BusError as exc:
-            log.warning("read state unavailable on resume", extra={"clientId": conn.id, "error": str(exc)})
-            result = exc
-        if not conn.closed:
-            self.execute(conn, conn.session.marks(action.stream, result, self.clock()))
-
-    async def _mark_read(self, conn: Connection, action: MarkRead) -> None:
+                marks = await self.bus.read_since(action.stream, action.user_id, action.since)
+            except BusError as exc:
+                log.warning("read state unavailable on resume", extra={"clientId": conn.id, "error": str(exc)})
+                marks = exc
+            return session.marks(action.stream, marks, self.clock())
         error: Exception | None = None
         try:
             await self.bus.mark_read(action.tenant, action.user_id, action.event_id, announce=action.announcement)
         except BusError as exc:
             error = exc
-        if not conn.closed:
-            now = self.clock()
-            self.execute(conn, conn.session.marked(action.notification_id, action.message_id, error, now))
+        return session.marked(action.notification_id, action.message_id, error, self.clock())
 
     async def _latest(self, stream: str) -> str:
         """Where a subscription starts: the bus's own cursor when it has one (no Redis round trip per client in
