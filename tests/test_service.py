@@ -16,6 +16,7 @@ import pytest
 
 import raw_ws
 from arda.events import Retention
+from arda.notifications.acks import NotificationAcknowledged
 from conftest import eventually, order
 from ws_client import Running, running_service, token
 
@@ -393,6 +394,35 @@ async def test_resume_longer_than_the_outbound_message_cap(tmp_path: Path, bus_u
             assert sub["recovered"] is True
             got = await c.notifications(120, timeout=10)
             assert [n["eventId"] for n in got] == [p["id"] for p in published[1:]]
+
+
+async def test_resumes_while_the_node_holds_the_tenant_learn_every_new_read_mark(mem: Running) -> None:
+    """A resume answered without Redis (the node knows nobody marked anything since) must not hide a mark made
+    afterwards — by a connection here, or announced by another instance."""
+    async with mem.user("holder") as holder, mem.user("u-1") as a:  # holder keeps the tenant subscribed here
+        await holder.subscribe()
+        await a.subscribe()
+        (first,) = await mem.publish(order())
+        (n,) = await a.notifications(1)
+        for _ in range(2):  # the second resume is answered from what the first learned
+            async with mem.user("u-1") as idle:
+                await idle.subscribe(since=first["position"])
+                assert [m["type"] for m in await idle.quiet()] == []
+        await a.send("acknowledge", {"notificationId": n["id"]}, "k")
+        await a.expect("acknowledged")
+        async with mem.user("u-1") as back:
+            await back.subscribe(since=first["position"])
+            assert (await back.expect("acknowledged"))["payload"]["notificationId"] == n["id"]
+        async with mem.user("u-2") as b:
+            await b.subscribe(since=first["position"])
+            assert [m["type"] for m in await b.quiet()] == []  # u-2 read nothing; now "known" for the tenant
+        elsewhere = NotificationAcknowledged(  # as another instance records and announces it
+            tenant_id="tenant-001", user_id="u-2", recipients=["u-2"], notification_id=n["id"], origin="other"
+        )
+        await mem.service.bus.mark_read("tenant-001", "u-2", first["id"], announce=elsewhere)
+        async with mem.user("u-2") as again:
+            await again.subscribe(since=first["position"])
+            assert (await again.expect("acknowledged"))["payload"]["notificationId"] == n["id"]
 
 
 async def test_resume_replays_acknowledgements_as_acknowledged_for_that_user_only(mem: Running) -> None:

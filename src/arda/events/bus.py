@@ -398,6 +398,12 @@ class EventBus:
         await self._ready()
         return await self.backend.read_since(validate_tenant_id(tenant_id), user_id, parse_position(since)[0])
 
+    async def latest_read(self, tenant_id: str) -> int | None:
+        """When anyone of the tenant last marked something read (unix ms, Redis's clock); None: never, within
+        retention. One read shared by concurrent callers."""
+        await self._ready()
+        return await self.backend.latest_read(validate_tenant_id(tenant_id))
+
     # -- revocations -----------------------------------------------------------------------------
     @property
     def on_revocation(self) -> OnRevocation | None:

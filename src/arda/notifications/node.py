@@ -26,6 +26,7 @@ import msgspec
 
 from .. import logs
 from ..events import AnyEvent, BusError, EventBus, HistoryPage, Revocation
+from ..events.positions import parse_position
 from . import codes, frames, protocol
 from .acks import NotificationAcknowledged
 from .auth import Authenticator, Identity
@@ -111,6 +112,10 @@ class Node:
         self._encoder = msgspec.json.Encoder()
         self._frames: OrderedDict[tuple[str, str, str | None], bytes] = OrderedDict()  # replay frame cache
         self._streams: dict[str, tuple[Callable[[AnyEvent], None], asyncio.Future[None]]] = {}
+        # stream → when anyone of the tenant last marked something read (ms, None: never), as learned from Redis
+        # while the bus kept delivering the stream here (its reconnect count then); dropped on any new mark
+        self._read_at: dict[str, tuple[int | None, int]] = {}
+        self._marks_seen = 0  # read announcements seen (a read of Redis that overlapped one is not kept)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def connection(self) -> Connection:
@@ -274,7 +279,18 @@ class Node:
                 return session.located(action.stream, Located(position, None), now)
             if position is not None and action.since == position:  # up to date: nothing to replay
                 return session.located(action.stream, Located(position, HistoryPage([], True, position, False)), now)
+        if isinstance(action, ReadMarks) and self._no_marks_since(action.stream, action.since):
+            return session.marks(action.stream, [], now)
         return None
+
+    def _no_marks_since(self, stream: str, since: str) -> bool:
+        """Whether nobody of the tenant can have marked anything read at or after ``since``'s time: known from
+        the last read of Redis while the bus has delivered the stream here without a break since (a mark's
+        announcement would have dropped the knowledge)."""
+        known = self._read_at.get(stream)
+        if known is None or known[1] != self.bus.stats.reconnects or not self.bus.live:
+            return False
+        return known[0] is None or known[0] < parse_position(since)[0]
 
     async def _chain(self, conn: Connection, action: IoAction | None) -> None:
         while action is not None and not conn.closed:
@@ -324,7 +340,14 @@ class Node:
         if isinstance(action, ReadMarks):
             marks: list[str] | Exception
             try:
-                marks = await self.bus.read_since(action.stream, action.user_id, action.since)
+                reconnects, seen = self.bus.stats.reconnects, self._marks_seen
+                latest = await self.bus.latest_read(action.stream)
+                if self.acquired(action.stream) and seen == self._marks_seen:  # no mark announced meanwhile
+                    self._read_at[action.stream] = (latest, reconnects)
+                if latest is None or latest < parse_position(action.since)[0]:
+                    marks = []  # nobody of the tenant marked anything since: no user's set to ask
+                else:
+                    marks = await self.bus.read_since(action.stream, action.user_id, action.since)
             except BusError as exc:
                 log.warning("read state unavailable on resume", extra={"clientId": conn.id, "error": str(exc)})
                 marks = exc
@@ -448,6 +471,7 @@ class Node:
     def release(self, stream: str) -> None:
         """The last local subscriber of ``stream`` left: drop the bus subscription (once it is made)."""
         entry = self._streams.pop(stream, None)
+        self._read_at.pop(stream, None)
         self.metrics.subscriptions.set(len(self._streams))
         if entry is None:
             return
@@ -487,6 +511,8 @@ class Node:
         metrics.events_received.labels(metrics.event_type_label(event.type)).inc()
         seen = audience(stream, event)
         if seen.as_ is As.ACKNOWLEDGEMENT and seen.users is not None and isinstance(event, NotificationAcknowledged):
+            self._read_at.pop(stream, None)  # a new mark: read Redis again for the next resume
+            self._marks_seen += 1
             frame = frames.text_frame(protocol.acknowledged(event.notification_id))
             for user in seen.users:  # the user's other connections (the one that acknowledged was answered)
                 self.hub.send_to_user(stream, user, frame, skip_id=event.origin)

@@ -165,6 +165,9 @@ class Backend(Protocol):
     async def read_since(self, tenant_id: str, user_id: str, since_ms: int) -> list[str]:
         """The event ids the user read at or after ``since_ms`` (unix ms, the backend's clock), oldest first."""
 
+    async def latest_read(self, tenant_id: str) -> int | None:
+        """When anyone of the tenant last marked something read (unix ms, the backend's clock); None: never."""
+
     # -- revocations: users whose tokens are refused, for every instance ----------------------------------
     async def revoke(self, user_id: str, tenant_id: str | None) -> Revocation:
         """Record a revocation (timed by the backend's clock), kept for ``Retention.revocation_window_s``, and

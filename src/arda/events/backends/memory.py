@@ -64,6 +64,7 @@ class MemoryBroker:
         self.dead: deque[DeadLetter] = deque(maxlen=retention.dead_letter_max)
         # (tenant, user) -> event id -> when it was read (ms), oldest first: the read state
         self.reads: dict[tuple[str, str], dict[str, int]] = {}
+        self.read_at: dict[str, int] = {}  # tenant → when anyone of it last marked something read (ms)
         self.revoked: dict[tuple[str, str | None], Revocation] = {}
         self.backends: set[MemoryBackend] = set()  # the connected ones: revocations reach them all
 
@@ -151,6 +152,7 @@ class MemoryBroker:
         self.streams.clear()
         self.idempotency.clear()
         self.reads.clear()
+        self.read_at.clear()
         self.revoked.clear()
 
     def mark_read(self, tenant_id: str, user_id: str, event_id: str, announcement: bytes) -> bool:
@@ -159,6 +161,7 @@ class MemoryBroker:
             return False
         now_ms = int(self.clock() * 1000)
         marks[event_id] = now_ms
+        self.read_at[tenant_id] = now_ms
         oldest = now_ms - int(self.retention.max_age_s * 1000)
         while len(marks) > self.retention.max_events or next(iter(marks.values())) < oldest:
             del marks[next(iter(marks))]  # insertion order is time order: the oldest first
@@ -280,6 +283,9 @@ class MemoryBackend:
 
     async def read_since(self, tenant_id: str, user_id: str, since_ms: int) -> list[str]:
         return self.broker.read_since(tenant_id, user_id, since_ms)
+
+    async def latest_read(self, tenant_id: str) -> int | None:
+        return self.broker.read_at.get(tenant_id)
 
     async def revoke(self, user_id: str, tenant_id: str | None) -> Revocation:
         return self.broker.revoke(user_id, tenant_id)

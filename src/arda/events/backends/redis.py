@@ -507,7 +507,7 @@ class RedisBackend:
 
     async def read_since(self, tenant_id: str, user_id: str, since_ms: int) -> list[str]:
         try:
-            latest = await self._latest_read(tenant_id)
+            latest = await self.latest_read(tenant_id)
             if latest is None or latest < since_ms:
                 return []  # nobody of the tenant marked anything since: no user's set to ask
             members: Any = await self._redis().zrangebyscore(read_key(tenant_id, user_id), since_ms, "+inf")
@@ -515,7 +515,7 @@ class RedisBackend:
             raise self._failed(exc, "the command") from exc
         return [m.decode() for m in members]
 
-    async def _latest_read(self, tenant_id: str) -> int | None:
+    async def latest_read(self, tenant_id: str) -> int | None:
         """When anyone of the tenant last marked something read (ms); one read shared by concurrent callers
         (a reconnect storm resumes thousands of a tenant's clients at once)."""
         pending = self._latest_reads.get(tenant_id)
