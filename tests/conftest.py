@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from arda.events import AnyEvent, EventBus
+from arda.testing.cluster import ClusterSetup
 from arda.testing.redis_server import RedisServer
 from arda.testing.sentinel import SentinelSetup
 
@@ -110,3 +111,11 @@ def collector() -> Collector:
 def order(tenant: str = "tenant-001", n: int = 1, **extra: Any) -> dict[str, Any]:
     """A valid order.created event in wire form."""
     return {"type": "order.created", "tenantId": tenant, "orderId": f"o-{n}", "orderNumber": f"PO-{n}", **extra}
+
+
+@pytest.fixture(scope="module")
+def cluster_setup() -> Iterator[ClusterSetup]:
+    """Three primaries with a replica each, for a module (it starts in about 3 s); tests that kill a node, fail
+    over or move slots start their own."""
+    with ClusterSetup() as setup:
+        yield setup
