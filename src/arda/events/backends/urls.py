@@ -8,6 +8,9 @@ builds, which connect lazily.
   ``?sentinel_password=`` (and ``sentinel_username=``) authenticate to the Sentinels themselves; the other
   query options (``ssl_*``, timeouts) are redis-py's and apply to the data nodes (and, for TLS, to the
   Sentinels too). ``user:pass`` is for the data nodes.
+``redis+cluster://[user:pass@]host:port[,host:port…]``, ``rediss+cluster://…``
+  a Redis Cluster: any of its nodes (the others are discovered); query options as for one Redis. No database
+  number: a cluster has only database 0.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 PLAIN_SCHEMES = ("redis://", "rediss://", "unix://")
 SENTINEL_SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 SCHEMES = PLAIN_SCHEMES + SENTINEL_SCHEMES
 
 
@@ -36,8 +40,59 @@ class SentinelTarget(NamedTuple):
     sentinel: dict[str, Any]
 
 
+class ClusterTarget(NamedTuple):
+    nodes: list[tuple[str, int]]  # where to start: the rest of the cluster is discovered
+    tls: bool
+    #: For every node: username, password, ``ssl_*`` and other redis-py connection options.
+    connection: dict[str, Any]
+
+
 def is_sentinel(url: str) -> bool:
     return url.startswith(SENTINEL_SCHEMES)
+
+
+def is_cluster(url: str) -> bool:
+    return url.startswith(CLUSTER_SCHEMES)
+
+
+def _hosts(hosts: str, what: str) -> list[tuple[str, int]]:
+    """``host:port[,host:port…]`` (IPv6 hosts in brackets); raises ``ValueError`` naming ``what``."""
+    out: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{what} URL: expected host:port[,host:port…], got {item!r}")
+        out.append((host.strip("[]"), int(port)))
+    return out
+
+
+def _credentials(auth: str) -> dict[str, Any]:
+    connection: dict[str, Any] = {}
+    if auth:
+        user, sep, password = auth.partition(":")
+        if sep:
+            connection["password"] = unquote(password)
+        if user:
+            connection["username"] = unquote(user)
+    return connection
+
+
+def parse_cluster_url(url: str) -> ClusterTarget:
+    """Raises ``ValueError`` naming what is wrong."""
+    scheme, _, rest = url.partition("://")
+    if scheme + "://" not in CLUSTER_SCHEMES:
+        raise ValueError(f"cluster URL: expected redis+cluster:// or rediss+cluster://, got {scheme}://")
+    head, _, query = rest.partition("?")
+    netloc, _, path = head.partition("/")
+    if path.strip("/"):
+        raise ValueError("cluster URL: no path after the nodes (a cluster has only database 0)")
+    auth, _, hosts = netloc.rpartition("@")
+    nodes = _hosts(hosts, "cluster")
+    connection = _credentials(auth)
+    for name, value in parse_qsl(query):
+        parse = URL_QUERY_ARGUMENT_PARSERS.get(name)
+        connection[name] = parse(value) if parse is not None else value
+    return ClusterTarget(nodes, scheme == "rediss+cluster", connection)
 
 
 def parse_sentinel_url(url: str) -> SentinelTarget:
@@ -46,25 +101,14 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     netloc, _, tail = rest.partition("/")
     path, _, query = tail.partition("?")
     auth, _, hosts = netloc.rpartition("@")
-    sentinels: list[tuple[str, int]] = []
-    for item in hosts.split(","):
-        host, sep, port = item.strip().rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise ValueError(f"sentinel URL: expected host:port[,host:port…], got {item!r}")
-        sentinels.append((host.strip("[]"), int(port)))
+    sentinels = _hosts(hosts, "sentinel")
     parts = [p for p in path.split("/") if p]
     if not parts or len(parts) > 2:
         raise ValueError("sentinel URL: expected /<master-name>[/<db>] after the sentinels")
     if len(parts) == 2 and not parts[1].isdigit():
         raise ValueError(f"sentinel URL: the database must be a number, got {parts[1]!r}")
-    connection: dict[str, Any] = {}
+    connection = _credentials(auth)
     sentinel: dict[str, Any] = {}
-    if auth:
-        user, sep, password = auth.partition(":")
-        if sep:
-            connection["password"] = unquote(password)
-        if user:
-            connection["username"] = unquote(user)
     for name, value in parse_qsl(query):
         if name in ("sentinel_password", "sentinel_username"):
             sentinel[name.removeprefix("sentinel_")] = value
