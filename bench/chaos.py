@@ -469,13 +469,18 @@ async def main_async(args: argparse.Namespace) -> int:
     if not args.quick and args.soak_minutes > 0:
         print(f"chaos: soak of {args.soak_minutes:g} minutes …", file=sys.stderr, flush=True)
         result = await soak(args.soak_minutes)
-        first, last = result["samples"][0], result["samples"][-1]
+        samples = result["samples"]
+        warm, last = samples[min(1, len(samples) - 1)], samples[-1]  # from minute 1: the clients are all in
         print(
             f"\nsoak {args.soak_minutes:g} min: {result['accepted']:,} events, {result['verdict'].checked:,} checked, "
-            f"{len(result['verdict'].silent_gaps)} silent gaps; RSS {first['rss_kib'] / 1024:.1f} → "
-            f"{last['rss_kib'] / 1024:.1f} MiB, fds {first['fds']:.0f} → {last['fds']:.0f}, tasks "
-            f"{first['tasks']:.0f} → {last['tasks']:.0f}, Redis keys {first['keys']:.0f} → {last['keys']:.0f}"
+            f"{len(result['verdict'].silent_gaps)} silent gaps; from minute 1 to the end: RSS "
+            f"{warm['rss_kib'] / 1024:.1f} → {last['rss_kib'] / 1024:.1f} MiB, fds {warm['fds']:.0f} → "
+            f"{last['fds']:.0f}, tasks {warm['tasks']:.0f} → {last['tasks']:.0f}, Redis keys {warm['keys']:.0f} → "
+            f"{last['keys']:.0f}"
         )
+        for name, scale, unit in (("rss_kib", 1024, " MiB"), ("fds", 1, ""), ("tasks", 1, ""), ("keys", 1, "")):
+            series = " ".join(f"{s[name] / scale:.1f}" if scale > 1 else f"{s[name]:.0f}" for s in samples)
+            print(f"  {name} each minute{unit and f' ({unit.strip()})'}: {series}")
         if not result["verdict"].ok:
             failed.append("soak")
     if failed:
