@@ -1,0 +1,333 @@
+"""The Redis Cluster backend: redis-py's ``RedisCluster`` for commands and scripts (it owns the slot map and
+follows ``MOVED``/``ASK`` and failovers), :class:`~.shards.ShardedSubscriber` for live delivery.
+
+Names follow :data:`~arda.events.layout.CLUSTER`: every key of a tenant carries the tenant as a hash tag, so
+each tenant's publish script is atomic on the node owning its slot, and tenants spread over every primary.
+Live delivery is sharded pub/sub (``SPUBLISH``/``SSUBSCRIBE``): a message reaches only the node owning its
+channel's slot, so capacity grows with the number of primaries.
+
+The global feed is split into :data:`~arda.events.layout.GLOBAL_SHARDS` streams (``global:0`` …): a tenant's
+events are appended to its tenant stream first, then to its global shard, each step idempotent by event id
+(a publish retried after only the first step completes the second without duplicating either). Each shard
+keeps its tenants' order and has its own positions.
+
+Publishing sends every tenant's append at once (concurrent calls, each routed to its node), then every global
+shard's. A refused event (its key holding another type) is reported like on one Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..errors import BackendUnavailableError, BusError, PublishError
+from ..layout import CLUSTER, global_shard
+from ..wire import ANCHOR_FIELD, DLQ_KEY, REVOCATIONS, DeadLetter, Revocation, parse_revocation, revocation_member
+from . import cluster_scripts, scripts, urls
+from .base import HistoryRead, PublishItem, PublishOutcome, Retention, Settled, StoredEvent
+
+log = logging.getLogger("arda.events.cluster")
+MIN_REDIS_VERSION = (7, 0)
+
+
+def _sharded(source: str, call: str) -> str:
+    """A one-Redis script with its ``PUBLISH`` ``call`` made ``SPUBLISH`` (its channel is in its keys' slot)."""
+    if call not in source:
+        raise RuntimeError(f"script changed: {call!r} not found")  # caught by the tests at import
+    return source.replace(call, call.replace("'PUBLISH'", "'SPUBLISH'"))
+
+
+#: The one-Redis MARK_READ and REVOKE, announcing on the shard channel.
+MARK_READ = _sharded(scripts.MARK_READ, "redis.call('PUBLISH', ARGV[4], ARGV[5])")
+REVOKE = _sharded(scripts.REVOKE, "redis.call('PUBLISH', key,")
+
+
+def _field(flat: list[bytes], name: bytes) -> bytes:
+    for i in range(0, len(flat) - 1, 2):
+        if flat[i] == name:
+            return flat[i + 1]
+    return b""
+
+
+class ClusterCommands:
+    """Everything but live delivery, on a Redis Cluster (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        retention: Retention = Retention(),
+        *,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 5.0,
+        max_connections: int = 32,
+    ) -> None:
+        self.url = url
+        self.safe_url = urls.redact(url)
+        self.target = urls.parse_cluster_url(url)
+        self.retention = retention
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.max_connections = max_connections
+        self._client: RedisCluster | None = None
+        self._scripts: dict[str, Any] = {}
+        # redis-py's cluster pools fail past max_connections instead of waiting: calls wait here instead
+        self._calls = asyncio.Semaphore(max_connections)
+
+    def _failed(self, exc: BaseException, what: str) -> BusError:
+        if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
+            return self._unavailable(exc)
+        return BusError(f"Redis Cluster at {self.safe_url} refused {what}: {exc}")
+
+    def _unavailable(self, exc: BaseException) -> BackendUnavailableError:
+        cause = str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            cause = f"no answer within {self.connect_timeout:g} s"
+        return BackendUnavailableError(f"cannot reach Redis Cluster at {self.safe_url}: {cause}")
+
+    async def connect(self) -> None:
+        options = dict(self.target.connection)
+        if self.target.tls:
+            options["ssl"] = True
+        client = RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in self.target.nodes],
+            require_full_coverage=False,
+            max_connections=self.max_connections,
+            socket_connect_timeout=self.connect_timeout,
+            socket_timeout=self.command_timeout,
+            **options,
+        )
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                await client.initialize()
+                info: Any = await client.info("server", target_nodes=RedisCluster.RANDOM)
+        except (RedisError, OSError, TimeoutError) as exc:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+            raise self._unavailable(exc) from None
+        version_text = str(info.get("redis_version", "0.0"))
+        version = tuple(int(p) for p in version_text.split(".")[:2])
+        if version < MIN_REDIS_VERSION:
+            await client.aclose()
+            raise BusError(f"Redis Cluster at {self.safe_url} is {version_text}; Arda needs 7.0 or newer")
+        self._client = client
+        for name, source in (
+            ("append", cluster_scripts.APPEND),
+            ("history", scripts.HISTORY),
+            ("top", scripts.TOP),
+            ("check", scripts.CHECK),
+            ("settle", scripts.SETTLE),
+            ("mark_read", MARK_READ),
+            ("revoke", REVOKE),
+        ):
+            self._scripts[name] = client.register_script(source)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _redis(self) -> RedisCluster:
+        if self._client is None:
+            raise BackendUnavailableError(f"not connected to Redis Cluster at {self.safe_url}")
+        return self._client
+
+    # -- publishing -------------------------------------------------------------------------------
+    async def publish(self, items: Sequence[PublishItem]) -> list[PublishOutcome]:
+        """Each tenant's events appended to its stream (one script call per tenant, all at once), then the stored
+        and duplicate ones to their global shards the same way."""
+        r = self.retention
+        by_tenant: dict[str, list[int]] = {}
+        for index, item in enumerate(items):
+            by_tenant.setdefault(item.tenant_id, []).append(index)
+        outcomes: list[PublishOutcome | None] = [None] * len(items)
+        tenant_calls = [
+            (
+                tenant,
+                cluster_scripts.append_args(
+                    r.max_events,
+                    int(r.max_age_s * 1000),
+                    int(r.idempotency_window_s * 1000),
+                    CLUSTER.idempotency_key(tenant, ""),
+                    CLUSTER.channel(tenant),
+                    [items[i] for i in indexes],
+                ),
+            )
+            for tenant, indexes in by_tenant.items()
+        ]
+        replies = await self._append_all(tenant_calls)
+        by_shard: dict[str, list[PublishItem]] = {}
+        for (tenant, _), reply in zip(tenant_calls, replies, strict=True):
+            for index, outcome in zip(by_tenant[tenant], scripts.publish_outcomes(reply), strict=True):
+                outcomes[index] = outcome
+                if outcome.error is None:
+                    by_shard.setdefault(global_shard(tenant), []).append(items[index])
+        shard_calls = [
+            (
+                shard,
+                cluster_scripts.append_args(
+                    r.global_max_events,
+                    0,
+                    int(r.idempotency_window_s * 1000),
+                    CLUSTER.idempotency_key(shard, ""),
+                    CLUSTER.channel(shard),
+                    shard_items,
+                ),
+            )
+            for shard, shard_items in by_shard.items()
+        ]
+        await self._append_all(shard_calls)
+        return [o for o in outcomes if o is not None]
+
+    async def _append_all(self, calls: list[tuple[str, list[Any]]]) -> list[list[Any]]:
+        """One APPEND per stream, all at once (redis-py routes each to its slot's node and follows MOVED/ASK;
+        its cluster pipeline does not take scripts)."""
+        if not calls:
+            return []
+        script = self._scripts["append"]
+
+        async def append(stream: str, args: list[Any]) -> Any:
+            async with self._calls:
+                return await script(keys=[CLUSTER.stream_key(stream)], args=args)
+
+        replies = await asyncio.gather(*(append(stream, args) for stream, args in calls), return_exceptions=True)
+        for reply in replies:
+            if isinstance(reply, RedisConnectionError | RedisTimeoutError | OSError):
+                raise self._unavailable(reply)
+            if isinstance(reply, BaseException):
+                raise PublishError(f"Redis Cluster at {self.safe_url} refused the publish: {reply}")
+        return list(replies)  # type: ignore[arg-type]
+
+    async def publish_raw(self, stream: str, payload: bytes) -> int:
+        try:
+            return int(await self._redis().spublish(CLUSTER.channel(stream), payload))
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+
+    # -- history ------------------------------------------------------------------------------------
+    async def _script(self, name: str, keys: list[str], args: list[Any], what: str = "the command") -> Any:
+        try:
+            async with self._calls:
+                return await self._scripts[name](keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, what) from exc
+
+    async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead:
+        keys = [CLUSTER.stream_key(stream), CLUSTER.meta_key(stream)]
+        ok, entries = await self._script("history", keys, [since or "", limit])
+        return HistoryRead(
+            [StoredEvent(position.decode(), _field(f, b"e")) for position, f in entries if f[:1] != [ANCHOR_FIELD]],
+            ok == 1,
+            entries[-1][0].decode() if entries else None,
+            len(entries) == limit,
+        )
+
+    async def top(self, stream: str) -> str:
+        newest: Any = await self._script("top", [CLUSTER.stream_key(stream)], [])
+        return str(newest.decode())
+
+    async def check(self, cursors: Sequence[tuple[str, str]]) -> list[bool]:
+        out = []
+        for stream, cursor in cursors:  # (one slot each: a pipeline would split them by node anyway)
+            keys = [CLUSTER.stream_key(stream), CLUSTER.meta_key(stream)]
+            out.append(int(await self._script("check", keys, [cursor], "the check")) == 1)
+        return out
+
+    async def settle(self, stream: str, cursor: str, lost: bool = False) -> Settled:
+        keys = [CLUSTER.stream_key(stream), CLUSTER.meta_key(stream)]
+        newest, was_lost = await self._script("settle", keys, [cursor, 1 if lost else 0])
+        return Settled(newest.decode(), int(was_lost) == 1)
+
+    # -- dead letters, health ---------------------------------------------------------------------
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        try:
+            for letter in letters:
+                fields: Any = {
+                    "reason": letter.reason,
+                    "detail": letter.detail,
+                    "channel": letter.channel,
+                    "payload": letter.payload,
+                    "at": letter.at,
+                }
+                await self._redis().xadd(DLQ_KEY, fields, maxlen=self.retention.dead_letter_max, approximate=True)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+
+    async def dead_letters(self, count: int) -> list[DeadLetter]:
+        try:
+            rows: Any = await self._redis().xrevrange(DLQ_KEY, "+", "-", count=count)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+        return [
+            DeadLetter(
+                f[b"reason"].decode(), f[b"detail"].decode(), f[b"channel"].decode(), f[b"payload"], f[b"at"].decode()
+            )
+            for _, f in rows or ()
+        ]
+
+    async def ping(self) -> float:
+        started = time.perf_counter()
+        try:
+            await self._redis().ping(target_nodes=RedisCluster.PRIMARIES)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+        return time.perf_counter() - started
+
+    # -- read state -------------------------------------------------------------------------------
+    async def mark_read(self, tenant_id: str, user_id: str, event_id: str, announcement: bytes) -> bool:
+        r = self.retention
+        args: list[Any] = [event_id, r.max_events, int(r.max_age_s * 1000), CLUSTER.channel(tenant_id), announcement]
+        keys = [CLUSTER.read_key(tenant_id, user_id), CLUSTER.meta_key(tenant_id)]
+        return int(await self._script("mark_read", keys, args, "the read mark")) == 1
+
+    async def read_marks(self, tenant_id: str, user_id: str, event_ids: Sequence[str]) -> list[bool]:
+        if not event_ids:
+            return []
+        try:
+            scores: Any = await self._redis().zmscore(CLUSTER.read_key(tenant_id, user_id), list(event_ids))
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+        return [score is not None for score in scores]
+
+    async def latest_read(self, tenant_id: str) -> int | None:
+        try:
+            value: Any = await self._redis().hget(CLUSTER.meta_key(tenant_id), "read_at")
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+        return int(value) if value is not None else None
+
+    async def read_since(self, tenant_id: str, user_id: str, since_ms: int) -> list[str]:
+        latest = await self.latest_read(tenant_id)
+        if latest is None or latest < since_ms:
+            return []
+        try:
+            members: Any = await self._redis().zrangebyscore(CLUSTER.read_key(tenant_id, user_id), since_ms, "+inf")
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+        return [m.decode() for m in members]
+
+    # -- revocations --------------------------------------------------------------------------------
+    async def revoke(self, user_id: str, tenant_id: str | None) -> Revocation:
+        window_ms = int(self.retention.revocation_window_s * 1000)
+        args: list[Any] = [revocation_member(user_id, tenant_id), window_ms]
+        ms: Any = await self._script("revoke", [REVOCATIONS], args, "the revocation")
+        return Revocation(user_id, tenant_id, int(ms) / 1000)
+
+    async def revocations(self) -> list[Revocation]:
+        since_ms = int((time.time() - self.retention.revocation_window_s) * 1000)
+        try:
+            rows: Any = await self._redis().zrangebyscore(REVOCATIONS, since_ms, "+inf", withscores=True)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+        return [rev for member, ms in rows if (rev := parse_revocation(member, ms)) is not None]
+
+
+__all__ = ["MARK_READ", "REVOKE", "ClusterCommands"]

@@ -1,0 +1,133 @@
+"""The Redis Cluster backend's commands (:class:`arda.events.backends.cluster.ClusterCommands`) on a real
+cluster: each tenant's keys on the node owning its slot, tenants over every primary, the global feed in shards,
+idempotent two-step publishing, history and its checks, read state, revocations, dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from arda.events.backends.base import PublishItem, Retention
+from arda.events.backends.cluster import ClusterCommands
+from arda.events.layout import CLUSTER, GLOBAL_SHARD_STREAMS, global_shard
+from arda.events.wire import DeadLetter
+from arda.testing.cluster import ClusterSetup
+
+
+def item(tenant: str, n: int) -> PublishItem:
+    return PublishItem(tenant, f"{tenant}-e{n}", b'{"type":"order.created","id":"%s-e%d"}' % (tenant.encode(), n))
+
+
+@pytest.fixture
+async def commands(cluster_setup: ClusterSetup) -> AsyncIterator[ClusterCommands]:
+    backend = ClusterCommands(cluster_setup.url, Retention(max_events=1000, global_max_events=10_000))
+    await backend.connect()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+def owner(setup: ClusterSetup, key: str) -> str:
+    return setup.node_for_slot(setup.slot_of(key)).node_id
+
+
+async def test_fifty_tenants_over_every_primary_each_in_order(
+    commands: ClusterCommands, cluster_setup: ClusterSetup
+) -> None:
+    tenants = [f"spread-{i:02d}" for i in range(50)]
+    batch = [item(t, n) for n in range(3) for t in tenants]  # interleaved tenants, in one call
+    outcomes = await commands.publish(batch)
+    assert [o.error for o in outcomes] == [None] * len(batch)
+    assert not any(o.duplicate for o in outcomes)
+    owners = {owner(cluster_setup, CLUSTER.stream_key(t)) for t in tenants}
+    assert owners == {n.node_id for n in cluster_setup.primaries()}  # spread over all three
+    for tenant in tenants:
+        read = await commands.history(tenant, None, 10)
+        assert [e.payload for e in read.entries] == [item(tenant, n).payload for n in range(3)]
+        positions = [o.position for o, i in zip(outcomes, batch, strict=True) if i.tenant_id == tenant]
+        assert [e.position for e in read.entries] == positions
+        assert read.reaches_back
+    # the global feed: every event once, in its tenant's global shard, in the tenant's order
+    seen: dict[str, list[bytes]] = {}
+    for shard in GLOBAL_SHARD_STREAMS:
+        for entry in (await commands.history(shard, None, 1000)).entries:
+            seen.setdefault(shard, []).append(entry.payload)
+    assert sum(len(v) for v in seen.values()) == len(batch)
+    for tenant in tenants:
+        in_shard = [
+            p
+            for p in seen[global_shard(tenant)]
+            if p.startswith(b'{"type":"order.created","id":"%s-' % tenant.encode())
+        ]
+        assert in_shard == [item(tenant, n).payload for n in range(3)]
+
+
+async def test_a_retried_publish_is_a_duplicate_everywhere_and_completes_the_global_step(
+    commands: ClusterCommands,
+) -> None:
+    tenant = "retry-1"
+    first = await commands.publish([item(tenant, 1)])
+    # a publish whose global step never ran: the tenant step alone, as if the publisher died between them
+    r = commands.retention
+    from arda.events.backends import cluster_scripts
+
+    args = cluster_scripts.append_args(
+        r.max_events, 0, 300_000, CLUSTER.idempotency_key(tenant, ""), CLUSTER.channel(tenant), [item(tenant, 2)]
+    )
+    await commands._append_all([(tenant, args)])
+    again = await commands.publish([item(tenant, 1), item(tenant, 2)])
+    assert [o.duplicate for o in again] == [True, True]
+    assert again[0].position == first[0].position
+    shard = await commands.history(global_shard(tenant), None, 1000)
+    mine = [e.payload for e in shard.entries if b'"id":"retry-1-' in e.payload]
+    assert mine == [item(tenant, 1).payload, item(tenant, 2).payload]  # each once: the retry filled the gap
+
+
+async def test_a_refused_event_is_reported_and_the_others_stored(
+    commands: ClusterCommands, cluster_setup: ClusterSetup
+) -> None:
+    bad = CLUSTER.stream_key("refused-1")
+    cluster_setup.command(cluster_setup.node_for_slot(cluster_setup.slot_of(bad)), "SET", bad, "not a stream")
+    outcomes = await commands.publish([item("fine-1", 1), item("refused-1", 1), item("fine-1", 2)])
+    assert outcomes[0].error is None
+    assert outcomes[2].error is None
+    assert outcomes[1].error is not None
+    assert "WRONGTYPE" in outcomes[1].error
+    assert len((await commands.history("fine-1", None, 10)).entries) == 2
+
+
+async def test_history_checks_and_a_lost_stream(commands: ClusterCommands, cluster_setup: ClusterSetup) -> None:
+    tenant = "lost-1"
+    anchor = await commands.top(tenant)  # an empty stream's position is an anchor
+    (stored,) = await commands.publish([item(tenant, 1)])
+    read = await commands.history(tenant, anchor, 10)
+    assert read.reaches_back
+    assert [e.position for e in read.entries] == [stored.position]
+    assert await commands.check([(tenant, stored.position)]) == [True]
+    key = CLUSTER.stream_key(tenant)
+    cluster_setup.command(cluster_setup.node_for_slot(cluster_setup.slot_of(key)), "DEL", key)
+    assert await commands.check([(tenant, stored.position)]) == [False]
+    settled = await commands.settle(tenant, stored.position)
+    assert settled.lost
+    assert not (await commands.history(tenant, stored.position, 10)).reaches_back
+
+
+async def test_read_state_revocations_dead_letters_and_raw_publishes(commands: ClusterCommands) -> None:
+    tenant = "reads-1"
+    assert await commands.latest_read(tenant) is None
+    assert await commands.mark_read(tenant, "u-1", "e1", b"") is True
+    assert await commands.mark_read(tenant, "u-1", "e1", b"") is False
+    assert await commands.read_marks(tenant, "u-1", ["e1", "e2"]) == [True, False]
+    latest = await commands.latest_read(tenant)
+    assert latest is not None
+    assert await commands.read_since(tenant, "u-1", latest) == ["e1"]
+    assert await commands.read_since(tenant, "u-1", latest + 1) == []
+    revocation = await commands.revoke("u-9", tenant)
+    assert revocation in await commands.revocations()
+    letter = DeadLetter("malformed", "bad json", CLUSTER.channel(tenant), b"{", "2026-12-02T00:00:00Z")
+    await commands.dead_letter([letter])
+    assert letter in await commands.dead_letters(10)
+    assert await commands.publish_raw(tenant, b"{}") == 0  # nobody subscribed to the shard channel
+    assert await commands.ping() > 0
