@@ -108,7 +108,7 @@ class Hub:
                 continue
             if catchup.held is not None:  # replaying: held until the replay is done (bounded)
                 if catchup.hold(key, frame) > self.max_messages:
-                    self._slow(peer)
+                    self.slow(peer)
                 continue
             if catchup.after is not None and not catchup.admit(key):
                 continue  # replayed already, or before the position the client was given
@@ -131,7 +131,7 @@ class Hub:
             return
         peer.out.append(frame)
         if not replay and len(peer.out) > self.max_messages:
-            self._slow(peer)
+            self.slow(peer)
             return
         if not peer.dirty:
             peer.dirty = True
@@ -156,15 +156,15 @@ class Hub:
             if peer.closed or not peer.out:
                 continue
             if peer.write_buffer_size() > max_bytes:
-                self._slow(peer)
+                self.slow(peer)
                 continue
             data = peer.out[0] if len(peer.out) == 1 else b"".join(peer.out)
             peer.out.clear()
             peer.write(data)
             if peer.write_buffer_size() > BURST_FACTOR * max_bytes:
-                self._slow(peer)
+                self.slow(peer)
 
-    def _slow(self, peer: Peer) -> None:
+    def slow(self, peer: Peer) -> None:
         """The overflow policy: the connection is closed with 4004 (it reconnects and resumes)."""
         peer.out.clear()
         if not peer.closed:

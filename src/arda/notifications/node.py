@@ -381,9 +381,7 @@ class Node:
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while conn.write_buffer_size() > limit:
             if conn.closed or time.monotonic() > deadline:
-                if not conn.closed:
-                    self._slow(conn)
-                    conn.close(codes.SLOW_CONSUMER, "slow consumer: reconnect and resume")
+                self.hub.slow(conn)  # the overflow policy: closed with 4004 (it resumes)
                 return False
             await asyncio.sleep(0.01)
         return not conn.closed
