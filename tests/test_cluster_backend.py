@@ -4,15 +4,21 @@ idempotent two-step publishing, history and its checks, read state, revocations,
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
+from arda.events import AnyEvent, BusError, EventBus, OrderCreated
 from arda.events.backends.base import PublishItem, Retention
-from arda.events.backends.cluster import ClusterCommands
+from arda.events.backends.cluster import ClusterBackend, ClusterCommands
 from arda.events.layout import CLUSTER, GLOBAL_SHARD_STREAMS, global_shard
 from arda.events.wire import DeadLetter
 from arda.testing.cluster import ClusterSetup
+
+
+def order(tenant: str, n: int) -> OrderCreated:
+    return OrderCreated(tenant_id=tenant, order_id=f"o-{n}", order_number=f"PO-{n}")
 
 
 def item(tenant: str, n: int) -> PublishItem:
@@ -131,3 +137,29 @@ async def test_read_state_revocations_dead_letters_and_raw_publishes(commands: C
     assert letter in await commands.dead_letters(10)
     assert await commands.publish_raw(tenant, b"{}") == 0  # nobody subscribed to the shard channel
     assert await commands.ping() > 0
+
+
+async def test_the_bus_over_the_cluster_delivers_each_tenant_in_order_once(cluster_setup: ClusterSetup) -> None:
+    tenants = [f"live-{i:02d}" for i in range(12)]
+    async with EventBus(backend=ClusterBackend(cluster_setup.url)) as bus:
+        got: dict[str, list[str]] = {t: [] for t in tenants}
+        done = asyncio.Event()
+        expected = 5 * len(tenants)
+
+        def handler(event: AnyEvent) -> None:
+            got[event.tenant_id].append(event.id)
+            if sum(len(v) for v in got.values()) >= expected:
+                done.set()
+
+        for tenant in tenants:
+            await bus.subscribe_tenant(tenant, handler)
+        events = [order(t, n) for n in range(5) for t in tenants]
+        await bus.publish_many(events)
+        await asyncio.wait_for(done.wait(), 10)
+        await asyncio.sleep(0.2)  # nothing more arrives: once each
+        for tenant in tenants:
+            assert got[tenant] == [e.id for e in events if e.tenant_id == tenant]
+            page = await bus.history(tenant)
+            assert [e.id for e in page.events] == got[tenant]
+        with pytest.raises(BusError, match="split into shards"):
+            await bus.subscribe_global(handler)  # refused, never silently empty

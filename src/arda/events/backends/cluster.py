@@ -21,22 +21,36 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..backoff import Backoff
 from ..errors import BackendUnavailableError, BusError, PublishError
 from ..layout import CLUSTER, global_shard
-from ..wire import ANCHOR_FIELD, DLQ_KEY, REVOCATIONS, DeadLetter, Revocation, parse_revocation, revocation_member
+from ..wire import (
+    ANCHOR_FIELD,
+    DLQ_KEY,
+    GLOBAL,
+    REVOCATIONS,
+    DeadLetter,
+    Revocation,
+    parse_revocation,
+    parse_revocation_message,
+    revocation_member,
+)
 from . import cluster_scripts, scripts, urls
-from .base import HistoryRead, PublishItem, PublishOutcome, Retention, Settled, StoredEvent
+from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled, StoredEvent
+from .shards import ShardedSubscriber
 
 log = logging.getLogger("arda.events.cluster")
 MIN_REDIS_VERSION = (7, 0)
+_REVOCATIONS = REVOCATIONS.encode()
 
 
 def _sharded(source: str, call: str) -> str:
@@ -330,4 +344,159 @@ class ClusterCommands:
         return [rev for member, ms in rows if (rev := parse_revocation(member, ms)) is not None]
 
 
-__all__ = ["MARK_READ", "REVOKE", "ClusterCommands"]
+class ClusterBackend(ClusterCommands):
+    """The :class:`~.base.Backend` on a Redis Cluster: :class:`ClusterCommands` plus live delivery over
+    sharded pub/sub (:class:`~.shards.ShardedSubscriber`: one connection per primary owning a subscribed
+    tenant's slot, following migrations and failovers; the listener recovers from history after each).
+
+    Not yet here (issue 12 goes on): the global feed for subscribers (its 8 shards are written, but a global
+    subscription or history read is refused with :class:`BusError` rather than silently receiving nothing), and
+    the promotion check that raises floors after a replica took over a shard."""
+
+    def __init__(
+        self,
+        url: str,
+        retention: Retention = Retention(),
+        *,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 5.0,
+        ping_interval: float = 5.0,
+        ping_timeout: float = 3.0,
+        backoff: Backoff | None = None,
+        max_connections: int = 32,
+    ) -> None:
+        super().__init__(
+            url,
+            retention,
+            connect_timeout=connect_timeout,
+            command_timeout=command_timeout,
+            max_connections=max_connections,
+        )
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.backoff = backoff or Backoff()
+        self._listener: BackendListener | None = None
+        self._subscriber: ShardedSubscriber | None = None
+        self._desired: set[str] = set()
+        self._streams: dict[bytes, str] = {}
+        self._writable = True
+
+    @property
+    def reconnects(self) -> int:
+        return self._subscriber.reconnects if self._subscriber is not None else 0
+
+    def set_listener(self, listener: BackendListener) -> None:
+        self._listener = listener
+
+    @staticmethod
+    def _refuse_global(stream: str) -> None:
+        if stream == GLOBAL:
+            raise BusError(
+                "the global feed on a Redis Cluster is split into shards (global:0 … global:7); subscribing to it "
+                "or reading its history is not supported yet"
+            )
+
+    # -- live delivery ------------------------------------------------------------------------------
+    def _on_message(self, channel: bytes, payload: bytes) -> None:
+        listener = self._listener
+        if listener is None:
+            return
+        if channel == _REVOCATIONS:
+            revocation = parse_revocation_message(payload)
+            if revocation is not None:
+                listener.on_revoked(revocation)
+            return
+        stream = self._streams.get(channel)
+        if stream is not None:
+            listener.on_message(stream, payload)
+
+    def _on_lost(self, reason: str) -> None:
+        log.warning("cluster subscriber lost a node", extra={"reason": reason, "url": self.safe_url})
+        if self._listener is not None:
+            self._listener.on_connection_lost(reason)
+
+    def _on_resubscribed(self) -> None:
+        if self._listener is not None:
+            self._listener.on_resubscribed()
+
+    async def listen(self) -> None:
+        if self._subscriber is not None:
+            return
+        params = dict(self.target.connection)
+        if self.target.tls:
+            params["connection_class"] = SSLConnection
+        subscriber = ShardedSubscriber(
+            self.target.nodes,
+            params,
+            self._on_message,
+            self._on_lost,
+            self._on_resubscribed,
+            connect_timeout=self.connect_timeout,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            backoff=self.backoff,
+        )
+        await subscriber.start()
+        await subscriber.subscribe([_REVOCATIONS])
+        self._subscriber = subscriber
+
+    def live(self) -> bool:
+        if self._subscriber is None:
+            return not self._desired
+        return self._subscriber.live()
+
+    async def subscribe(self, streams: Collection[str]) -> None:
+        for stream in streams:
+            self._refuse_global(stream)
+        await self.listen()
+        assert self._subscriber is not None
+        new = [s for s in streams if s not in self._desired]
+        channels = []
+        for stream in new:
+            channel = CLUSTER.channel(stream).encode()
+            self._streams[channel] = stream
+            channels.append(channel)
+        self._desired.update(new)
+        try:
+            await self._subscriber.subscribe(channels)
+        except BaseException:
+            self._desired.difference_update(new)
+            raise
+
+    async def unsubscribe(self, streams: Collection[str]) -> None:
+        gone = [s for s in streams if s in self._desired]
+        self._desired.difference_update(gone)
+        if self._subscriber is not None and gone:
+            self._subscriber.unsubscribe([CLUSTER.channel(s).encode() for s in gone])
+
+    # -- which nodes --------------------------------------------------------------------------------
+    async def primary(self) -> bool:
+        """Whether every slot is served by a primary that answers (the cluster takes writes)."""
+        try:
+            await self.ping()
+        except BusError:
+            self._writable = False
+            raise
+        self._writable = True
+        return True
+
+    def writable(self) -> bool:
+        return self._writable
+
+    # -- history: the global feed is not readable as one stream ------------------------------------
+    async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead:
+        self._refuse_global(stream)
+        return await super().history(stream, since, limit)
+
+    async def top(self, stream: str) -> str:
+        self._refuse_global(stream)
+        return await super().top(stream)
+
+    async def close(self) -> None:
+        if self._subscriber is not None:
+            await self._subscriber.close()
+            self._subscriber = None
+        await super().close()
+
+
+__all__ = ["MARK_READ", "REVOKE", "ClusterBackend", "ClusterCommands"]
