@@ -4,6 +4,13 @@ redis-py's ``PubSub`` tops out at 66–88k messages/s on this machine; an ``asyn
 ``hiredis.Reader`` receives ≥ 490k/s (``docs/benchmarks.md``, re-measured by ``bench/bus.py``). This
 module does only what a subscriber needs: connect, AUTH, SELECT-free SUBSCRIBE/UNSUBSCRIBE, PING, and
 hand each ``message`` to a callback synchronously, without an await per message.
+
+Sharded pub/sub (Redis 7, a cluster's ``SSUBSCRIBE``/``SPUBLISH``) on the same connection: ``ssubscribe`` and
+``sunsubscribe`` name the channels of one slot per call, each ``smessage`` goes to the same callback as a
+``message`` (checked second, so the unsharded path is unchanged), and a ``sunsubscribe`` the server pushes on
+its own — the channel's slot migrated away, or the node was demoted — goes to ``on_sunsubscribed``. An error
+answering an SSUBSCRIBE (``-MOVED``, ``-ASK``, ``-CROSSSLOT``, an ACL refusal) fails that command's future only:
+the connection and its other channels stay.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import hiredis
 from redis.asyncio.connection import SSLConnection
 
 OnMessage = Callable[[bytes, bytes], None]
+OnChannel = Callable[[bytes], None]
 
 
 def encode_command(*args: bytes | str) -> bytes:
@@ -46,6 +54,58 @@ class RespError(ConnectionError):
     """Redis answered the subscriber connection with an error (e.g. wrong password)."""
 
 
+class RedirectError(RespError):
+    """Redis answered an SSUBSCRIBE with ``-MOVED <slot> <host>:<port>`` (the slot is served elsewhere) or ``-ASK
+    …`` (the slot is migrating there): this node does not serve the channels, ``host:port`` may. The connection
+    stays up; only that command's channels are refused."""
+
+    def __init__(self, message: str, kind: str, slot: int, host: str, port: int) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.slot = slot
+        self.host = host
+        self.port = port
+
+
+def parse_redirect(error: str) -> tuple[str, int, str, int] | None:
+    """``("MOVED", 1598, "10.0.0.2", 6379)`` for the error ``MOVED 1598 10.0.0.2:6379`` (``ASK`` alike; an IPv6
+    host keeps its colons); None for any other error text."""
+    parts = error.split()
+    if len(parts) != 3 or parts[0] not in ("MOVED", "ASK") or not parts[1].isdigit():
+        return None
+    host, sep, port = parts[2].rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return parts[0], int(parts[1]), host.strip("[]"), int(port)
+
+
+class _ShardCommand:
+    """An SSUBSCRIBE or SUNSUBSCRIBE awaiting its answer: Redis answers one reply per channel named, in order
+    (``answered`` counts them), or one error. ``done`` (SSUBSCRIBE only) resolves after the last one."""
+
+    __slots__ = ("answered", "channels", "done", "verb")
+
+    def __init__(self, verb: bytes, channels: list[bytes], done: asyncio.Future[None] | None) -> None:
+        self.verb = verb
+        self.channels = channels
+        self.answered = 0
+        self.done = done
+
+    def fail(self, error: str) -> None:
+        if self.done is None or self.done.done():
+            return
+        names = b", ".join(self.channels[:3]).decode(errors="replace") + (", …" if len(self.channels) > 3 else "")
+        what = f"{self.verb.decode().upper()} {names} refused: {error}"
+        redirect = parse_redirect(error)
+        if redirect is not None:
+            kind, slot, host, port = redirect
+            how = "is served by" if kind == "MOVED" else "is migrating to"
+            message = f"{what} (slot {slot} {how} {host}:{port}, not this node)"
+            self.done.set_exception(RedirectError(message, kind, slot, host, port))
+        else:
+            self.done.set_exception(RespError(what))
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self, conn: PubSubConnection) -> None:
         self._conn = conn
@@ -69,7 +129,8 @@ class _Protocol(asyncio.Protocol):
                 return
             if reply is False:
                 return
-            if type(reply) is list and reply[0] == b"message":
+            # ``message`` first: one Redis's hot path costs what it did before ``smessage`` (a cluster's) came
+            if type(reply) is list and (reply[0] == b"message" or reply[0] == b"smessage"):
                 on_message(reply[1], reply[2])
             else:
                 conn._on_reply(reply)
@@ -79,15 +140,26 @@ class _Protocol(asyncio.Protocol):
 
 
 class PubSubConnection:
-    """One subscriber connection. ``closed`` resolves (with a reason) when it ends, for whatever cause."""
+    """One subscriber connection. ``closed`` resolves (with a reason) when it ends, for whatever cause.
 
-    def __init__(self, on_message: OnMessage) -> None:
+    ``on_message(channel, payload)`` receives every ``message`` and ``smessage``; ``on_sunsubscribed(channel)``
+    every ``sunsubscribe`` Redis pushes unasked (the slot moved away, the node was demoted: the channel is no
+    longer subscribed here), not the ones answering our own :meth:`sunsubscribe`. Telling them apart is by
+    order — a ``sunsubscribe`` of the channel our oldest unanswered SUNSUBSCRIBE expects next is its answer —
+    so in one race (a push dropping a channel just as our SUNSUBSCRIBE of it is answered) the push is taken for
+    the answer and the answer is reported instead: only ever for a channel the caller is leaving anyway.
+    Don't mix SUBSCRIBE and SSUBSCRIBE on one connection: errors are matched to the sharded commands in order,
+    and an error no command awaits ends the connection."""
+
+    def __init__(self, on_message: OnMessage, on_sunsubscribed: OnChannel | None = None) -> None:
         self.on_message = on_message
+        self.on_sunsubscribed = on_sunsubscribed
         self.loop = asyncio.get_running_loop()
         self.closed: asyncio.Future[str] = self.loop.create_future()
         self.last_received = self.loop.time()
         self._transport: asyncio.Transport | None = None
-        self._pending: deque[asyncio.Future[Any]] = deque()  # replies to AUTH, in order
+        # replies to AUTH/ROLE and answers to SSUBSCRIBE/SUNSUBSCRIBE, in the order the commands were sent
+        self._pending: deque[asyncio.Future[Any] | _ShardCommand] = deque()
         self._confirm: dict[bytes, asyncio.Future[None]] = {}
         self._abort_reason = ""
 
@@ -154,6 +226,30 @@ class PubSubConnection:
         if names and self._transport is not None and not self._transport.is_closing():
             self._transport.write(encode_command(b"UNSUBSCRIBE", *names))
 
+    def ssubscribe(self, channels: Iterable[bytes]) -> asyncio.Future[None]:
+        """Send SSUBSCRIBE for channels of ONE hash slot (Redis refuses more with ``-CROSSSLOT``); the returned
+        future resolves when Redis has confirmed every channel, or fails with :class:`RedirectError` (``-MOVED``
+        /``-ASK``: another node serves the slot), :class:`RespError` (any other refusal) or ``ConnectionError``
+        (the connection ended first). A refusal leaves the connection and its other channels as they were.
+        Raises ``ConnectionError`` at once when the connection is closed."""
+        names = list(channels)
+        done: asyncio.Future[None] = self.loop.create_future()
+        if not names:
+            done.set_result(None)
+            return done
+        self._write(encode_command(b"SSUBSCRIBE", *names))
+        self._pending.append(_ShardCommand(b"ssubscribe", names, done))
+        return done
+
+    def sunsubscribe(self, channels: Iterable[bytes]) -> None:
+        """Send SUNSUBSCRIBE for channels of ONE hash slot; nothing once the connection is closed. Its answers are
+        not reported to ``on_sunsubscribed``; a refusal (e.g. ``-MOVED``: the server dropped the channels already,
+        with a push) is ignored."""
+        names = list(channels)
+        if names and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(encode_command(b"SUNSUBSCRIBE", *names))
+            self._pending.append(_ShardCommand(b"sunsubscribe", names, None))
+
     def ping(self) -> None:
         self._write(b"*1\r\n$4\r\nPING\r\n")
 
@@ -173,7 +269,11 @@ class PubSubConnection:
     def _on_reply(self, reply: Any) -> None:
         if isinstance(reply, hiredis.ReplyError):
             if self._pending:
-                self._pending.popleft().set_exception(RespError(str(reply)))
+                head = self._pending.popleft()
+                if isinstance(head, _ShardCommand):
+                    head.fail(str(reply))
+                else:
+                    head.set_exception(RespError(str(reply)))
             else:
                 self.abort(f"redis error: {reply}")
             return
@@ -186,15 +286,34 @@ class PubSubConnection:
                 return
             if kind in (b"unsubscribe", b"pong"):
                 return  # they need nothing
+            if kind in (b"ssubscribe", b"sunsubscribe") and len(reply) == 3:
+                self._on_shard_reply(kind, reply[1])
+                return
             # anything else is the reply to a request (ROLE's is a list too)
-        if self._pending:
-            self._pending.popleft().set_result(reply)
+        oldest = self._pending[0] if self._pending else None
+        if oldest is not None and not isinstance(oldest, _ShardCommand):
+            self._pending.popleft()
+            oldest.set_result(reply)
+        # else: a PING's +PONG on a connection without subscriptions, which needs nothing
+
+    def _on_shard_reply(self, kind: bytes, channel: Any) -> None:
+        head = self._pending[0] if self._pending else None
+        if isinstance(head, _ShardCommand) and head.verb == kind and head.channels[head.answered] == channel:
+            head.answered += 1
+            if head.answered == len(head.channels):
+                self._pending.popleft()
+                if head.done is not None and not head.done.done():
+                    head.done.set_result(None)
+            return
+        if kind == b"sunsubscribe" and type(channel) is bytes and self.on_sunsubscribed is not None:
+            self.on_sunsubscribed(channel)  # unasked: the server dropped the channel
 
     def _on_lost(self, exc: BaseException | None) -> None:
         reason = self._abort_reason or (f"connection lost: {exc}" if exc else "connection closed by server")
         error = ConnectionError(reason)
-        for future in (*self._pending, *self._confirm.values()):
-            if not future.done():
+        for pending in (*self._pending, *self._confirm.values()):
+            future = pending.done if isinstance(pending, _ShardCommand) else pending
+            if future is not None and not future.done():
                 future.set_exception(error)
         self._pending.clear()
         self._confirm.clear()
