@@ -46,7 +46,7 @@ from ..wire import (
 )
 from . import scripts, urls
 from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled, StoredEvent
-from .resp import PubSubConnection
+from .resp import PubSubConnection, keepalive
 
 log = logging.getLogger("arda.events.redis")
 _REVOCATIONS = REVOCATIONS.encode()
@@ -217,7 +217,7 @@ class RedisBackend:
         while not self._closing:
             conn = self._conn
             assert conn is not None
-            pinger = asyncio.create_task(self._keepalive(conn))
+            pinger = asyncio.create_task(keepalive(conn, self.ping_interval, self.ping_timeout))
             try:
                 reason = await conn.closed
             finally:
@@ -246,29 +246,6 @@ class RedisBackend:
                 await self.primary()  # a promotion raises the floors before recovery reads history
             if self._listener is not None:
                 self._listener.on_resubscribed()
-
-    async def _keepalive(self, conn: PubSubConnection) -> None:
-        """A deadline counted from the last byte received: a connection silent for ``ping_interval`` is sent a
-        PING, and one silent for ``ping_interval + ping_timeout`` — since its last byte, whatever was sent —
-        is dropped as half-open. So a dead link is found at most that long after it went quiet."""
-        loop = asyncio.get_running_loop()
-        deadline = self.ping_interval + self.ping_timeout
-        pinged_at = -1.0  # loop time of the last PING (none yet)
-        watched_from = loop.time()  # silence before this task started watching is not counted
-        while True:
-            now = loop.time()
-            heard = max(conn.last_received, watched_from)
-            if now - heard >= deadline:
-                conn.abort(f"nothing received for {deadline:g} s, PING included (half-open connection?)")
-                return
-            if now - heard >= self.ping_interval and pinged_at < heard:
-                try:
-                    conn.ping()
-                except ConnectionError:
-                    return
-                pinged_at = now
-            due = heard + (deadline if pinged_at >= heard else self.ping_interval)
-            await asyncio.sleep(max(0.01, due - now))
 
     async def subscribe(self, streams: Collection[str]) -> None:
         async with self._subscribe_lock:

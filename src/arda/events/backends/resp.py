@@ -319,3 +319,27 @@ class PubSubConnection:
         self._confirm.clear()
         if not self.closed.done():
             self.closed.set_result(reason)
+
+
+async def keepalive(conn: PubSubConnection, ping_interval: float, ping_timeout: float) -> None:
+    """Watch ``conn`` with a deadline counted from the last byte received: a connection silent for
+    ``ping_interval`` is sent a PING, and one silent for ``ping_interval + ping_timeout`` — since its last byte,
+    whatever was sent — is dropped as half-open. So a dead link is found at most that long after it went quiet."""
+    loop = asyncio.get_running_loop()
+    deadline = ping_interval + ping_timeout
+    pinged_at = -1.0  # loop time of the last PING (none yet)
+    watched_from = loop.time()  # silence before this task started watching is not counted
+    while True:
+        now = loop.time()
+        heard = max(conn.last_received, watched_from)
+        if now - heard >= deadline:
+            conn.abort(f"nothing received for {deadline:g} s, PING included (half-open connection?)")
+            return
+        if now - heard >= ping_interval and pinged_at < heard:
+            try:
+                conn.ping()
+            except ConnectionError:
+                return
+            pinged_at = now
+        due = heard + (deadline if pinged_at >= heard else ping_interval)
+        await asyncio.sleep(max(0.01, due - now))

@@ -43,7 +43,7 @@ from redis.exceptions import RedisError
 from ..backoff import Backoff
 from ..errors import BackendUnavailableError
 from . import urls
-from .resp import PubSubConnection
+from .resp import PubSubConnection, keepalive
 
 log = logging.getLogger("arda.events.cluster")
 
@@ -183,30 +183,6 @@ def diff(desired: Collection[bytes], slot_map: SlotMap, placed: Mapping[Address,
 
 
 # -- I/O --------------------------------------------------------------------------------------------------------
-
-
-async def keepalive(conn: PubSubConnection, ping_interval: float, ping_timeout: float) -> None:
-    """A deadline counted from the last byte received (as :class:`~.redis.RedisBackend`'s): a connection silent for
-    ``ping_interval`` is sent a PING, and one silent for ``ping_interval + ping_timeout`` — since its last byte,
-    whatever was sent — is dropped as half-open. So a dead link is found at most that long after it went quiet."""
-    loop = asyncio.get_running_loop()
-    deadline = ping_interval + ping_timeout
-    pinged_at = -1.0  # loop time of the last PING (none yet)
-    watched_from = loop.time()  # silence before this task started watching is not counted
-    while True:
-        now = loop.time()
-        heard = max(conn.last_received, watched_from)
-        if now - heard >= deadline:
-            conn.abort(f"nothing received for {deadline:g} s, PING included (half-open connection?)")
-            return
-        if now - heard >= ping_interval and pinged_at < heard:
-            try:
-                conn.ping()
-            except ConnectionError:
-                return
-            pinged_at = now
-        due = heard + (deadline if pinged_at >= heard else ping_interval)
-        await asyncio.sleep(max(0.01, due - now))
 
 
 def _address(address: Address) -> str:
@@ -618,7 +594,6 @@ __all__ = [
     "channel_slot",
     "diff",
     "group_by_slot",
-    "keepalive",
     "owner_of",
     "parse_cluster_slots",
 ]
