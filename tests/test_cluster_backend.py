@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -169,12 +169,11 @@ async def test_the_bus_over_the_cluster_delivers_each_tenant_in_order_once(clust
             await bus.subscribe_global(handler)  # refused, never silently empty
 
 
-async def test_kill_9_of_a_primary_while_publishing_loses_nothing_silently() -> None:
-    """A primary owning subscribed tenants is killed while they are published to; its replica is promoted.
-    Every accepted event reaches the subscriber once, in order — or its tenant's gap is reported."""
+async def _publish_through(fault: Callable[[ClusterSetup, list[str]], None]) -> None:
+    """8 tenants subscribed and published to while ``fault`` runs; then every accepted event must have reached
+    the subscriber once, in order — or its tenant's gap was reported."""
     tenants = [f"fault-{i:02d}" for i in range(8)]
     with ClusterSetup() as setup:
-        victim = setup.node_for_slot(setup.slot_of(CLUSTER.stream_key(tenants[0])))
         gaps: list[str] = []
         got: dict[str, list[str]] = {t: [] for t in tenants}
         accepted: list[Accepted] = []
@@ -193,8 +192,7 @@ async def test_kill_9_of_a_primary_while_publishing_loses_nothing_silently() -> 
 
             publishers = [asyncio.create_task(publish(t)) for t in tenants]
             await asyncio.sleep(1.0)
-            setup.kill(victim)
-            await asyncio.to_thread(setup.wait_promoted, victim)
+            await asyncio.to_thread(fault, setup, tenants)
             await asyncio.sleep(2.0)
             stop.set()
             await asyncio.gather(*publishers)
@@ -203,8 +201,31 @@ async def test_kill_9_of_a_primary_while_publishing_loses_nothing_silently() -> 
                 await eventually(lambda: all(set(got[t]) >= wanted[t] for t in tenants if t not in gaps), 10)
         for tenant in tenants:
             mine = [a.event_id for a in accepted if a.tenant == tenant]
-            assert len(mine) > 20  # publishing went on across the failover
+            assert len(mine) > 20  # publishing went on across the fault
             if tenant in gaps:
                 continue  # told: the loss (if any) was reported
             seen = list(dict.fromkeys(got[tenant]))  # once each after dedupe by id, in order
             assert seen == mine, f"{tenant}: {len(set(mine) - set(seen))} accepted events missing, not reported"
+
+
+def _kill_an_owner(setup: ClusterSetup, tenants: list[str]) -> None:
+    victim = setup.node_for_slot(setup.slot_of(CLUSTER.stream_key(tenants[0])))
+    setup.kill(victim)
+    setup.wait_promoted(victim)
+
+
+def _migrate_a_tenant(setup: ClusterSetup, tenants: list[str]) -> None:
+    slot = setup.slot_of(CLUSTER.stream_key(tenants[0]))
+    source = setup.node_for_slot(slot)
+    target = next(n for n in setup.primaries() if n is not source)
+    setup.migrate_slot(slot, target)
+
+
+async def test_kill_9_of_a_primary_while_publishing_loses_nothing_silently() -> None:
+    """A primary owning subscribed tenants is killed while they are published to; its replica is promoted."""
+    await _publish_through(_kill_an_owner)
+
+
+async def test_a_tenants_slot_migrated_while_publishing_loses_nothing_silently() -> None:
+    """The slot of a subscribed tenant moves to another primary (keys and all) while it is published to."""
+    await _publish_through(_migrate_a_tenant)
