@@ -1,7 +1,9 @@
 """Event bus benchmark: publish throughput (history on) and subscriber receive rate, against a private
-redis-server, side by side with plain redis-py doing the nearest equivalent (no history, no validation).
+redis-server, side by side with plain redis-py doing the nearest equivalent (no history, no validation); then
+one Redis against a 3-primary Redis Cluster for the same many-tenant load, with the Redis CPU each node spent.
 
-Run: ``make bench-bus`` (or ``.venv/bin/python bench/bus.py [--quick]``). Prints a table and one JSON line.
+Run: ``make bench-bus`` (or ``.venv/bin/python bench/bus.py [--quick] [--no-cluster]``). Prints a table and one
+JSON line.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import redis
 import redis.asyncio as aioredis
 
 from arda.events import AnyEvent, EventBus, OrderCreated, default_registry
+from arda.events.backends.cluster import ClusterBackend
 from arda.events.wire import frame_with_position
+from arda.testing.cluster import ClusterSetup
 from arda.testing.redis_server import RedisServer
 
 TENANT = "tenant-001"
@@ -203,7 +207,61 @@ async def receive_benchmarks(server: RedisServer, scale: int) -> list[dict[str, 
     return results
 
 
-async def main(quick: bool) -> None:
+def _redis_cpu(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def _spread_load(bus: EventBus, total: int, tenants: int) -> None:
+    """``total`` events over ``tenants`` tenants, 500 per publish_many, 4 callers at once."""
+
+    async def worker(w: int) -> None:
+        for start in range(w * 500, total, 4 * 500):
+            await bus.publish_many(
+                [
+                    OrderCreated(**{**_fields(make_event(n)), "tenant_id": f"tenant-{n % tenants:03d}"})
+                    for n in range(start, min(start + 500, total))
+                ]
+            )
+
+    await asyncio.gather(*(worker(w) for w in range(4)))
+
+
+async def cluster_benchmarks(scale: int) -> list[dict[str, Any]]:
+    """The same many-tenant load on one Redis and on a 3-primary cluster (no replicas): stored events/s, and the
+    Redis CPU per event on each node — on 2 cores the rate is bounded by the machine; the per-node CPU shows that
+    the work is split."""
+    total, tenants = 20_000 * scale, 200
+    results = []
+    single = RedisServer().start()
+    try:
+        before = _redis_cpu(single.client())
+        async with EventBus(single.url) as bus:
+            row = await timed(
+                f"one Redis: publish_many over {tenants} tenants", total, lambda: _spread_load(bus, total, tenants)
+            )
+        used = _redis_cpu(single.client()) - before
+        print(f"    Redis CPU: {used:.2f} s ({used / total * 1e6:.1f} µs per event)")
+        results.append({**row, "redis_cpu_s": [round(used, 3)]})
+    finally:
+        single.close()
+    with ClusterSetup(primaries=3, replicas=0) as setup:
+        primaries = setup.primaries()
+        before_nodes = [_redis_cpu(setup.client(n)) for n in primaries]
+        async with EventBus(backend=ClusterBackend(setup.url)) as bus:
+            row = await timed(
+                f"cluster, 3 primaries: publish_many over {tenants} tenants",
+                total,
+                lambda: _spread_load(bus, total, tenants),
+            )
+        used_nodes = [_redis_cpu(setup.client(n)) - b for n, b in zip(primaries, before_nodes, strict=True)]
+        shares = ", ".join(f"{u:.2f} s ({u / total * 1e6:.1f} µs/event)" for u in used_nodes)
+        print(f"    Redis CPU per primary: {shares}; sum {sum(used_nodes) / total * 1e6:.1f} µs per event")
+        results.append({**row, "redis_cpu_s": [round(u, 3) for u in used_nodes]})
+    return results
+
+
+async def main(quick: bool, cluster: bool = True) -> None:
     scale = 1 if quick else 3
     server = RedisServer().start()
     server.client().config_set("client-output-buffer-limit", "pubsub 256mb 64mb 60")
@@ -217,12 +275,18 @@ async def main(quick: bool) -> None:
         rec = await receive_benchmarks(server, scale)
     finally:
         server.close()
-    print(json.dumps({"benchmark": "bus", "python": platform.python_version(), "redis": version, "results": pub + rec}))
+    clu: list[dict[str, Any]] = []
+    if cluster:
+        print("one Redis against a Redis Cluster (the same load; Redis CPU from INFO cpu):")
+        clu = await cluster_benchmarks(scale)
+    results = pub + rec + clu
+    print(json.dumps({"benchmark": "bus", "python": platform.python_version(), "redis": version, "results": results}))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller counts")
+    parser.add_argument("--no-cluster", action="store_true", help="skip one Redis against a Redis Cluster")
     args = parser.parse_args()
-    asyncio.run(main(args.quick))
+    asyncio.run(main(args.quick, cluster=not args.no_cluster))
     sys.exit(0)
