@@ -11,8 +11,9 @@ events are appended to its tenant stream first, then to its global shard, each s
 (a publish retried after only the first step completes the second without duplicating either). Each shard
 keeps its tenants' order and has its own positions.
 
-Publishing sends every tenant's append at once (concurrent calls, each routed to its node), then every global
-shard's. A refused event (its key holding another type) is reported like on one Redis.
+Publishing batches per node: one script call per node for the tenants' appends it owns (Redis 7's
+``allow-cross-slot-keys`` lets one script touch several slots of its own node), all nodes at once; then the
+same for the global shards. A refused event (its key holding another type) is reported like on one Redis.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..backoff import Backoff
@@ -135,6 +136,7 @@ class ClusterCommands:
         self._client = client
         for name, source in (
             ("append", cluster_scripts.APPEND),
+            ("append_node", cluster_scripts.APPEND_NODE),
             ("history", scripts.HISTORY),
             ("top", scripts.TOP),
             ("check", scripts.CHECK),
@@ -156,7 +158,7 @@ class ClusterCommands:
 
     # -- publishing -------------------------------------------------------------------------------
     async def publish(self, items: Sequence[PublishItem]) -> list[PublishOutcome]:
-        """Each tenant's events appended to its stream (one script call per tenant, all at once), then the stored
+        """Each tenant's events appended to its stream (one script call per node, all at once), then the stored
         and duplicate ones to their global shards the same way."""
         r = self.retention
         by_tenant: dict[str, list[int]] = {}
@@ -202,23 +204,69 @@ class ClusterCommands:
         return [o for o in outcomes if o is not None]
 
     async def _append_all(self, calls: list[tuple[str, list[Any]]]) -> list[list[Any]]:
-        """One APPEND per stream, all at once (redis-py routes each to its slot's node and follows MOVED/ASK;
-        its cluster pipeline does not take scripts)."""
+        """The appends of ``calls`` (each ``(stream, APPEND's ARGV)``, sharing maxEvents, maxAgeMs and
+        idempotencyMs): one APPEND_NODE call per node for the streams it owns, all nodes at once. A node call
+        refused for a routing reason (a slot moved since the map was read) is redone stream by stream, which
+        redis-py routes and follows (MOVED/ASK); the appends are idempotent, so redoing part of one is safe."""
         if not calls:
             return []
-        script = self._scripts["append"]
+        client = self._redis()
+        groups: dict[str, list[int]] = {}
+        nodes: dict[str, Any] = {}
+        for index, (stream, _) in enumerate(calls):
+            node = client.get_node_from_key(CLUSTER.stream_key(stream))
+            name = node.name if node is not None else ""
+            nodes[name] = node
+            groups.setdefault(name, []).append(index)
+        replies: list[Any] = [None] * len(calls)
 
-        async def append(stream: str, args: list[Any]) -> Any:
-            async with self._calls:
-                return await script(keys=[CLUSTER.stream_key(stream)], args=args)
+        async def group(name: str, indexes: list[int]) -> None:
+            if name and len(indexes) > 1:
+                try:
+                    flat = await self._append_on(nodes[name], [calls[i] for i in indexes])
+                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                    raise self._unavailable(exc) from exc
+                except RedisError:
+                    flat = None  # moved, or not local any more: stream by stream, routed by redis-py
+                if flat is not None:
+                    at = 0
+                    for i in indexes:
+                        width = len(calls[i][1]) - 5  # (id, json) pairs → (position, flag) pairs
+                        replies[i], at = flat[at : at + width], at + width
+                    return
+            done = await asyncio.gather(*(self._append_one(*calls[i]) for i in indexes))
+            for i, reply in zip(indexes, done, strict=True):
+                replies[i] = reply
 
-        replies = await asyncio.gather(*(append(stream, args) for stream, args in calls), return_exceptions=True)
-        for reply in replies:
-            if isinstance(reply, RedisConnectionError | RedisTimeoutError | OSError):
-                raise self._unavailable(reply)
-            if isinstance(reply, BaseException):
-                raise PublishError(f"Redis Cluster at {self.safe_url} refused the publish: {reply}")
-        return list(replies)  # type: ignore[arg-type]
+        try:
+            await asyncio.gather(*(group(name, indexes) for name, indexes in groups.items()))
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        except RedisError as exc:
+            raise PublishError(f"Redis Cluster at {self.safe_url} refused the publish: {exc}") from exc
+        return replies
+
+    async def _append_on(self, node: Any, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """One APPEND_NODE on ``node`` for its streams' appends."""
+        head = calls[0][1][:3]
+        args: list[Any] = list(head)
+        for stream, call_args in calls:
+            pairs = call_args[5:]
+            args += [CLUSTER.stream_key(stream), call_args[3], call_args[4], len(pairs) // 2, *pairs]
+        client = self._redis()
+        sha = self._scripts["append_node"].sha
+        key = CLUSTER.stream_key(calls[0][0])
+        async with self._calls:
+            try:
+                reply: Any = await client.execute_command("EVALSHA", sha, 1, key, *args, target_nodes=node)
+            except NoScriptError:
+                await client.execute_command("SCRIPT", "LOAD", cluster_scripts.APPEND_NODE, target_nodes=node)
+                reply = await client.execute_command("EVALSHA", sha, 1, key, *args, target_nodes=node)
+        return list(reply)
+
+    async def _append_one(self, stream: str, args: list[Any]) -> Any:
+        async with self._calls:
+            return await self._scripts["append"](keys=[CLUSTER.stream_key(stream)], args=args)
 
     async def publish_raw(self, stream: str, payload: bytes) -> int:
         try:

@@ -55,6 +55,55 @@ return out
 """
 
 
+#: :data:`APPEND` for several streams of one node in one call (Redis 7's ``allow-cross-slot-keys``: one script
+#: may touch keys of several slots, all on the node it runs on). KEYS[1]: the first stream (it routes the call:
+#: declared keys must share a slot); ARGV: maxEvents, maxAgeMs, idempotencyMs, then per stream: its key,
+#: prefix, channel, count, then (eventId, eventJson) × count. Each stream's events are handled exactly as by
+#: APPEND; the replies follow one another in stream order.
+APPEND_NODE = (
+    "#!lua flags=allow-cross-slot-keys\n"
+    + """
+local maxlen, age_ms, idem_ms = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local minid = string.format('%.0f', math.max(0, now_ms - age_ms)) .. '-0'
+local out = {}
+local a = 4
+while a <= #ARGV do
+  local skey, prefix, channel, count = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  a = a + 4
+  local added = 0
+  for i = 1, count do
+    local id, json = ARGV[a], ARGV[a + 1]
+    a = a + 2
+    local ikey = prefix .. id
+    local known = redis.call('GET', ikey)
+    if known then
+      out[#out + 1] = known
+      out[#out + 1] = 1
+    else
+      local pos = redis.pcall('XADD', skey, 'MAXLEN', '~', maxlen, '*', 'e', json)
+      if type(pos) == 'table' and pos['err'] then
+        out[#out + 1] = pos['err']
+        out[#out + 1] = 2
+      else
+        redis.call('SET', ikey, pos, 'PX', idem_ms)
+        redis.call('SPUBLISH', channel, '{"position":"' .. pos .. '",' .. string.sub(json, 2))
+        added = added + 1
+        out[#out + 1] = pos
+        out[#out + 1] = 0
+      end
+    end
+  end
+  if added > 0 and age_ms > 0 then
+    redis.call('XTRIM', skey, 'MINID', '~', minid)
+  end
+end
+return out
+"""
+)
+
+
 def append_args(
     max_events: int, max_age_ms: int, idempotency_ms: int, prefix: str, channel: str, items: Iterable[PublishItem]
 ) -> list[Any]:
