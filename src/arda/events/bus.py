@@ -275,8 +275,12 @@ class EventBus:
         await (await self._ready()).add(validate_tenant_id(tenant_id), handler)
 
     async def subscribe_global(self, handler: Handler) -> None:
-        """Call ``handler`` with every event of every tenant published from now on."""
-        await (await self._ready()).add(GLOBAL, handler)
+        """Call ``handler`` with every event of every tenant published from now on. On a Redis Cluster the global
+        feed is split into shards (``backend.global_streams``): each is followed, with its own positions and gap
+        reports, and each keeps its tenants' order."""
+        subscriber = await self._ready()
+        for stream in self.backend.global_streams:
+            await subscriber.add(stream, handler)
 
     async def unsubscribe_tenant(self, tenant_id: str, handler: Handler) -> None:
         if self._subscriber is not None:
@@ -284,7 +288,8 @@ class EventBus:
 
     async def unsubscribe_global(self, handler: Handler) -> None:
         if self._subscriber is not None:
-            await self._subscriber.remove(GLOBAL, handler)
+            for stream in self.backend.global_streams:
+                await self._subscriber.remove(stream, handler)
 
     # -- history ---------------------------------------------------------------------------------
     async def history(self, tenant_id: str, since: str | None = None, limit: int = 100) -> HistoryPage:

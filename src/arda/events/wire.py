@@ -112,6 +112,11 @@ class Malformed(NamedTuple):
     detail: str
 
 
+def is_global(stream: str) -> bool:
+    """``global``, or one of a Redis Cluster's global shards (``global:<k>``): streams of every tenant."""
+    return stream == GLOBAL or stream.startswith(GLOBAL + ":")
+
+
 def parse_message(registry: EventRegistry, stream: str, payload: bytes) -> AnyEvent | Malformed:
     """Turn a message received on ``stream``'s channel into an event, or say why it is malformed."""
     try:
@@ -119,7 +124,7 @@ def parse_message(registry: EventRegistry, stream: str, payload: bytes) -> AnyEv
     except EventValidationError as exc:
         reason = "invalid_json" if exc.field is None and "JSON" in exc.detail else "invalid_event"
         return Malformed(reason, str(exc))
-    if stream != GLOBAL and event.tenant_id != stream:
+    if not is_global(stream) and event.tenant_id != stream:
         return Malformed("tenant_mismatch", f"tenantId {event.tenant_id!r} published on channel of {stream!r}")
     if event.position is not None and not is_position(event.position):
         return Malformed("invalid_position", f"position {event.position!r} is not '<ms>-<seq>'")

@@ -96,6 +96,8 @@ class BackendListener(Protocol):
 class Backend(Protocol):
     #: The backend's URL with any password replaced, safe to log.
     safe_url: str
+    #: The streams that together carry every tenant's events: ``("global",)``, or a Redis Cluster's shards.
+    global_streams: tuple[str, ...]
 
     def set_listener(self, listener: BackendListener) -> None: ...
 

@@ -33,7 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..backoff import Backoff
 from ..errors import BackendUnavailableError, BusError, PublishError
-from ..layout import CLUSTER, global_shard
+from ..layout import CLUSTER, GLOBAL_SHARD_STREAMS, global_shard
 from ..wire import (
     ANCHOR_FIELD,
     DLQ_KEY,
@@ -87,6 +87,7 @@ class ClusterCommands:
     ) -> None:
         self.url = url
         self.safe_url = urls.redact(url)
+        self.global_streams: tuple[str, ...] = GLOBAL_SHARD_STREAMS
         self.target = urls.parse_cluster_url(url)
         self.retention = retention
         self.connect_timeout = connect_timeout
@@ -440,8 +441,9 @@ class ClusterBackend(ClusterCommands):
     def _refuse_global(stream: str) -> None:
         if stream == GLOBAL:
             raise BusError(
-                "the global feed on a Redis Cluster is split into shards (global:0 … global:7); subscribing to it "
-                "or reading its history is not supported yet"
+                "the global feed on a Redis Cluster is split into shards (global:0 … global:7), each with its own "
+                "positions: subscribe_global follows them all; reading the global history as one stream is not "
+                "supported yet"
             )
 
     # -- live delivery ------------------------------------------------------------------------------

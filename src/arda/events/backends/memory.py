@@ -198,6 +198,7 @@ class MemoryBackend:
 
     def __init__(self, name: str = "", retention: Retention = Retention(), clock: Clock = time.time) -> None:
         self.safe_url = f"memory://{name}"
+        self.global_streams: tuple[str, ...] = (GLOBAL,)
         self.broker = MemoryBroker.named(name, retention, clock)
         self._listener: BackendListener | None = None
         self._streams: set[str] = set()

@@ -31,6 +31,7 @@ from ..wire import (
     ANCHOR_FIELD,
     CHANNEL_PREFIX,
     DLQ_KEY,
+    GLOBAL,
     PRIMARY_KEY,
     REVOCATIONS,
     STREAM_PREFIX,
@@ -76,6 +77,7 @@ class RedisBackend:
         self.url = url
         self.max_connections = max_connections
         self.safe_url = urls.redact(url)
+        self.global_streams: tuple[str, ...] = (GLOBAL,)
         self.retention = retention
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
