@@ -35,7 +35,6 @@ from ..backoff import Backoff
 from ..errors import BackendUnavailableError, BusError, PublishError
 from ..layout import CLUSTER, GLOBAL_SHARD_STREAMS, global_shard
 from ..wire import (
-    ANCHOR_FIELD,
     DLQ_KEY,
     GLOBAL,
     REVOCATIONS,
@@ -45,8 +44,8 @@ from ..wire import (
     parse_revocation_message,
     revocation_member,
 )
-from . import cluster_scripts, scripts, urls
-from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled, StoredEvent
+from . import cluster_scripts, replies, scripts, urls
+from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled
 from .shards import ShardedSubscriber
 
 log = logging.getLogger("arda.events.cluster")
@@ -64,13 +63,6 @@ def _sharded(source: str, call: str) -> str:
 #: The one-Redis MARK_READ and REVOKE, announcing on the shard channel.
 MARK_READ = _sharded(scripts.MARK_READ, "redis.call('PUBLISH', ARGV[4], ARGV[5])")
 REVOKE = _sharded(scripts.REVOKE, "redis.call('PUBLISH', key,")
-
-
-def _field(flat: list[bytes], name: bytes) -> bytes:
-    for i in range(0, len(flat) - 1, 2):
-        if flat[i] == name:
-            return flat[i + 1]
-    return b""
 
 
 class ClusterCommands:
@@ -137,7 +129,6 @@ class ClusterCommands:
         self._client = client
         for name, source in (
             ("append", cluster_scripts.APPEND),
-            ("append_node", cluster_scripts.APPEND_NODE),
             ("history", scripts.HISTORY),
             ("top", scripts.TOP),
             ("check", scripts.CHECK),
@@ -205,8 +196,8 @@ class ClusterCommands:
         return [o for o in outcomes if o is not None]
 
     async def _append_all(self, calls: list[tuple[str, list[Any]]]) -> list[list[Any]]:
-        """The appends of ``calls`` (each ``(stream, APPEND's ARGV)``, sharing maxEvents, maxAgeMs and
-        idempotencyMs): one APPEND_NODE call per node for the streams it owns, all nodes at once. A node call
+        """The appends of ``calls`` (each ``(stream, append_args(…))``, sharing maxEvents, maxAgeMs and
+        idempotencyMs): one APPEND call per node for the streams it owns, all nodes at once. A node call
         refused for a routing reason (a slot moved since the map was read) is redone stream by stream, which
         redis-py routes and follows (MOVED/ASK); the appends are idempotent, so redoing part of one is safe."""
         if not calls:
@@ -248,26 +239,24 @@ class ClusterCommands:
         return replies
 
     async def _append_on(self, node: Any, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        """One APPEND_NODE on ``node`` for its streams' appends."""
-        head = calls[0][1][:3]
-        args: list[Any] = list(head)
-        for stream, call_args in calls:
-            pairs = call_args[5:]
-            args += [CLUSTER.stream_key(stream), call_args[3], call_args[4], len(pairs) // 2, *pairs]
+        """One APPEND on ``node`` for its streams' appends."""
+        args = cluster_scripts.node_args([(CLUSTER.stream_key(stream), part) for stream, part in calls])
         client = self._redis()
-        sha = self._scripts["append_node"].sha
+        sha = self._scripts["append"].sha
         key = CLUSTER.stream_key(calls[0][0])
         async with self._calls:
             try:
                 reply: Any = await client.execute_command("EVALSHA", sha, 1, key, *args, target_nodes=node)
             except NoScriptError:
-                await client.execute_command("SCRIPT", "LOAD", cluster_scripts.APPEND_NODE, target_nodes=node)
+                await client.execute_command("SCRIPT", "LOAD", cluster_scripts.APPEND, target_nodes=node)
                 reply = await client.execute_command("EVALSHA", sha, 1, key, *args, target_nodes=node)
         return list(reply)
 
-    async def _append_one(self, stream: str, args: list[Any]) -> Any:
+    async def _append_one(self, stream: str, part: list[Any]) -> Any:
+        """One stream's APPEND, routed (and redirected) by redis-py."""
+        key = CLUSTER.stream_key(stream)
         async with self._calls:
-            return await self._scripts["append"](keys=[CLUSTER.stream_key(stream)], args=args)
+            return await self._scripts["append"](keys=[key], args=cluster_scripts.node_args([(key, part)]))
 
     async def publish_raw(self, stream: str, payload: bytes) -> int:
         try:
@@ -285,13 +274,7 @@ class ClusterCommands:
 
     async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead:
         keys = [CLUSTER.stream_key(stream), CLUSTER.meta_key(stream)]
-        ok, entries = await self._script("history", keys, [since or "", limit])
-        return HistoryRead(
-            [StoredEvent(position.decode(), _field(f, b"e")) for position, f in entries if f[:1] != [ANCHOR_FIELD]],
-            ok == 1,
-            entries[-1][0].decode() if entries else None,
-            len(entries) == limit,
-        )
+        return replies.history_read(await self._script("history", keys, [since or "", limit]), limit)
 
     async def top(self, stream: str) -> str:
         newest: Any = await self._script("top", [CLUSTER.stream_key(stream)], [])
@@ -313,13 +296,7 @@ class ClusterCommands:
     async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
         try:
             for letter in letters:
-                fields: Any = {
-                    "reason": letter.reason,
-                    "detail": letter.detail,
-                    "channel": letter.channel,
-                    "payload": letter.payload,
-                    "at": letter.at,
-                }
+                fields: Any = replies.dead_letter_fields(letter)
                 await self._redis().xadd(DLQ_KEY, fields, maxlen=self.retention.dead_letter_max, approximate=True)
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the command") from exc
@@ -329,12 +306,7 @@ class ClusterCommands:
             rows: Any = await self._redis().xrevrange(DLQ_KEY, "+", "-", count=count)
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the command") from exc
-        return [
-            DeadLetter(
-                f[b"reason"].decode(), f[b"detail"].decode(), f[b"channel"].decode(), f[b"payload"], f[b"at"].decode()
-            )
-            for _, f in rows or ()
-        ]
+        return replies.dead_letters(rows)
 
     async def ping(self) -> float:
         started = time.perf_counter()

@@ -1,13 +1,17 @@
 """The Lua scripts of the Redis Cluster layout (:data:`arda.events.layout.CLUSTER`): every key a call touches is
 in one hash slot — a tenant's, or one global shard's — and live delivery is sharded (``SPUBLISH``).
 
-APPEND — KEYS[1] the stream (``arda:stream:{<stream>}``); ARGV: maxEvents, maxAgeMs (0: no trim by age),
-idempotencyMs, the idempotency-key prefix (``arda:idem:{<stream>}:``), the shard channel
-(``arda:events:{<stream>}``), then (eventId, eventJson) per event. For each event, atomically: if its
-idempotency key exists, its position as a duplicate; otherwise XADD (capped with ``MAXLEN ~``), remember the
-id, and SPUBLISH the JSON with its position spliced in. Then trim by age (``MINID ~``) when anything was added.
-Returns ``[position, flag, ...]`` like the one-Redis script: 0 stored, 1 duplicate, 2 refused (the position
-slot holds the error; nothing of that event was stored or sent).
+APPEND — appends to one or more streams of one node in one call (Redis 7's ``allow-cross-slot-keys``: a script
+may touch keys of several slots, all on the node it runs on). KEYS[1]: the first stream (it routes the call:
+declared keys must share a slot); ARGV: maxEvents, maxAgeMs (0: no trim by age), idempotencyMs, then per
+stream: its key (``arda:stream:{<stream>}``), its idempotency-key prefix (``arda:idem:{<stream>}:``), its shard
+channel (``arda:events:{<stream>}``), a count, then (eventId, eventJson) × count. For each event, atomically: if
+its idempotency key exists, its position as a duplicate; otherwise XADD (capped with ``MAXLEN ~``), remember the
+id, and SPUBLISH the JSON with its position spliced in. Then each stream is trimmed by age (``MINID ~``) when
+anything was added to it. Returns ``[position, flag, ...]`` in stream order, like the one-Redis script: 0
+stored, 1 duplicate, 2 refused (the position slot holds the error; nothing of that event was stored or sent).
+A key of another node fails the call (``non local key``) after the streams before it were written: the caller
+redoes the call stream by stream, which the idempotency keys make safe.
 
 A tenant's publish is APPEND on the tenant's stream; then APPEND of the stored (and duplicate) events on the
 tenant's global shard, with its own idempotency keys — so a publish retried after only the first step reached
@@ -21,46 +25,8 @@ from typing import Any
 
 from .base import PublishItem
 
-APPEND = """
-local skey = KEYS[1]
-local maxlen, age_ms, idem_ms, prefix, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local out, added = {}, 0
-for i = 6, #ARGV, 2 do
-  local id, json = ARGV[i], ARGV[i + 1]
-  local ikey = prefix .. id
-  local known = redis.call('GET', ikey)
-  if known then
-    out[#out + 1] = known
-    out[#out + 1] = 1
-  else
-    local pos = redis.pcall('XADD', skey, 'MAXLEN', '~', maxlen, '*', 'e', json)
-    if type(pos) == 'table' and pos['err'] then
-      out[#out + 1] = pos['err']  -- refused (e.g. the key holds another type): nothing stored or sent
-      out[#out + 1] = 2
-    else
-      redis.call('SET', ikey, pos, 'PX', idem_ms)
-      redis.call('SPUBLISH', channel, '{"position":"' .. pos .. '",' .. string.sub(json, 2))
-      added = added + 1
-      out[#out + 1] = pos
-      out[#out + 1] = 0
-    end
-  end
-end
-if added > 0 and age_ms > 0 then
-  redis.call('XTRIM', skey, 'MINID', '~', string.format('%.0f', math.max(0, now_ms - age_ms)) .. '-0')
-end
-return out
-"""
-
-
-#: :data:`APPEND` for several streams of one node in one call (Redis 7's ``allow-cross-slot-keys``: one script
-#: may touch keys of several slots, all on the node it runs on). KEYS[1]: the first stream (it routes the call:
-#: declared keys must share a slot); ARGV: maxEvents, maxAgeMs, idempotencyMs, then per stream: its key,
-#: prefix, channel, count, then (eventId, eventJson) × count. Each stream's events are handled exactly as by
-#: APPEND; the replies follow one another in stream order.
-APPEND_NODE = (
+#: See the module docstring; the one script for one stream or several of one node.
+APPEND = (
     "#!lua flags=allow-cross-slot-keys\n"
     + """
 local maxlen, age_ms, idem_ms = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -107,11 +73,22 @@ return out
 def append_args(
     max_events: int, max_age_ms: int, idempotency_ms: int, prefix: str, channel: str, items: Iterable[PublishItem]
 ) -> list[Any]:
-    """ARGV of :data:`APPEND` for ``items`` (all of one stream)."""
+    """One stream's part of a call: ``[maxEvents, maxAgeMs, idempotencyMs, prefix, channel, (id, json)…]``
+    (:func:`node_args` joins the parts of one node's streams into :data:`APPEND`'s ARGV)."""
     args: list[Any] = [max_events, max_age_ms, idempotency_ms, prefix, channel]
     for item in items:
         args += (item.event_id, item.payload)
     return args
 
 
-__all__ = ["APPEND", "append_args"]
+def node_args(calls: list[tuple[str, list[Any]]]) -> list[Any]:
+    """:data:`APPEND`'s ARGV for ``(stream key, append_args(…))`` parts sharing maxEvents, maxAgeMs and
+    idempotencyMs."""
+    args: list[Any] = list(calls[0][1][:3])
+    for key, part in calls:
+        pairs = part[5:]
+        args += [key, part[3], part[4], len(pairs) // 2, *pairs]
+    return args
+
+
+__all__ = ["APPEND", "append_args", "node_args"]

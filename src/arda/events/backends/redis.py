@@ -28,7 +28,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..backoff import Backoff
 from ..errors import BackendUnavailableError, BusError, PublishError
 from ..wire import (
-    ANCHOR_FIELD,
     CHANNEL_PREFIX,
     DLQ_KEY,
     GLOBAL,
@@ -45,20 +44,13 @@ from ..wire import (
     revocation_member,
     stream_key,
 )
-from . import scripts, urls
-from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled, StoredEvent
+from . import replies, scripts, urls
+from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled
 from .resp import PubSubConnection, keepalive
 
 log = logging.getLogger("arda.events.redis")
 _REVOCATIONS = REVOCATIONS.encode()
 MIN_REDIS_VERSION = (7, 0)
-
-
-def _field(flat: list[bytes], name: bytes) -> bytes:
-    for i in range(0, len(flat) - 1, 2):
-        if flat[i] == name:
-            return flat[i + 1]
-    return b""
 
 
 class RedisBackend:
@@ -366,17 +358,10 @@ class RedisBackend:
     async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead:
         keys = [stream_key(stream), meta_key(stream)]
         try:
-            ok, entries = await self._history_script(keys=keys, args=[since or "", limit])
+            reply = await self._history_script(keys=keys, args=[since or "", limit])
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the command") from exc
-        # Anchors are skipped. An entry without the field ``e`` (written by something else) becomes an empty
-        # payload: malformed, dead-lettered by the reader like any other bad message.
-        return HistoryRead(
-            [StoredEvent(position.decode(), _field(f, b"e")) for position, f in entries if f[:1] != [ANCHOR_FIELD]],
-            ok == 1,
-            entries[-1][0].decode() if entries else None,
-            len(entries) == limit,
-        )
+        return replies.history_read(reply, limit)
 
     async def top(self, stream: str) -> str:
         try:
@@ -415,18 +400,8 @@ class RedisBackend:
         try:
             async with self._redis().pipeline(transaction=False) as pipe:
                 for letter in letters:
-                    pipe.xadd(
-                        DLQ_KEY,
-                        {
-                            "reason": letter.reason,
-                            "detail": letter.detail,
-                            "channel": letter.channel,
-                            "payload": letter.payload,
-                            "at": letter.at,
-                        },
-                        maxlen=self.retention.dead_letter_max,
-                        approximate=True,
-                    )
+                    fields: Any = replies.dead_letter_fields(letter)
+                    pipe.xadd(DLQ_KEY, fields, maxlen=self.retention.dead_letter_max, approximate=True)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the command") from exc
@@ -436,19 +411,7 @@ class RedisBackend:
             rows: Any = await self._redis().xrevrange(DLQ_KEY, "+", "-", count=count)
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the command") from exc
-        out = []
-        for _, fields in rows or ():
-            f: dict[bytes, bytes] = fields
-            out.append(
-                DeadLetter(
-                    f[b"reason"].decode(),
-                    f[b"detail"].decode(),
-                    f[b"channel"].decode(),
-                    f[b"payload"],
-                    f[b"at"].decode(),
-                )
-            )
-        return out
+        return replies.dead_letters(rows)
 
     async def ping(self) -> float:
         started = time.perf_counter()
