@@ -12,6 +12,38 @@ from arda.testing.cluster import ClusterSetup
 from arda.testing.redis_server import RedisServer
 from arda.testing.sentinel import SentinelSetup
 
+# keys at the hash-tag rule's edges (the first "{" and the first "}" after it, with at least one byte between),
+# whose slot the cluster tests compare with CLUSTER KEYSLOT
+HASH_TAG_EDGES = [
+    "a{b}c",
+    "{}x",
+    "x{}{y}",
+    "{b}",
+    "{b}{c}",
+    "{{b}}",
+    "foo{{bar}}zap",
+    "x{y}z}",
+    "x}{y}",
+    "}{",
+    "{",
+    "}",
+    "{}",
+    "{{}",
+    "{}}",
+    "a{b",
+    "a}b{c}",
+    "{user1000}.following",
+    "{user1000}.followers",
+    "user1000",
+    "é{ü}ß",
+    "",
+    "{ }",
+    "a{\n}b",
+    "arda:events:{tenant-001}",
+    "arda:events:{global:3}",
+    "arda:stream:{tenant-001}",
+]
+
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:

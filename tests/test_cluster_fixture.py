@@ -15,40 +15,13 @@ import pytest
 import redis
 
 from arda.testing.cluster import SLOTS, ClusterNode, ClusterSetup, cluster_ports, crc16, key_slot
-
-# the hash-tag rule's edges: the first "{" and the first "}" after it, with at least one byte between
-TAGGED = [
-    "a{b}c",
-    "{}x",
-    "x{}{y}",
-    "{b}",
-    "{b}{c}",
-    "{{b}}",
-    "foo{{bar}}zap",
-    "x{y}z}",
-    "x}{y}",
-    "}{",
-    "{",
-    "}",
-    "{}",
-    "{{}",
-    "{}}",
-    "a{b",
-    "a}b{c}",
-    "{user1000}.following",
-    "{user1000}.followers",
-    "user1000",
-    "é{ü}ß",
-    "",
-    "{ }",
-    "a{\n}b",
-]
+from conftest import HASH_TAG_EDGES
 
 
 def _keys(count: int, seed: int = 11) -> list[str]:
     rng = random.Random(seed)
     alphabet = "ab{}{}:xyz-é0"
-    return TAGGED + ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(count)]
+    return HASH_TAG_EDGES + ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(count)]
 
 
 def _key_in(node: ClusterNode, prefix: str) -> str:

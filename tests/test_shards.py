@@ -38,42 +38,16 @@ from arda.events.backoff import Backoff
 from arda.events.errors import BackendUnavailableError
 from arda.testing.cluster import ClusterNode, ClusterSetup, key_slot
 from arda.testing.redis_server import RedisServer, free_port
-from conftest import eventually
+from conftest import HASH_TAG_EDGES, eventually
 
 FAST = Backoff(base=0.02, cap=0.25)  # the fault tests' backoff (the default caps at 5 s)
 
 # -- pure ----------------------------------------------------------------------------------------------------------
 
-TAG_EDGES = [
-    "a{b}c",
-    "{}x",
-    "x{}{y}",
-    "{b}",
-    "{b}{c}",
-    "{{b}}",
-    "foo{{bar}}zap",
-    "x{y}z}",
-    "x}{y}",
-    "}{",
-    "{",
-    "}",
-    "{}",
-    "{{}",
-    "{}}",
-    "a{b",
-    "a}b{c}",
-    "",
-    "{ }",
-    "é{ü}ß",
-    "arda:events:{tenant-001}",
-    "arda:events:{global:3}",
-    "arda:stream:{tenant-001}",
-]
-
 
 def test_a_channels_slot_is_the_slot_redis_gives_the_same_key() -> None:
     rng = random.Random(12)
-    keys = TAG_EDGES + ["".join(rng.choice("ab{}:x-é0") for _ in range(rng.randint(0, 14))) for _ in range(3000)]
+    keys = HASH_TAG_EDGES + ["".join(rng.choice("ab{}:x-é0") for _ in range(rng.randint(0, 14))) for _ in range(3000)]
     assert [channel_slot(k.encode()) for k in keys] == [key_slot(k) for k in keys]
     assert channel_slot(b"arda:events:{tenant-001}") == key_slot("tenant-001") == channel_slot(b"tenant-001")
     assert channel_slot(b"somekey") == 11058
