@@ -81,7 +81,22 @@ def sentinel_url(sentinel_setup: SentinelSetup) -> str:
     return sentinel_setup.url
 
 
-@pytest.fixture(params=["memory", "redis", "sentinel"])
+@pytest.fixture(scope="session")
+def cluster_setup() -> Iterator[ClusterSetup]:
+    """Three primaries with a replica each, for the session (it starts in about 3 s); tests that kill a node,
+    fail over or move slots start their own."""
+    with ClusterSetup() as setup:
+        yield setup
+
+
+@pytest.fixture
+def cluster_url(cluster_setup: ClusterSetup) -> str:
+    for primary in cluster_setup.primaries():
+        cluster_setup.command(primary, "FLUSHALL")
+    return cluster_setup.url
+
+
+@pytest.fixture(params=["memory", "redis", "sentinel", "cluster"])
 def bus_url(request: pytest.FixtureRequest) -> str:
     """The contract suite (and the service tests that take it) run against every backend and topology."""
     if request.param == "memory":
@@ -143,11 +158,3 @@ def collector() -> Collector:
 def order(tenant: str = "tenant-001", n: int = 1, **extra: Any) -> dict[str, Any]:
     """A valid order.created event in wire form."""
     return {"type": "order.created", "tenantId": tenant, "orderId": f"o-{n}", "orderNumber": f"PO-{n}", **extra}
-
-
-@pytest.fixture(scope="module")
-def cluster_setup() -> Iterator[ClusterSetup]:
-    """Three primaries with a replica each, for a module (it starts in about 3 s); tests that kill a node, fail
-    over or move slots start their own."""
-    with ClusterSetup() as setup:
-        yield setup

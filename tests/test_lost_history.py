@@ -13,6 +13,7 @@ import pytest
 
 from arda.events import EventBus, Gap
 from arda.events.backends.memory import MemoryBackend
+from arda.testing.cluster import ClusterSetup
 from arda.testing.redis_server import RedisServer
 from arda.testing.sentinel import SentinelSetup
 from arda.testing.tcp_proxy import TcpProxy
@@ -48,6 +49,10 @@ def lose_everything(svc: Running, request: pytest.FixtureRequest) -> None:
     elif "sentinel" in svc.service.bus.url:
         setup: SentinelSetup = request.getfixturevalue("sentinel_setup")
         setup.node(setup.primary_port()).client().flushall()
+    elif "cluster" in svc.service.bus.url:
+        cluster: ClusterSetup = request.getfixturevalue("cluster_setup")
+        for primary in cluster.primaries():
+            cluster.command(primary, "FLUSHALL")
     else:
         request.getfixturevalue("redis_server").client().flushall()
 

@@ -270,6 +270,36 @@ async def test_monitor_role_may_subscribe_to_global(mem: Running) -> None:
         assert len(await user.notifications(1)) == 1
 
 
+async def test_a_monitor_resumes_the_global_feed_on_another_instance(
+    svc: Running, bus_url: str, tmp_path: Path
+) -> None:
+    """Every topology, the cluster's sharded global feed included: the last position a monitor saw resumes on
+    another instance with exactly what it missed, each tenant in order, then live — nothing twice."""
+    tenants = [f"mon-{i}" for i in range(6)]
+    await svc.publish(*[order(t, n) for n in range(2) for t in tenants])  # before: never replayed
+    async with svc.user("ops", [], roles=["monitor"]) as monitor:
+        assert (await monitor.subscribe("global"))["recovered"] is True
+        second = await svc.publish(*[order(t, n) for n in range(2, 4) for t in tenants])
+        seen = await monitor.notifications(len(second))
+    assert {n["eventId"] for n in seen} == {e["id"] for e in second}
+    missed_events = [order(t, n) for n in range(4, 6) for t in tenants]
+    missed = await svc.publish(*missed_events)
+    tmp_b = tmp_path / "b"
+    tmp_b.mkdir()
+    async with running_service(bus_url, tmp_b) as other, other.user("ops", [], roles=["monitor"]) as again:
+        resumed = await again.subscribe("global", since=seen[-1]["position"])
+        assert resumed["recovered"] is True
+        got = await again.notifications(len(missed))
+        assert sorted(n["eventId"] for n in got) == sorted(e["id"] for e in missed)
+        for tenant in tenants:
+            mine = [n["eventId"] for n in got if n["tenantId"] == tenant]
+            assert mine == [r["id"] for r, e in zip(missed, missed_events, strict=True) if e["tenantId"] == tenant]
+        live = await other.publish(order(tenants[0], 99))
+        (n,) = await again.notifications(1)
+        assert n["eventId"] == live[0]["id"]
+        assert [m for m in await again.quiet() if m["type"] == "notification"] == []
+
+
 # -- isolation, recipients, masking ------------------------------------------------------------------
 async def test_tenants_never_cross(svc: Running) -> None:
     clients = []

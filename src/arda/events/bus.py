@@ -25,16 +25,20 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+import msgspec
+
 from .. import logs
 from .backends import urls
 from .backends.base import Backend, PublishItem, PublishOutcome, Retention
+from .backends.cluster import ClusterBackend
 from .backends.memory import MemoryBackend
 from .backends.redis import RedisBackend
 from .backoff import Backoff
 from .errors import BusClosedError, EventValidationError, PublishError
+from .global_feed import FeedCursor, merge
 from .handlers import Handler
 from .models import AnyEvent, validate_tenant_id
-from .positions import is_position, parse_position
+from .positions import compose, is_position, parse_composite, parse_position
 from .publishing import PublishBatcher
 from .registry import EventRegistry, default_registry
 from .stats import BusStats
@@ -75,15 +79,15 @@ class HistoryPage(NamedTuple):
 
 def backend_for_url(url: str, retention: Retention, **redis_options: Any) -> Backend:
     """``memory://name`` → :class:`MemoryBackend`; ``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://``,
-    ``rediss+sentinel://`` → :class:`RedisBackend` (see :mod:`.backends.urls`)."""
+    ``rediss+sentinel://`` → :class:`RedisBackend`; ``redis+cluster://``, ``rediss+cluster://`` →
+    :class:`ClusterBackend` (see :mod:`.backends.urls`)."""
     if url.startswith("memory://"):
         return MemoryBackend(url[len("memory://") :], retention)
+    if urls.is_cluster(url):
+        return ClusterBackend(url, retention, **redis_options)
     if url.startswith(urls.SCHEMES):
         return RedisBackend(url, retention, **redis_options)
-    raise ValueError(
-        f"unsupported bus URL {urls.redact(url)!r}: expected memory://, redis://, rediss://, unix:// or "
-        "redis+sentinel://host:port[,host:port…]/<master-name>"
-    )
+    raise ValueError(f"unsupported bus URL {urls.redact(url)!r}: expected {urls.EXPECTED}")
 
 
 def publish_result(event: AnyEvent, outcome: PublishOutcome) -> PublishResult:
@@ -138,6 +142,7 @@ class EventBus:
         self._on_revocation: OnRevocation | None = None
         self._check_interval = check_interval
         self._reads: dict[tuple[str, str | None, int], asyncio.Future[HistoryPage]] = {}
+        self._feeds: dict[Handler, FeedCursor] = {}  # global handlers, when the global feed has several shards
         self._subscriber: Subscriber | None = None  # needs a running loop: made on connect
         self._publisher = PublishBatcher(self.backend.publish, self.stats, max_batch=max_batch)
         self._state = "new"  # new → connected → closed
@@ -275,21 +280,41 @@ class EventBus:
         await (await self._ready()).add(validate_tenant_id(tenant_id), handler)
 
     async def subscribe_global(self, handler: Handler) -> None:
-        """Call ``handler`` with every event of every tenant published from now on. On a Redis Cluster the global
-        feed is split into shards (``backend.global_streams``): each is followed, with its own positions and gap
-        reports, and each keeps its tenants' order."""
+        """Call ``handler`` with every event of every tenant published from now on.
+
+        On a Redis Cluster the global feed is split into shards (``backend.global_streams``): each is followed,
+        with its own recovery and gap reports (``Gap.stream`` names the shard), and each keeps its tenants'
+        order. The handler is given each event with a composite position — every shard's last position it was
+        given (see :mod:`.global_feed`) — which :meth:`global_history` takes as ``since``."""
         subscriber = await self._ready()
-        for stream in self.backend.global_streams:
-            await subscriber.add(stream, handler)
+        streams = self.backend.global_streams
+        if len(streams) == 1:
+            await subscriber.add(streams[0], handler)
+            return
+        feed = self._feeds.get(handler)
+        if feed is None:
+            feed = self._feeds[handler] = FeedCursor(handler, len(streams))
+        for lane, stream in enumerate(streams):
+            await subscriber.add(stream, feed.lanes[lane])
+            sub = subscriber.streams.get(stream)
+            if feed.parts[lane] is None and sub is not None:
+                feed.parts[lane] = sub.cursor  # where this shard's delivery to the handler starts
 
     async def unsubscribe_tenant(self, tenant_id: str, handler: Handler) -> None:
         if self._subscriber is not None:
             await self._subscriber.remove(validate_tenant_id(tenant_id), handler)
 
     async def unsubscribe_global(self, handler: Handler) -> None:
-        if self._subscriber is not None:
-            for stream in self.backend.global_streams:
-                await self._subscriber.remove(stream, handler)
+        if self._subscriber is None:
+            return
+        streams = self.backend.global_streams
+        if len(streams) == 1:
+            await self._subscriber.remove(streams[0], handler)
+            return
+        feed = self._feeds.pop(handler, None)
+        if feed is not None:
+            for stream, lane_handler in zip(streams, feed.lanes, strict=True):
+                await self._subscriber.remove(stream, lane_handler)
 
     # -- history ---------------------------------------------------------------------------------
     async def history(self, tenant_id: str, since: str | None = None, limit: int = 100) -> HistoryPage:
@@ -301,11 +326,29 @@ class EventBus:
         return await self._history(validate_tenant_id(tenant_id), since, limit)
 
     async def global_history(self, since: str | None = None, limit: int = 100) -> HistoryPage:
+        """Every tenant's events after ``since``, oldest first. On a Redis Cluster, the global feed's shards
+        merged by position (see :mod:`.global_feed`): ``since`` and every position are composites."""
         return await self._history(GLOBAL, since, limit)
 
+    def _lanes(self, stream: str) -> int:
+        """How many shards ``stream``'s positions are composed of (1: plain positions)."""
+        return len(self.backend.global_streams) if stream == GLOBAL else 1
+
+    def _check_since(self, stream: str, since: str | None) -> None:
+        if since is None:
+            return
+        lanes = self._lanes(stream)
+        if lanes == 1:
+            if not is_position(since):
+                raise EventValidationError(None, "since", f"invalid position {since!r}: expected '<ms>-<seq>'")
+            return
+        try:
+            parse_composite(since, lanes)
+        except ValueError as exc:
+            raise EventValidationError(None, "since", f"{exc} (the global feed of a Redis Cluster)") from None
+
     async def _history(self, stream: str, since: str | None, limit: int) -> HistoryPage:
-        if since is not None and not is_position(since):
-            raise EventValidationError(None, "since", f"invalid position {since!r}: expected '<ms>-<seq>'")
+        self._check_since(stream, since)
         if not 1 <= limit <= 10_000:
             raise EventValidationError(None, "limit", "limit must be between 1 and 10000")
         await self._ready()
@@ -319,18 +362,37 @@ class EventBus:
         return await asyncio.shield(pending)
 
     async def _read_history(self, stream: str, since: str | None, limit: int) -> HistoryPage:
+        if self._lanes(stream) > 1:
+            return await self._read_feed(since, limit)
         read = await self.backend.history(stream, since, limit)
-        events: list[AnyEvent] = []
-        for entry in read.entries:
-            parsed = parse_message(self.registry, stream, frame_with_position(entry.position, entry.payload))
-            if isinstance(parsed, Malformed):
-                self.stats.malformed += 1
-                logs.client_fault(
-                    log, "malformed_event", "malformed event in history", stream=stream, position=entry.position
-                )
-                continue
-            events.append(parsed)
+        events = [e for entry in read.entries if (e := self._parse_stored(stream, entry.position, entry.payload))]
         return HistoryPage(events, read.reaches_back, read.last or since, read.full)
+
+    def _parse_stored(self, stream: str, position: str, payload: bytes) -> AnyEvent | None:
+        parsed = parse_message(self.registry, stream, frame_with_position(position, payload))
+        if isinstance(parsed, Malformed):
+            self.stats.malformed += 1
+            logs.client_fault(log, "malformed_event", "malformed event in history", stream=stream, position=position)
+            return None
+        return parsed
+
+    async def _read_feed(self, since: str | None, limit: int) -> HistoryPage:
+        """The global feed of several shards: each read after its part of ``since``, merged."""
+        streams = self.backend.global_streams
+        parts = parse_composite(since).parts if since is not None else (None,) * len(streams)
+        reads = await asyncio.gather(
+            *(self.backend.history(stream, part, limit) for stream, part in zip(streams, parts, strict=True))
+        )
+        if not all(read.reaches_back for read in reads):
+            return HistoryPage([], False, since, False)  # never a partial replay presented as complete
+        page = merge(parts, reads, limit)
+        events = []
+        for position, entry in page.entries:
+            stream = streams[parse_composite(position).lane or 0]
+            parsed = self._parse_stored(stream, entry.position, entry.payload)
+            if parsed is not None:
+                events.append(msgspec.structs.replace(parsed, position=position))
+        return HistoryPage(events, True, page.position, page.has_more)
 
     async def latest_position(self, tenant_id: str) -> str:
         """The position of the newest event retained for ``tenant_id`` — what a subscription starts after."""
@@ -343,6 +405,9 @@ class EventBus:
 
         Every event after it reaches this bus's handlers. A service that hands a client "start after this
         position" can use it instead of :meth:`latest_position`, which asks Redis."""
+        if self._lanes(stream) > 1:
+            parts = [self.known_position(shard) for shard in self.backend.global_streams]
+            return compose(parts) if all(parts) else None
         sub = self._subscriber.streams.get(stream) if self._subscriber is not None else None
         if sub is None or sub.catchup.catching_up or not sub.ready.done():
             return None
@@ -354,6 +419,10 @@ class EventBus:
         does not settle in time (e.g. Redis is unreachable): then ask :meth:`latest_position`.
 
         Many clients subscribing to a stream at once would otherwise each ask Redis while the bus catches up."""
+        if self._lanes(stream) > 1:
+            shards = self.backend.global_streams
+            parts = await asyncio.gather(*(self.settled_position(shard, timeout) for shard in shards))
+            return compose(parts) if all(parts) else None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while (position := self.known_position(stream)) is None:
@@ -368,8 +437,12 @@ class EventBus:
         return position
 
     async def latest_global_position(self) -> str:
+        """The global feed's newest position (on a Redis Cluster, the composite of every shard's)."""
         await self._ready()
-        return await self.backend.top(GLOBAL)
+        streams = self.backend.global_streams
+        if len(streams) == 1:
+            return await self.backend.top(streams[0])
+        return compose(await asyncio.gather(*(self.backend.top(stream) for stream in streams)))
 
     # -- read state ------------------------------------------------------------------------------
     async def mark_read(

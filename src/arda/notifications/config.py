@@ -305,14 +305,13 @@ def load(environ: Mapping[str, str] | None = None, args: argparse.Namespace | No
     if settings.redis_url:
         if not settings.redis_url.startswith(urls.SCHEMES):
             raise ConfigError(
-                "ARDA_REDIS_URL / --redis-url: expected redis://, rediss://, unix:// or "
-                f"redis+sentinel://host:port[,host:port…]/<master-name>, got {urls.redact(settings.redis_url)!r}"
+                f"ARDA_REDIS_URL / --redis-url: expected {urls.EXPECTED.removeprefix('memory://, ')}, "
+                f"got {urls.redact(settings.redis_url)!r}"
             )
-        if urls.is_sentinel(settings.redis_url):
-            try:
-                urls.parse_sentinel_url(settings.redis_url)
-            except ValueError as exc:
-                raise ConfigError(f"ARDA_REDIS_URL / --redis-url: {exc}") from None
+        try:
+            urls.check(settings.redis_url)
+        except ValueError as exc:
+            raise ConfigError(f"ARDA_REDIS_URL / --redis-url: {exc}") from None
     return settings
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ..events.catchup import Catchup
-from ..events.positions import fast_key
+from ..events.positions import position_key
 from .codes import SLOW_CONSUMER, CloseCode
 
 #: How far past the outbound bound one turn's write may take a connection before it counts as slow at once.
@@ -101,7 +101,7 @@ class Hub:
             targets: Iterable[tuple[Peer, Catchup[bytes]]] = members.items()
         else:
             targets = [(p, members[p]) for user in set(recipients) for p in self.users.get((tenant, user), ())]
-        key = fast_key(position) if position is not None else None
+        key = position_key(position) if position is not None else None
         count = 0
         for peer, catchup in targets:
             if peer.closed:

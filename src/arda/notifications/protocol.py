@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import msgspec
 
 from ..events import jsonlimits
-from ..events.positions import is_position
+from ..events.positions import MAX_POSITION_CHARS, is_composite, is_position
 from .codes import ErrorCode
 from .errors import ProtocolError
 from .mapper import Notification
@@ -44,7 +44,7 @@ class Authenticate(_Message, tag="authenticate", kw_only=True):
 
 class SubscribePayload(msgspec.Struct, kw_only=True, rename="camel"):
     tenant_id: _Tenant
-    since: Annotated[str, msgspec.Meta(max_length=48)] | None = None
+    since: Annotated[str, msgspec.Meta(max_length=MAX_POSITION_CHARS)] | None = None
 
 
 class Subscribe(_Message, tag="subscribe", kw_only=True):
@@ -102,7 +102,8 @@ def decode_client_message(data: bytes) -> ClientMessage:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"invalid message: {text}") from None
     except jsonlimits.JsonInputError as exc:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"invalid message: {exc}") from None
-    if isinstance(message, Subscribe) and message.payload.since is not None and not is_position(message.payload.since):
+    since = message.payload.since if isinstance(message, Subscribe) else None
+    if since is not None and not (is_position(since) or is_composite(since)):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "invalid message: `payload.since` is not a position")
     return message
 

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..events import AnyEvent, HistoryPage, validate_tenant_id
-from ..events.catchup import Catchup
+from ..events.catchup import Catchup, mark_of
 from ..events.errors import InvalidTenantError
-from ..events.positions import fast_key
+from ..events.positions import position_key
 from . import acks, codes, frames, protocol
 from .acks import NotificationAcknowledged
 from .auth import Identity
@@ -383,7 +383,7 @@ class Session:
         recovered = page is None or page.reaches_back
         actions = [self._subscribed(stream, result.position, recovered, flow.message_id)]
         position = result.position
-        flow.catchup.after = fast_key(position) if position is not None and recovered else None
+        flow.catchup.after = mark_of(position) if position is not None and recovered else None
         if page is not None and page.reaches_back:
             return self._replay(flow, page, actions, now)
         return self._caught_up(flow, recovered, actions, now)
@@ -414,7 +414,7 @@ class Session:
             elif seen is As.ACKNOWLEDGEMENT and isinstance(event, NotificationAcknowledged):
                 actions.append(Send(frames.text_frame(protocol.acknowledged(event.notification_id)), True))
             assert event.position is not None
-            catchup.replayed(fast_key(event.position))
+            catchup.replayed(position_key(event.position))
         if page.has_more and page.position is not None:
             actions.append(ReadPage(flow.stream, page.position))
             return actions

@@ -33,7 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..backoff import Backoff
 from ..errors import BackendUnavailableError, BusError, PublishError
-from ..layout import CLUSTER, GLOBAL_SHARD_STREAMS, global_shard
+from ..layout import CLUSTER, GLOBAL_SHARD_STREAMS
 from ..wire import (
     DLQ_KEY,
     GLOBAL,
@@ -44,7 +44,7 @@ from ..wire import (
     parse_revocation_message,
     revocation_member,
 )
-from . import cluster_scripts, replies, scripts, urls
+from . import cluster_plan, cluster_scripts, replies, scripts, urls
 from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled
 from .shards import ShardedSubscriber
 
@@ -151,85 +151,43 @@ class ClusterCommands:
     # -- publishing -------------------------------------------------------------------------------
     async def publish(self, items: Sequence[PublishItem]) -> list[PublishOutcome]:
         """Each tenant's events appended to its stream (one script call per node, all at once), then the stored
-        and duplicate ones to their global shards the same way."""
-        r = self.retention
-        by_tenant: dict[str, list[int]] = {}
-        for index, item in enumerate(items):
-            by_tenant.setdefault(item.tenant_id, []).append(index)
-        outcomes: list[PublishOutcome | None] = [None] * len(items)
-        tenant_calls = [
-            (
-                tenant,
-                cluster_scripts.append_args(
-                    r.max_events,
-                    int(r.max_age_s * 1000),
-                    int(r.idempotency_window_s * 1000),
-                    CLUSTER.idempotency_key(tenant, ""),
-                    CLUSTER.channel(tenant),
-                    [items[i] for i in indexes],
-                ),
-            )
-            for tenant, indexes in by_tenant.items()
-        ]
-        replies = await self._append_all(tenant_calls)
-        by_shard: dict[str, list[PublishItem]] = {}
-        for (tenant, _), reply in zip(tenant_calls, replies, strict=True):
-            for index, outcome in zip(by_tenant[tenant], scripts.publish_outcomes(reply), strict=True):
-                outcomes[index] = outcome
-                if outcome.error is None:
-                    by_shard.setdefault(global_shard(tenant), []).append(items[index])
-        shard_calls = [
-            (
-                shard,
-                cluster_scripts.append_args(
-                    r.global_max_events,
-                    0,
-                    int(r.idempotency_window_s * 1000),
-                    CLUSTER.idempotency_key(shard, ""),
-                    CLUSTER.channel(shard),
-                    shard_items,
-                ),
-            )
-            for shard, shard_items in by_shard.items()
-        ]
-        await self._append_all(shard_calls)
-        return [o for o in outcomes if o is not None]
+        and duplicate ones to their global shards the same way (:class:`~.cluster_plan.PublishPlan`)."""
+        plan = cluster_plan.PublishPlan(self.retention, items)
+        await self._append_all(plan.shard_calls(await self._append_all(plan.tenant_calls)))
+        return plan.outcomes
 
-    async def _append_all(self, calls: list[tuple[str, list[Any]]]) -> list[list[Any]]:
-        """The appends of ``calls`` (each ``(stream, append_args(…))``, sharing maxEvents, maxAgeMs and
-        idempotencyMs): one APPEND call per node for the streams it owns, all nodes at once. A node call
-        refused for a routing reason (a slot moved since the map was read) is redone stream by stream, which
-        redis-py routes and follows (MOVED/ASK); the appends are idempotent, so redoing part of one is safe."""
+    def _node_name(self, key: str) -> str:
+        node = self._redis().get_node_from_key(key)
+        return node.name if node is not None else ""
+
+    async def _append_all(self, calls: list[cluster_plan.Call]) -> list[list[Any]]:
+        """The appends of ``calls``: one APPEND call per node for the streams it owns, all nodes at once. A node
+        call refused for a routing reason (a slot moved since the map was read) is redone stream by stream,
+        which redis-py routes and follows (MOVED/ASK); the appends are idempotent, so redoing part of one is
+        safe."""
         if not calls:
             return []
         client = self._redis()
-        groups: dict[str, list[int]] = {}
-        nodes: dict[str, Any] = {}
-        for index, (stream, _) in enumerate(calls):
-            node = client.get_node_from_key(CLUSTER.stream_key(stream))
-            name = node.name if node is not None else ""
-            nodes[name] = node
-            groups.setdefault(name, []).append(index)
         replies: list[Any] = [None] * len(calls)
 
         async def group(name: str, indexes: list[int]) -> None:
             if name and len(indexes) > 1:
+                key, args = cluster_plan.node_call(calls, indexes)
                 try:
-                    flat = await self._append_on(nodes[name], [calls[i] for i in indexes])
+                    flat = await self._evalsha(client.get_node(node_name=name), key, args)
                 except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                     raise self._unavailable(exc) from exc
                 except RedisError:
                     flat = None  # moved, or not local any more: stream by stream, routed by redis-py
                 if flat is not None:
-                    at = 0
-                    for i in indexes:
-                        width = len(calls[i][1]) - 5  # (id, json) pairs → (position, flag) pairs
-                        replies[i], at = flat[at : at + width], at + width
+                    for i, reply in zip(indexes, cluster_plan.split(calls, indexes, flat), strict=True):
+                        replies[i] = reply
                     return
-            done = await asyncio.gather(*(self._append_one(*calls[i]) for i in indexes))
+            done = await asyncio.gather(*(self._append_one(calls[i]) for i in indexes))
             for i, reply in zip(indexes, done, strict=True):
                 replies[i] = reply
 
+        groups = cluster_plan.by_node(calls, self._node_name)
         try:
             await asyncio.gather(*(group(name, indexes) for name, indexes in groups.items()))
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
@@ -238,12 +196,10 @@ class ClusterCommands:
             raise PublishError(f"Redis Cluster at {self.safe_url} refused the publish: {exc}") from exc
         return replies
 
-    async def _append_on(self, node: Any, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        """One APPEND on ``node`` for its streams' appends."""
-        args = cluster_scripts.node_args([(CLUSTER.stream_key(stream), part) for stream, part in calls])
+    async def _evalsha(self, node: Any, key: str, args: list[Any]) -> list[Any]:
+        """APPEND on ``node`` (loaded there first when its script cache lacks it)."""
         client = self._redis()
         sha = self._scripts["append"].sha
-        key = CLUSTER.stream_key(calls[0][0])
         async with self._calls:
             try:
                 reply: Any = await client.execute_command("EVALSHA", sha, 1, key, *args, target_nodes=node)
@@ -252,11 +208,11 @@ class ClusterCommands:
                 reply = await client.execute_command("EVALSHA", sha, 1, key, *args, target_nodes=node)
         return list(reply)
 
-    async def _append_one(self, stream: str, part: list[Any]) -> Any:
+    async def _append_one(self, call: cluster_plan.Call) -> Any:
         """One stream's APPEND, routed (and redirected) by redis-py."""
-        key = CLUSTER.stream_key(stream)
+        key, args = cluster_plan.one_call(call)
         async with self._calls:
-            return await self._scripts["append"](keys=[key], args=cluster_scripts.node_args([(key, part)]))
+            return await self._scripts["append"](keys=[key], args=args)
 
     async def publish_raw(self, stream: str, payload: bytes) -> int:
         try:
@@ -370,9 +326,9 @@ class ClusterBackend(ClusterCommands):
     sharded pub/sub (:class:`~.shards.ShardedSubscriber`: one connection per primary owning a subscribed
     tenant's slot, following migrations and failovers; the listener recovers from history after each).
 
-    Not yet here (issue 12 goes on): the global feed for subscribers (its 8 shards are written, but a global
-    subscription or history read is refused with :class:`BusError` rather than silently receiving nothing), and
-    the promotion check that raises floors after a replica took over a shard."""
+    The global feed is its shards (:attr:`global_streams`); the stream name ``global`` is refused with
+    :class:`BusError` rather than read as empty — :class:`~arda.events.EventBus` reads and follows the shards
+    as one feed (:mod:`arda.events.global_feed`)."""
 
     def __init__(
         self,
@@ -414,8 +370,8 @@ class ClusterBackend(ClusterCommands):
         if stream == GLOBAL:
             raise BusError(
                 "the global feed on a Redis Cluster is split into shards (global:0 … global:7), each with its own "
-                "positions: subscribe_global follows them all; reading the global history as one stream is not "
-                "supported yet"
+                "positions: read or follow them, or use EventBus.global_history and subscribe_global, which merge "
+                "them"
             )
 
     # -- live delivery ------------------------------------------------------------------------------

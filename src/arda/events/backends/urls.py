@@ -26,7 +26,13 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 PLAIN_SCHEMES = ("redis://", "rediss://", "unix://")
 SENTINEL_SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
-SCHEMES = PLAIN_SCHEMES + SENTINEL_SCHEMES
+#: Every Redis URL (one Redis, Sentinel, Cluster).
+SCHEMES = PLAIN_SCHEMES + SENTINEL_SCHEMES + CLUSTER_SCHEMES
+#: What an error about a URL says is expected.
+EXPECTED = (
+    "memory://, redis://, rediss://, unix://, redis+sentinel://host:port[,host:port…]/<master-name> or "
+    "redis+cluster://host:port[,host:port…]"
+)
 
 
 class SentinelTarget(NamedTuple):
@@ -121,6 +127,14 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     return SentinelTarget(
         sentinels, unquote(parts[0]), int(parts[1]) if len(parts) == 2 else 0, tls, connection, sentinel
     )
+
+
+def check(url: str) -> None:
+    """Raise ``ValueError`` naming what is wrong with a Sentinel or Cluster URL (plain ones redis-py reads)."""
+    if is_sentinel(url):
+        parse_sentinel_url(url)
+    elif is_cluster(url):
+        parse_cluster_url(url)
 
 
 def redact(url: str) -> str:
