@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from arda.events import EventBus
 from arda.testing.redis_server import free_port
 from conftest import Collector, eventually
@@ -51,7 +53,15 @@ def test_demo_on_the_embedded_bus_prints_what_the_subscriber_received() -> None:
     assert "memory://" in out.stderr
 
 
-def test_demo_and_history_against_redis(redis_url: str) -> None:
+@pytest.fixture(params=["redis", "cluster"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The CLI's bus commands on one Redis and on a Redis Cluster."""
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+def test_demo_and_history_against_redis(store_url: str) -> None:
+    redis_url = store_url
     assert arda("demo", "--redis-url", redis_url).returncode == 0
     out = arda("history", "tenant-001", "--redis-url", redis_url)
     assert out.returncode == 0, out.stderr
@@ -72,7 +82,8 @@ def test_history_reports_an_unrecoverable_gap(redis_url: str) -> None:
     assert "cannot be recovered" in out.stderr
 
 
-async def test_dlq_lists_malformed_messages(redis_url: str) -> None:
+async def test_dlq_lists_malformed_messages(store_url: str) -> None:
+    redis_url = store_url
     async with EventBus(redis_url) as bus:
         await bus.subscribe_tenant("tenant-001", Collector())
         await bus.backend.publish_raw("tenant-001", b"{oops")

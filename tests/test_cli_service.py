@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import jwt
+import pytest
 
 from arda.testing.redis_server import free_port
 from service_process import ARDA, wait_ready
@@ -167,10 +168,14 @@ def test_tail_and_token_without_a_running_service_explain_what_to_do(tmp_path: P
     assert "cannot connect" in out.stderr
 
 
-async def test_serve_on_redis_delivers_through_tail(tmp_path: Path, redis_url: str) -> None:
-    """The real process (uvloop, Redis backend) end to end: publish through the HTTP API, receive in `tail`."""
+@pytest.mark.parametrize("topology", ["redis", "cluster"])
+async def test_serve_on_redis_delivers_through_tail(
+    tmp_path: Path, topology: str, request: pytest.FixtureRequest
+) -> None:
+    """The real process (uvloop, Redis backend) end to end: publish through the HTTP API, receive in `tail` —
+    on one Redis and on a Redis Cluster."""
     env = _env(tmp_path)
-    env["ARDA_REDIS_URL"] = redis_url
+    env["ARDA_REDIS_URL"] = request.getfixturevalue(f"{topology}_url")
     env["ARDA_JWT_SECRET"] = "r" * 40
     env["ARDA_API_KEY"] = "key"
     ws, http = free_port(), free_port()

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from arda.events import AnyEvent, BusError, EventBus, OrderCreated
+from arda.events import AnyEvent, BackendUnavailableError, BusError, EventBus, OrderCreated
 from arda.events.backends.base import PublishItem, Retention
 from arda.events.backends.cluster import ClusterBackend, ClusterCommands
 from arda.events.layout import CLUSTER, GLOBAL_SHARD_STREAMS, global_shard
@@ -273,3 +273,15 @@ async def test_kill_9_of_a_primary_while_publishing_loses_nothing_silently() -> 
 async def test_a_tenants_slot_migrated_while_publishing_loses_nothing_silently() -> None:
     """The slot of a subscribed tenant moves to another primary (keys and all) while it is published to."""
     await _publish_through(_migrate_a_tenant)
+
+
+async def test_a_plain_redis_or_a_user_without_cluster_slots_is_named_as_the_cause(
+    redis_url: str, cluster_setup: ClusterSetup
+) -> None:
+    plain = redis_url.replace("redis://", "redis+cluster://").rsplit("/", 1)[0]
+    with pytest.raises(BackendUnavailableError, match="not in cluster mode"):
+        await EventBus(plain).connect()
+    for node in cluster_setup.nodes:
+        cluster_setup.command(node, "ACL", "SETUSER", "noslots", "on", ">pw", "~*", "&*", "+@all", "-cluster")
+    with pytest.raises(BackendUnavailableError, match=r"may not run CLUSTER\|SLOTS"):
+        await EventBus(cluster_setup.url.replace("://", "://noslots:pw@", 1)).connect()

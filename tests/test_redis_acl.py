@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from arda.events import EventBus, PublishError, SyncPublisher
+from arda.testing.cluster import ClusterSetup
 from arda.testing.redis_server import RedisServer
 from conftest import Collector, eventually, order
 from service_process import ARDA
@@ -130,3 +131,75 @@ async def test_without_one_of_the_scripts_commands_publishing_fails_clearly(
     async with EventBus(url) as bus:
         with pytest.raises(PublishError, match="can't run this command"):
             await bus.publish(order("tenant-a"))
+
+
+# -- on a Redis Cluster ----------------------------------------------------------------------------------------
+CLUSTER_DOC = Path(__file__).resolve().parent.parent / "docs" / "cluster.md"
+
+
+def documented_cluster_acl() -> list[str]:
+    """The words of the ``ACL SETUSER`` line under ``<!-- redis-cluster-acl -->`` in docs/cluster.md."""
+    block = re.search(r"<!-- redis-cluster-acl -->\s*```\s*\n(ACL SETUSER [^\n]+)\n```", CLUSTER_DOC.read_text())
+    assert block is not None, "docs/cluster.md lost its ACL block"
+    return block.group(1).replace("CHANGE-ME", PASSWORD).split()
+
+
+async def test_on_a_cluster_everything_runs_with_exactly_the_documented_cluster_acl(
+    cluster_setup: ClusterSetup, cluster_url: str, tmp_path: Path
+) -> None:
+    words = documented_cluster_acl()
+    assert words[:3] == ["ACL", "SETUSER", "arda"]
+    for node in cluster_setup.nodes:  # ACL users are per node: every node, replicas too (they may be promoted)
+        cluster_setup.command(node, *words)
+        cluster_setup.command(node, "ACL", "LOG", "RESET")
+        cluster_setup.command(node, "CONFIG", "RESETSTAT")
+    url = cluster_url.replace("://", f"://arda:{PASSWORD}@", 1)
+    tenants = [f"acl-{i}" for i in range(6)]  # over every primary
+    async with EventBus(url) as bus:
+        got, monitor = Collector(), Collector()
+        start = await bus.latest_position(tenants[0])
+        await bus.subscribe_tenant(tenants[0], got)
+        await bus.subscribe_global(monitor)
+        results = await bus.publish_many([order(t, n) for n in range(3) for t in tenants])
+        await got.wait_for(3)
+        await monitor.wait_for(len(results))
+        assert (await bus.history(tenants[0], since=start)).reaches_back is True
+        assert len((await bus.global_history(since=monitor.events[0].position)).events) == len(results) - 1
+        await bus.backend.publish_raw(tenants[0], b"not json")
+        await eventually(lambda: bus.stats.dead_lettered == 1)
+        assert len(await bus.dead_letters()) == 1
+        assert await bus.mark_read(tenants[0], "u-1", results[0].id) is True
+        assert await bus.read_marks(tenants[0], "u-1", [results[0].id]) == [True]
+        assert await bus.read_since(tenants[0], "u-1", "0-0") == [results[0].id]
+        assert (await bus.revoke("u-9")).user_id == "u-9"
+        assert [r.user_id for r in await bus.revocations()] == ["u-9"]
+        assert await bus.primary() is True
+        await bus.unsubscribe_tenant(tenants[0], got)
+    with SyncPublisher(url) as sync:
+        assert all(r.position for r in sync.publish_many([order(t, 9) for t in tenants]))
+    async with running_service(url, tmp_path) as svc:
+        status, body, _ = await svc.http("GET", "/readyz", auth=None)
+        assert status == 200, body
+        async with svc.user("u-1", [tenants[0]]) as c:
+            sub = await c.subscribe(tenants[0], since=results[0].position)
+            assert sub["recovered"] is True
+            replayed = await c.notifications(3)
+            await c.send("acknowledge", {"notificationId": replayed[0]["id"]}, "k")
+            await c.expect("acknowledged")
+    for command in (
+        ["demo", "--redis-url", url],
+        ["history", tenants[0], "--redis-url", url],
+        ["dlq", "--redis-url", url],
+    ):
+        out = subprocess.run([ARDA, *command], capture_output=True, text=True, timeout=60, check=False)
+        assert out.returncode == 0, (command, out.stderr)
+
+    stats: dict[str, int] = {}
+    for node in cluster_setup.nodes:
+        assert cluster_setup.command(node, "ACL", "LOG") == [], f"node {node.port} refused a command"
+        for name, counts in cluster_setup.client(node).info("commandstats").items():
+            assert counts.get("rejected_calls", 0) == 0, (node.port, name, counts)
+            stats[name] = stats.get(name, 0) + counts.get("calls", 0)
+    granted = [w[1:].lower() for w in words if w.startswith("+")]
+    unused = [c for c in granted if stats.get(f"cmdstat_{c}", 0) == 0]
+    assert unused == [], f"the documented cluster ACL grants commands nothing used: {unused}"

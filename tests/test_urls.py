@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from arda.events.backends import urls
+from arda.notifications import config
+from arda.notifications.config import ConfigError
 
 
 def test_cluster_urls_are_read_whole() -> None:
@@ -32,3 +34,22 @@ def test_cluster_urls_are_read_whole() -> None:
 def test_bad_cluster_urls_are_refused_naming_the_problem(url: str, reason: str) -> None:
     with pytest.raises(ValueError, match=f"cluster URL: .*{reason}"):
         urls.parse_cluster_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("redis+cluster://h:1/0", "no path after the nodes"),
+        ("redis+cluster://h", "expected host:port"),
+        ("redis+sentinel://h:1", "expected /<master-name>"),
+        ("http://h:1", "expected redis://"),
+    ],
+)
+def test_the_service_refuses_a_bad_redis_url_at_startup(url: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=f"ARDA_REDIS_URL / --redis-url: .*{reason}"):
+        config.load({"ARDA_REDIS_URL": url, "ARDA_JWT_SECRET": "s" * 40, "ARDA_API_KEY": "k"})
+
+
+def test_the_service_takes_a_cluster_url() -> None:
+    url = "rediss+cluster://u:p@10.0.0.1:7000,10.0.0.2:7000"
+    assert config.load({"ARDA_REDIS_URL": url, "ARDA_JWT_SECRET": "s" * 40, "ARDA_API_KEY": "k"}).redis_url == url

@@ -16,7 +16,7 @@ from typing import Any
 from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -72,7 +72,7 @@ class SyncPublisher:
         """Check Redis is reachable now (fail fast); raises :class:`BackendUnavailableError`."""
         try:
             self._client.ping()
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             raise BackendUnavailableError(f"cannot reach Redis at {self.safe_url}: {exc}") from None
         return self
 
@@ -92,7 +92,7 @@ class SyncPublisher:
                 outcomes = scripts.publish_outcomes(
                     self._script(keys=[], args=scripts.publish_args(self.retention, items))
                 )
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             raise PublishError(f"publish to Redis at {self.safe_url} failed: {exc}") from exc
         return [publish_result(e, o) for (e, _), o in zip(prepared, outcomes, strict=True)]
 

@@ -28,7 +28,7 @@ from typing import Any
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..backoff import Backoff
@@ -99,6 +99,11 @@ class ClusterCommands:
         cause = str(exc) or type(exc).__name__
         if isinstance(exc, TimeoutError):
             cause = f"no answer within {self.connect_timeout:g} s"
+        elif "Cluster mode is not enabled" in cause:  # redis-py's words for any refused CLUSTER SLOTS
+            cause = (
+                "CLUSTER SLOTS was refused: the node is not in cluster mode (a plain Redis: use redis://), or the "
+                "user may not run CLUSTER|SLOTS (see the ACL in docs/cluster.md)"
+            )
         return BackendUnavailableError(f"cannot reach Redis Cluster at {self.safe_url}: {cause}")
 
     async def connect(self) -> None:
@@ -117,7 +122,7 @@ class ClusterCommands:
             async with asyncio.timeout(self.connect_timeout):
                 await client.initialize()
                 info: Any = await client.info("server", target_nodes=RedisCluster.RANDOM)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             with contextlib.suppress(Exception):
                 await client.aclose()
             raise self._unavailable(exc) from None
