@@ -46,6 +46,8 @@ from typing import Any  # noqa: E402
 import jwt  # noqa: E402
 
 from arda.events import EventBus, Retention  # noqa: E402
+from arda.events.layout import CLUSTER  # noqa: E402
+from arda.testing.cluster import ClusterSetup  # noqa: E402
 from arda.testing.invariant import Accepted, ClientLog, Verdict, check, recovery_times  # noqa: E402
 from arda.testing.recorder import RecordingClient, publish_until_accepted, start_recording  # noqa: E402
 from arda.testing.redis_server import RedisServer, free_port  # noqa: E402
@@ -129,6 +131,7 @@ class Run:
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(20))
     redis: RedisServer | None = None
     sentinel: SentinelSetup | None = None
+    cluster: ClusterSetup | None = None
     proxy: TcpProxy | None = None
     service_url: str = ""  # what the instances use
     publish_url: str = ""  # what the publisher uses
@@ -153,7 +156,7 @@ Fault = Callable[[Run], Awaitable[None]]
 class Scenario:
     name: str
     fault: Fault
-    topology: str = "single"  # single | always | everysec | proxy | sentinel
+    topology: str = "single"  # single | always | everysec | proxy | sentinel | cluster
     instances: int = 1
     retention: Retention | None = None
     after: float = 0.0  # load after the fault, when it needs longer than the default
@@ -247,6 +250,53 @@ async def sentinel_failover_lagging(run: Run) -> None:
     await asyncio.to_thread(setup.wait_for_new_primary, old)
 
 
+def _owner(run: Run, tenant: str) -> tuple[ClusterSetup, int]:
+    """The cluster, and the slot of ``tenant``'s keys."""
+    assert run.cluster is not None
+    return run.cluster, run.cluster.slot_of(CLUSTER.stream_key(tenant))
+
+
+async def cluster_kill_primary(run: Run) -> None:
+    """``kill -9`` of the primary owning the first tenant's slot; its replica is promoted."""
+    setup, slot = _owner(run, TENANTS[0])
+    victim = setup.node_for_slot(slot)
+    setup.kill(victim)
+    promoted = await asyncio.to_thread(setup.wait_promoted, victim)
+    run.notes.append(f"replica :{promoted.port} promoted for :{victim.port}")
+
+
+async def cluster_kill_primary_lagging(run: Run) -> None:
+    """The replica of the first tenant's primary is cut off for a second, then the primary dies: the promoted
+    replica lacks what was accepted meanwhile (the first tenant's clients must be told)."""
+    setup, slot = _owner(run, TENANTS[0])
+    victim = setup.node_for_slot(slot)
+    (replica,) = setup.replicas_of(victim)
+    setup.kill(replica, signal.SIGSTOP)  # frozen, and cut off: what the primary accepts now never reaches it
+    setup.command(victim, "CLIENT", "KILL", "TYPE", "replica")
+    await asyncio.sleep(1.0)
+    setup.kill(victim)
+    setup.kill(replica, signal.SIGCONT)
+    await asyncio.to_thread(setup.wait_promoted, victim)
+
+
+async def cluster_migrate_slot(run: Run) -> None:
+    """The first tenant's slot (keys and all) moves to another primary while it is published to and followed."""
+    setup, slot = _owner(run, TENANTS[0])
+    source = setup.node_for_slot(slot)
+    target = next(n for n in setup.primaries() if n is not source)
+    await asyncio.to_thread(setup.migrate_slot, slot, target)
+    run.notes.append(f"slot {slot} :{source.port} → :{target.port}")
+
+
+async def cluster_client_kill_pubsub(run: Run) -> None:
+    """Every primary drops its sharded subscribers, three times."""
+    assert run.cluster is not None
+    for _ in range(3):
+        for node in run.cluster.primaries():
+            run.cluster.command(node, "CLIENT", "KILL", "TYPE", "pubsub")
+        await asyncio.sleep(1.5)
+
+
 async def slow_and_stalled_readers(run: Run) -> None:
     """One client stops reading altogether (closed 4004), one reads slowly (closed 4004, resumes, no gap)."""
     reader, writer = await _raw_subscriber(run)
@@ -304,6 +354,11 @@ SCENARIOS = [
     Scenario("Sentinel failover, replica lagging", sentinel_failover_lagging, "sentinel"),
     Scenario("slow and stalled readers", slow_and_stalled_readers),
     Scenario("retention boundary", retention_boundary, retention=Retention(max_events=60, global_max_events=120)),
+    Scenario("cluster: one of two instances killed", kill_one_of_two, "cluster", instances=2),
+    Scenario("cluster: primary kill -9, replica promoted", cluster_kill_primary, "cluster", instances=2),
+    Scenario("cluster: primary kill -9, replica lagging", cluster_kill_primary_lagging, "cluster"),
+    Scenario("cluster: slot migrated", cluster_migrate_slot, "cluster", instances=2),
+    Scenario("cluster: CLIENT KILL TYPE pubsub on every primary", cluster_client_kill_pubsub, "cluster"),
 ]
 
 
@@ -312,6 +367,9 @@ async def _setup(scenario: Scenario, run: Run) -> None:
     if scenario.topology == "sentinel":
         run.sentinel = await asyncio.to_thread(lambda: SentinelSetup().start())
         run.service_url = run.publish_url = run.sentinel.url
+    elif scenario.topology == "cluster":
+        run.cluster = await asyncio.to_thread(lambda: ClusterSetup().start())
+        run.service_url = run.publish_url = run.cluster.url
     else:
         persistent = scenario.topology in ("always", "everysec")
         fsync = "everysec" if scenario.topology == "everysec" else "always"
@@ -335,6 +393,8 @@ async def _teardown(run: Run) -> None:
         run.redis.close()
     if run.sentinel is not None:
         run.sentinel.close()
+    if run.cluster is not None:
+        run.cluster.stop()
 
 
 async def _publish(run: Run, stop: asyncio.Event) -> None:
