@@ -6,7 +6,7 @@ import pytest
 
 from arda.events.backends import urls
 from arda.notifications import config
-from arda.notifications.config import ConfigError
+from arda.notifications.errors import ConfigError
 
 
 def test_cluster_urls_are_read_whole() -> None:
