@@ -91,6 +91,12 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
     )
     parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only these scenarios (repeatable)")
     parser.add_argument(
+        "--topology",
+        choices=("single", "cluster"),
+        default="single",
+        help="arda on one redis-server (default) or on a Redis Cluster of 3 primaries (redis+cluster://)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=1, help="arda serve --workers N (> 1: the service is not pinned to a core)"
     )
     args = parser.parse_args(argv)
@@ -139,7 +145,7 @@ def run_system(system: str, args: argparse.Namespace, s: Settings, nofile: int) 
     results: dict[str, dict[str, Any]] = {}
     services: list[dict[str, Any]] = []
     started = time.perf_counter()
-    with Stack(args.launcher, system, args.workers) as stack:
+    with Stack(args.launcher, system, args.workers, args.topology) as stack:
         say(
             f"{system} WebSocket benchmark — Python {platform.python_version()}, redis-server {stack.redis_version}, "
             f"{os.cpu_count()} cores; service on core 0, load (clients, publisher, Redis) on core 1; "
@@ -199,6 +205,7 @@ def run_system(system: str, args: argparse.Namespace, s: Settings, nofile: int) 
         "system": system,
         "python": platform.python_version(),
         "redis": stack.redis_version,
+        "topology": args.topology,
         "quick": bool(args.quick),
         "launcher": launcher,
         "settings": s.__dict__,

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from arda.testing.cluster import ClusterSetup
 from arda.testing.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -411,7 +412,15 @@ class Stack:
     """Redis and a reaper for the run; services come and go inside it. A context manager: everything stops
     on exit, also on an exception or Ctrl-C."""
 
-    def __init__(self, launcher: str = "arda", system: str = "arda", workers: int = 1) -> None:
+    def __init__(
+        self, launcher: str = "arda", system: str = "arda", workers: int = 1, topology: str = "single"
+    ) -> None:
+        if topology not in ("single", "cluster"):
+            raise ValueError(f"topology: single or cluster, got {topology!r}")
+        if topology == "cluster" and system != "arda":
+            raise ValueError("the peers run on one Redis only: --topology cluster is for arda")
+        self.topology = topology
+        self.cluster: ClusterSetup | None = None
         self.launcher = launcher
         self.workers = workers
         self.system = system
@@ -424,6 +433,8 @@ class Stack:
         self._reapers: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> Stack:
+        if self.topology == "cluster":
+            return self._enter_cluster()
         self.redis = RedisServer().start()
         assert self.redis.proc is not None
         self._guard(self.redis.proc.pid)
@@ -435,8 +446,27 @@ class Stack:
         client.close()
         return self
 
+    def _enter_cluster(self) -> Stack:
+        """Three primaries without replicas (the load core has enough to do), each pinned to the load core."""
+        try:
+            self.cluster = ClusterSetup(3, 0).start()
+            for node in self.cluster.nodes:
+                assert node.process is not None
+                self._guard(node.process.pid)
+                pin(node.process.pid, LOAD_CORE)
+                self.cluster.command(node, "CONFIG", "SET", "client-output-buffer-limit", "pubsub 256mb 64mb 60")
+            info = self.cluster.client(self.cluster.nodes[0]).info("server")
+            self.redis_version = f"{info['redis_version']} (cluster of 3 primaries)"
+        except BaseException:
+            if self.cluster is not None:
+                self.cluster.stop()
+            raise
+        return self
+
     @property
     def redis_url(self) -> str:
+        if self.cluster is not None:
+            return self.cluster.url
         assert self.redis is not None
         return self.redis.url
 
@@ -465,6 +495,9 @@ class Stack:
         return service
 
     def flush_redis(self) -> None:
+        if self.cluster is not None:
+            for node in self.cluster.primaries():
+                self.cluster.command(node, "FLUSHALL")
         if self.redis is not None:
             client = self.redis.client()
             client.flushall()
@@ -483,6 +516,8 @@ class Stack:
             service.stop()
         if self.redis is not None:
             self.redis.close()
+        if self.cluster is not None:
+            self.cluster.stop()
         for reaper in self._reapers:  # everything is stopped: tell the reapers not to act
             with contextlib.suppress(OSError, ValueError):
                 assert reaper.stdin is not None
