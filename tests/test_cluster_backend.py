@@ -285,3 +285,28 @@ async def test_a_plain_redis_or_a_user_without_cluster_slots_is_named_as_the_cau
         cluster_setup.command(node, "ACL", "SETUSER", "noslots", "on", ">pw", "~*", "&*", "+@all", "-cluster")
     with pytest.raises(BackendUnavailableError, match=r"may not run CLUSTER\|SLOTS"):
         await EventBus(cluster_setup.url.replace("://", "://noslots:pw@", 1)).connect()
+
+
+async def test_a_promoted_replica_raises_its_streams_floors() -> None:
+    """A replica promoted (here by a failover: nothing is lost, but asynchronous replication gives no way to
+    know) may lack its primary's last writes: no position from before the promotion on that node resumes as
+    complete. Streams of the other primaries are untouched, and publishing goes on."""
+    tenants = [f"promo-{i:02d}" for i in range(12)]
+    with ClusterSetup() as setup:
+        async with EventBus(setup.url) as bus:
+            results = await bus.publish_many([order(t, n) for n in range(3) for t in tenants])
+            first = {t: results[i].position for i, t in enumerate(tenants)}  # each tenant's first event
+            victim = setup.node_for_slot(setup.slot_of(CLUSTER.stream_key(tenants[0])))
+            moved = {t for t in tenants if setup.node_for_slot(setup.slot_of(CLUSTER.stream_key(t))) is victim}
+            assert moved != set(tenants)
+            assert await bus.primary() is True  # records each primary's history
+            (replica,) = setup.replicas_of(victim)
+            await asyncio.to_thread(setup.failover, replica)
+            assert await bus.primary() is True  # sees the promotion (reading the slot map again)
+            for tenant in tenants:
+                page = await bus.history(tenant, since=first[tenant])
+                assert page.reaches_back is (tenant not in moved), tenant
+            later = await bus.publish(order(tenants[0], 9))
+            assert (await bus.history(tenants[0], since=later.position)).reaches_back
+            assert await bus.primary() is True
+            assert (await bus.history(tenants[0], since=later.position)).reaches_back  # raised once, not again

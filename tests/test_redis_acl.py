@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from arda.events import EventBus, PublishError, SyncPublisher
+from arda.events.layout import CLUSTER
 from arda.testing.cluster import ClusterSetup
 from arda.testing.redis_server import RedisServer
 from conftest import Collector, eventually, order
@@ -144,9 +145,17 @@ def documented_cluster_acl() -> list[str]:
     return block.group(1).replace("CHANGE-ME", PASSWORD).split()
 
 
+@pytest.fixture
+def acl_cluster() -> Iterator[ClusterSetup]:
+    """A cluster of the test's own (it fails one primary over)."""
+    with ClusterSetup() as setup:
+        yield setup
+
+
 async def test_on_a_cluster_everything_runs_with_exactly_the_documented_cluster_acl(
-    cluster_setup: ClusterSetup, cluster_url: str, tmp_path: Path
+    acl_cluster: ClusterSetup, tmp_path: Path
 ) -> None:
+    cluster_setup, cluster_url = acl_cluster, acl_cluster.url
     words = documented_cluster_acl()
     assert words[:3] == ["ACL", "SETUSER", "arda"]
     for node in cluster_setup.nodes:  # ACL users are per node: every node, replicas too (they may be promoted)
@@ -193,6 +202,14 @@ async def test_on_a_cluster_everything_runs_with_exactly_the_documented_cluster_
     ):
         out = subprocess.run([ARDA, *command], capture_output=True, text=True, timeout=60, check=False)
         assert out.returncode == 0, (command, out.stderr)
+
+    # a promotion: the promoted replica's streams get their floors raised (SCAN)
+    victim = cluster_setup.node_for_slot(cluster_setup.slot_of(CLUSTER.stream_key(tenants[0])))
+    (replica,) = cluster_setup.replicas_of(victim)
+    await asyncio.to_thread(cluster_setup.failover, replica)
+    async with EventBus(url) as bus:
+        assert await bus.primary() is True
+        assert (await bus.history(tenants[0], since=results[0].position)).reaches_back is False
 
     stats: dict[str, int] = {}
     for node in cluster_setup.nodes:

@@ -38,6 +38,7 @@ from ..wire import (
     DLQ_KEY,
     GLOBAL,
     REVOCATIONS,
+    STREAM_PREFIX,
     DeadLetter,
     Revocation,
     parse_revocation,
@@ -140,6 +141,7 @@ class ClusterCommands:
             ("settle", scripts.SETTLE),
             ("mark_read", MARK_READ),
             ("revoke", REVOKE),
+            ("primary", cluster_scripts.PRIMARY),
         ):
             self._scripts[name] = client.register_script(source)
 
@@ -362,6 +364,7 @@ class ClusterBackend(ClusterCommands):
         self._desired: set[str] = set()
         self._streams: dict[bytes, str] = {}
         self._writable = True
+        self._resubscribing: asyncio.Task[None] | None = None
 
     @property
     def reconnects(self) -> int:
@@ -395,12 +398,27 @@ class ClusterBackend(ClusterCommands):
 
     def _on_lost(self, reason: str) -> None:
         log.warning("cluster subscriber lost a node", extra={"reason": reason, "url": self.safe_url})
+        if self._resubscribing is not None:
+            self._resubscribing.cancel()  # that recovery would start on a connection lost again
         if self._listener is not None:
             self._listener.on_connection_lost(reason)
 
     def _on_resubscribed(self) -> None:
-        if self._listener is not None:
-            self._listener.on_resubscribed()
+        """Subscribed again after a loss (a failover, a migration): check which history each primary holds —
+        a promotion raises floors — before the listener recovers from history."""
+
+        async def check_then_recover() -> None:
+            with contextlib.suppress(BusError):  # else the periodic check retries it
+                await self.primary()
+            if self._listener is not None:
+                self._listener.on_resubscribed()
+
+        self._resubscribing = asyncio.create_task(check_then_recover(), name="arda-cluster-resubscribed")
+
+    async def connect(self) -> None:
+        await super().connect()
+        with contextlib.suppress(BusError):  # which history each primary holds (a promotion raises floors)
+            await self.primary()
 
     async def listen(self) -> None:
         if self._subscriber is not None:
@@ -454,14 +472,54 @@ class ClusterBackend(ClusterCommands):
 
     # -- which nodes --------------------------------------------------------------------------------
     async def primary(self) -> bool:
-        """Whether every slot is served by a primary that answers (the cluster takes writes)."""
+        """Whether every primary answers (the cluster takes writes) — and which history each holds: a replica
+        promoted since its primary last recorded its history (a failover, a ``kill -9``) may lack the last writes,
+        so every stream on it gets its floor raised, as after a promotion on one Redis: a client resuming from
+        before it is told, never resumed "complete" without what was lost."""
+        client = self._redis()
         try:
-            await self.ping()
-        except BusError:
+            nodes = client.get_primaries()
+            verdicts = await asyncio.gather(*(self._history_of(node) for node in nodes))
+            if "replica" in verdicts:  # the slot map is behind a failover: read it again, then check again
+                await client.nodes_manager.initialize()
+                nodes = client.get_primaries()
+                verdicts = await asyncio.gather(*(self._history_of(node) for node in nodes))
+        except (RedisError, RedisClusterException, OSError) as exc:
             self._writable = False
-            raise
+            raise self._failed(exc, "the primary check") from exc
         self._writable = True
+        for node, verdict in zip(nodes, verdicts, strict=True):
+            if verdict == "promoted":
+                log.warning("redis cluster replica promoted: raising its streams' floors", extra={"node": node.name})
+                await self._raise_floors(node)
         return True
+
+    async def _history_of(self, node: Any) -> str:
+        """The :data:`~.cluster_scripts.PRIMARY` verdict of one primary."""
+        client = self._redis()
+        info: Any = await client.info("replication", target_nodes=node)
+        if info.get("role") != "master":
+            return "replica"  # the slot map is behind
+        slots = client.nodes_manager.slots_cache
+
+        def owns(slot: int) -> bool:
+            owners = slots.get(slot)
+            return owners is not None and len(owners) > 0 and owners[0].name == node.name
+
+        key = cluster_scripts.record_key(owns)
+        args = [str(info["master_replid"]), str(info.get("master_replid2", "0")), node.name]
+        async with self._calls:
+            verdict: Any = await self._scripts["primary"](keys=[key], args=args)
+        return verdict.decode() if isinstance(verdict, bytes) else str(verdict)
+
+    async def _raise_floors(self, node: Any) -> None:
+        """After a promotion: no position from before it may be resumed as complete, in any stream of ``node``."""
+        count = 0
+        async for key in self._redis().scan_iter(match=STREAM_PREFIX + "{*}", count=1000, target_nodes=node):
+            name = key.decode()[len(STREAM_PREFIX) :]
+            await self.settle(name[1:-1], "0-0", lost=True)
+            count += 1
+        log.warning("stream floors raised after a promotion", extra={"streams": count, "node": node.name})
 
     def writable(self) -> bool:
         return self._writable
@@ -476,6 +534,8 @@ class ClusterBackend(ClusterCommands):
         return await super().top(stream)
 
     async def close(self) -> None:
+        if self._resubscribing is not None:
+            self._resubscribing.cancel()
         if self._subscriber is not None:
             await self._subscriber.close()
             self._subscriber = None

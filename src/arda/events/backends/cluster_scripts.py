@@ -20,8 +20,10 @@ Redis completes the second, and never duplicates either.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from redis.crc import key_slot
 
 from .base import PublishItem
 
@@ -70,6 +72,45 @@ return out
 )
 
 
+#: Which history a primary holds, as :data:`~.scripts.PRIMARY` for one Redis, per node: KEYS[1] the node's record
+#: (``arda:primary:{n<i>}``, a key of one of its slots: :func:`record_key`); ARGV: the node's ``master_replid``,
+#: ``master_replid2`` and address. ``same``, ``new`` (nothing recorded), ``moved`` (the record came with a
+#: migrated slot from another node: not this node's history), ``restarted`` or ``promoted`` (a replica took over
+#: from the node that wrote the record: its last writes may be missing). Records the node's id and address.
+PRIMARY = """
+local known, owner = redis.call('HGET', KEYS[1], 'replid'), redis.call('HGET', KEYS[1], 'node')
+if known == ARGV[1] then
+  return 'same'
+end
+redis.call('HSET', KEYS[1], 'replid', ARGV[1], 'node', ARGV[3])
+if not known then
+  return 'new'
+end
+if known == ARGV[2] then
+  return 'promoted'
+end
+if owner and owner ~= ARGV[3] then
+  return 'moved'
+end
+if string.match(ARGV[2], '^0+$') then
+  return 'restarted'
+end
+return 'promoted'
+"""
+
+RECORD_PREFIX = "arda:primary:"
+
+
+def record_key(owns: Callable[[int], bool]) -> str:
+    """The first ``arda:primary:{n<i>}`` in a slot the node ``owns``: every bus picks the same one for a node, and
+    a promoted replica (owning the same slots) finds its old primary's record there."""
+    for i in range(1 << 20):
+        key = f"{RECORD_PREFIX}{{n{i}}}"
+        if owns(key_slot(key.encode())):
+            return key
+    raise ValueError("the node owns no slot")
+
+
 def append_args(
     max_events: int, max_age_ms: int, idempotency_ms: int, prefix: str, channel: str, items: Iterable[PublishItem]
 ) -> list[Any]:
@@ -91,4 +132,4 @@ def node_args(calls: list[tuple[str, list[Any]]]) -> list[Any]:
     return args
 
 
-__all__ = ["APPEND", "append_args", "node_args"]
+__all__ = ["APPEND", "PRIMARY", "RECORD_PREFIX", "append_args", "node_args", "record_key"]
