@@ -39,7 +39,8 @@ SETTINGS: tuple[Setting, ...] = (
         "redis_url",
         "ARDA_REDIS_URL",
         None,
-        "redis://, rediss://, unix:// or redis+sentinel://h:p,…/<master>; unset: the embedded in-process bus.",
+        "redis://, rediss://, unix://, redis+sentinel://h:p,…/<master> or redis+cluster://h:p,…; unset: the "
+        "embedded in-process bus.",
     ),
     Setting("jwt_secret", "ARDA_JWT_SECRET", None, "HS256 secret (≥ 32 bytes). Unset with no key: a dev secret."),
     Setting("jwt_public_key", "ARDA_JWT_PUBLIC_KEY", None, "PEM public key (RS256/ES256), or a path to one."),
