@@ -29,6 +29,12 @@ def item(tenant: str, n: int) -> PublishItem:
     return PublishItem(tenant, f"{tenant}-e{n}", b'{"type":"order.created","id":"%s-e%d"}' % (tenant.encode(), n))
 
 
+@pytest.fixture(autouse=True)
+def _emptied(cluster_url: str) -> str:
+    """The session's cluster, emptied: the tests here count what is in its streams."""
+    return cluster_url
+
+
 @pytest.fixture
 async def commands(cluster_setup: ClusterSetup) -> AsyncIterator[ClusterCommands]:
     backend = ClusterCommands(cluster_setup.url, Retention(max_events=1000, global_max_events=10_000))
