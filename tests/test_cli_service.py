@@ -142,6 +142,7 @@ def test_protocol_and_config_commands() -> None:
         "subscribe",
         "unsubscribe",
         "acknowledge",
+        "history",
         "ping",
     }
     table = subprocess.run([ARDA, "config"], capture_output=True, text=True, check=True).stdout

@@ -203,7 +203,9 @@ def test_notification_wire_form_is_camel_case_with_null_position() -> None:
         "position",
         "stream",
         "data",
+        "read",
     }
+    assert encoded["read"] is False  # mapped once for every recipient: new to all of them
     assert encoded["position"] is None
     assert encoded["stream"] == "tenant-001"
     assert encoded["eventType"] == "card.transition"

@@ -279,3 +279,54 @@ def test_wire_field_names_are_camel_case() -> None:
     wire = msgspec.json.decode(default_registry.prepare(event)[1])
     assert {"tenantId", "orderId", "orderNumber", "supplierName", "totalAmount"} <= set(wire)
     assert not any("_" in key for key in wire)
+
+
+# -- a tolerant reader: fields a type does not declare are kept -----------------------------------------------
+def _card(**extra: Any) -> dict[str, Any]:
+    return {
+        "type": "card.transition",
+        "tenantId": "tenant-001",
+        "cardId": "c-1",
+        "loopId": "l-1",
+        "fromStage": "todo",
+        "toStage": "done",
+        "method": "api",
+        "userId": "u-1",
+        **extra,
+    }
+
+
+def test_fields_a_type_does_not_declare_are_kept_as_extra_and_written_back() -> None:
+    registry = EventRegistry()
+    wire = _card(note="moved by the night shift", meta={"shift": {"n": 3}, "tags": ["a"]})
+    event, data = registry.prepare(wire)
+    assert isinstance(event, CardTransition)
+    assert event.extra == {"note": "moved by the night shift", "meta": {"shift": {"n": 3}, "tags": ["a"]}}
+    back = json.loads(data)
+    assert back["note"] == "moved by the night shift"
+    assert back["meta"] == {"shift": {"n": 3}, "tags": ["a"]}
+    assert "$extra" not in back
+    decoded = registry.decode(data)  # what a subscriber reads from the channel or from history
+    assert isinstance(decoded, CardTransition)
+    assert decoded.extra == event.extra
+    assert registry.to_wire(decoded)["meta"]["shift"] == {"n": 3}
+    plain = registry.decode(registry.prepare(_card())[1])
+    assert isinstance(plain, CardTransition)
+    assert plain.extra is None  # none: None, and nothing written
+
+
+def test_an_extra_field_never_hides_a_bad_declared_one() -> None:
+    registry = EventRegistry()
+    with pytest.raises(EventValidationError, match="cardId"):
+        registry.decode(json.dumps(_card(cardId="", note="x")).encode())
+    model = CardTransition(
+        tenant_id="t", card_id="c", loop_id="l", from_stage="a", to_stage="b", method="api", user_id="u",
+        extra={"cardId": "other"},
+    )  # fmt: skip
+    with pytest.raises(EventValidationError, match="name of a declared one"):
+        registry.prepare(model)
+
+
+def test_the_schema_does_not_show_the_extra_mapping() -> None:
+    schema = json.dumps(EventRegistry().json_schema())
+    assert "$extra" not in schema

@@ -157,6 +157,7 @@ def test_the_schemas_cover_every_message_type() -> None:
         "unsubscribed",
         "notification",
         "acknowledged",
+        "history",
         "pong",
         "error",
     }
@@ -168,8 +169,9 @@ def test_the_schemas_cover_every_message_type() -> None:
         sample: dict[str, Any] = {"type": name, "messageId": "m"}
         payloads = {
             "authenticate": {"token": "t"},
-            "subscribe": {"tenantId": "tenant-001", "since": "1-0"},
+            "subscribe": {"tenantId": "tenant-001", "since": "1-0", "backlog": 20},
             "unsubscribe": {"tenantId": "tenant-001"},
+            "history": {"tenantId": "tenant-001", "before": "1-0", "limit": 20},
             "acknowledge": {"notificationId": "tenant-001:x"},
         }
         if name in payloads:

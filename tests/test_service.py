@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 import raw_ws
-from arda.events import Retention
+from arda.events import Event, Retention
 from arda.notifications.acks import NotificationAcknowledged
 from conftest import eventually, order
 from ws_client import Running, running_service, token
@@ -666,3 +667,102 @@ async def test_a_subscribe_storm_on_a_fresh_tenant_asks_redis_once_and_misses_no
             (note,) = await c.notifications(1)
             assert note["data"]["cardId"] == "after"
             assert note["position"] == published[0]["position"]
+
+
+# -- schema evolution: a tolerant reader -------------------------------------------------------------------------
+async def test_fields_the_service_does_not_know_reach_the_browser_in_data(redis_url: str, tmp_path: Path) -> None:
+    """A newer publisher adds ``note`` and a nested object to card.transition: through the bus, the HTTP API and a
+    raw PUBLISH, the notification's ``data`` carries them (masked like every field), live and replayed."""
+    extra: dict[str, Any] = {"note": "night shift", "meta": {"line": {"n": 3}, "password": "hunter2"}}
+    async with running_service(redis_url, tmp_path) as svc, svc.user() as c:
+        sub = await c.subscribe()
+        await svc.service.bus.publish(card(id="e-bus", **extra))
+        await svc.publish(card(id="e-http", **extra))
+        raw = json.dumps(card(id="e-raw", **extra)).encode()
+        await asyncio.to_thread(redis.Redis.from_url(redis_url).publish, "arda:events:tenant-001", raw)
+        got = await c.notifications(3)
+        assert [n["eventId"] for n in got] == ["e-bus", "e-http", "e-raw"]
+        for n in got:
+            assert n["data"]["note"] == "night shift"
+            assert n["data"]["meta"]["line"] == {"n": 3}
+            assert n["data"]["meta"]["password"] != "hunter2"  # masked like every field
+        async with svc.user() as again:
+            await again.subscribe(since=sub["position"])
+            replayed = await again.notifications(2)  # the two stored ones (a raw PUBLISH is live only)
+            assert [n["data"]["note"] for n in replayed] == ["night shift", "night shift"]
+        page = await svc.service.bus.history("tenant-001")
+        assert [e.extra if isinstance(e, Event) else None for e in page.events] == [extra, extra]
+
+
+# -- the inbox: backlog, read state, history -------------------------------------------------------------------
+async def _inbox_fixture(svc: Running) -> list[dict[str, Any]]:
+    """Nine events of tenant-001: u-1 may see six of them (three are for u-2 only); u-1 has read the second."""
+    events = []
+    for n in range(9):
+        extra: dict[str, Any] = {"recipients": ["u-2"]} if n % 3 == 2 else {}
+        events.append(order(n=n, **extra))
+    published = await svc.publish(*events)
+    mine = [p for n, p in enumerate(published) if n % 3 != 2]
+    async with svc.user() as c:
+        await c.subscribe()
+        await c.send("acknowledge", {"notificationId": f"tenant-001:{mine[1]['id']}"}, "k")
+        await c.expect("acknowledged")
+    return mine
+
+
+async def test_a_backlog_gives_the_newest_the_user_may_see_with_read_state_then_live(svc: Running) -> None:
+    mine = await _inbox_fixture(svc)
+    async with svc.user() as c:
+        sub = await c.subscribe(backlog=5)
+        assert sub["backlog"] == 5
+        assert sub["recovered"] is True
+        got = await c.notifications(5)
+        assert [n["eventId"] for n in got] == [p["id"] for p in mine[1:]]  # the newest five, oldest first
+        assert [n["read"] for n in got] == [True, False, False, False, False]
+        (later,) = await svc.publish(order(n=99))
+        (live,) = await c.notifications(1)
+        assert live["eventId"] == later["id"]
+        assert live["read"] is False
+        assert [m for m in await c.quiet() if m["type"] == "notification"] == []  # nothing twice
+    async with svc.user("u-9") as stranger:
+        sub = await stranger.subscribe(backlog=50)
+        assert sub["backlog"] == 7  # what u-9 may see: the events for everybody (not u-2's), the later one too
+        assert len(await stranger.notifications(7)) == 7
+
+
+async def test_a_resume_wins_over_a_backlog(mem: Running) -> None:
+    mine = await _inbox_fixture(mem)
+    async with mem.user() as c:
+        sub = await c.subscribe(since=mine[-2]["position"], backlog=5)
+        assert sub["backlog"] == 0
+        (replayed,) = await c.notifications(1)
+        assert replayed["eventId"] == mine[-1]["id"]
+        assert replayed["read"] is False
+
+
+async def test_history_pages_back_newest_first_with_read_state(mem: Running) -> None:
+    mine = await _inbox_fixture(mem)
+    async with mem.user() as c:
+        first = await c.history(limit=4)
+        assert [n["eventId"] for n in first["notifications"]] == [p["id"] for p in reversed(mine[2:])]
+        assert first["hasMore"] is True
+        rest = await c.history(before=first["before"], limit=4)
+        assert [n["eventId"] for n in rest["notifications"]] == [mine[1]["id"], mine[0]["id"]]
+        assert [n["read"] for n in rest["notifications"]] == [True, False]
+        assert rest["hasMore"] is False
+        assert rest["before"] is None
+        await c.send("history", {"tenantId": "tenant-001", "limit": 101}, "h2")
+        assert (await c.expect("error"))["payload"]["code"] == "invalid_message"
+        await c.send("history", {"tenantId": "tenant-001", "before": "yesterday"}, "h3")
+        assert (await c.expect("error"))["payload"]["code"] == "invalid_message"
+        await c.send("history", {"tenantId": "tenant-777"}, "h4")
+        assert (await c.expect("error"))["payload"]["code"] == "forbidden"
+        await c.send("subscribe", {"tenantId": "tenant-001", "backlog": 501}, "s")
+        assert (await c.expect("error"))["payload"]["code"] == "invalid_message"
+
+
+async def test_http_history_for_a_user_says_what_the_user_read(mem: Running) -> None:
+    mine = await _inbox_fixture(mem)
+    status, body, _ = await mem.http("GET", "/v1/tenants/tenant-001/events", auth=token("u-1", ["tenant-001"]))
+    assert status == 200, body
+    assert [(n["eventId"], n["read"]) for n in body["notifications"]] == [(p["id"], n == 1) for n, p in enumerate(mine)]

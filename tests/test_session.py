@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import pytest
 
 from arda.events import AnyEvent, HistoryPage, OrderCreated
@@ -18,6 +19,7 @@ from arda.notifications.acks import NotificationAcknowledged
 from arda.notifications.auth import Identity
 from arda.notifications.codes import ErrorCode
 from arda.notifications.errors import AuthError
+from arda.notifications.mapper import Notification, NotificationMapper
 from arda.notifications.protocol import iso
 from arda.notifications.ratelimit import KeyedBuckets
 from arda.notifications.session import (
@@ -33,6 +35,7 @@ from arda.notifications.session import (
     MarkRead,
     ReadMarks,
     ReadPage,
+    Replay,
     Rules,
     Send,
     SendPing,
@@ -50,8 +53,15 @@ ALICE = Identity(USER, frozenset({TENANT, OTHER, THIRD}), frozenset(), T0 + 3600
 MONITOR = Identity("mo", frozenset({TENANT}), frozenset({"monitor"}), T0 + 3600, T0)
 
 
-def render(stream: str, event: AnyEvent) -> bytes:
-    return f"{stream}:{event.id}".encode()
+def render(stream: str, event: AnyEvent, read: bool = False) -> bytes:
+    return f"{stream}:{event.id}{' (read)' if read else ''}".encode()
+
+
+MAPPER = NotificationMapper()
+
+
+def notify(stream: str, event: AnyEvent, read: bool) -> Notification:
+    return msgspec.structs.replace(MAPPER.map(event, stream), read=read)
 
 
 @pytest.fixture
@@ -67,6 +77,7 @@ def rules() -> Rules:
         heartbeat_timeout_s=10.0,
         ack_limits=KeyedBuckets(0.01, 2.0),
         render=render,
+        notify=notify,
     )
 
 
@@ -159,9 +170,11 @@ def ack_of(user: str, notification_id: str, position: str) -> NotificationAcknow
     )
 
 
-def page(*events: AnyEvent, reaches_back: bool = True, has_more: bool = False) -> HistoryPage:
+def page(
+    *events: AnyEvent, reaches_back: bool = True, has_more: bool = False, read: frozenset[str] = frozenset()
+) -> Replay:
     position = events[-1].position if events else None
-    return HistoryPage(list(events), reaches_back, position, has_more)
+    return Replay(HistoryPage(list(events), reaches_back, position, has_more), read)
 
 
 def authenticated(rules: Rules, identity: Identity = ALICE, now: float = T0) -> Session:
@@ -191,7 +204,7 @@ def subscribed(session: Session, stream: str, now: float) -> Join:
 
 # -- before authenticate ------------------------------------------------------------------------------------
 def test_connected_with_a_token_verifies_it_and_without_waits() -> None:
-    rules_ = Rules(1, 1, 1, 1, 1, 1, 1, 1, KeyedBuckets(1, 1), render)
+    rules_ = Rules(1, 1, 1, 1, 1, 1, 1, 1, KeyedBuckets(1, 1), render, notify)
     assert Session(rules_, SESSION_ID, T0).connected("tok") == [Verify("tok", None)]
     assert Session(rules_, SESSION_ID, T0).connected(None) == []
 
@@ -339,7 +352,7 @@ def test_subscribing_again_answers_without_joining_again(rules: Rules) -> None:
     assert outline(actions) == ["send subscribed"]
     assert decoded(actions[0]) == {
         "type": "subscribed",
-        "payload": {"tenantId": TENANT, "position": None, "recovered": True},
+        "payload": {"tenantId": TENANT, "position": None, "recovered": True, "backlog": 0},
         "messageId": "s2",
     }
 
@@ -352,7 +365,7 @@ def test_subscribe_without_since_starts_at_the_position(rules: Rules) -> None:
     join.catchup.hold(fast_key("6-0"), b"live:6")
     actions = session.located(TENANT, Located("5-0", None), T0 + 1)
     assert outline(actions) == ["send subscribed", "replay live:6"]
-    assert decoded(actions[0])["payload"] == {"tenantId": TENANT, "position": "5-0", "recovered": True}
+    assert decoded(actions[0])["payload"] == {"tenantId": TENANT, "position": "5-0", "recovered": True, "backlog": 0}
     assert not join.catchup.catching_up
     assert not session.busy
 
@@ -384,7 +397,7 @@ def test_the_full_resume_flow(rules: Rules) -> None:
     ]
     assert decoded(actions[0]) == {
         "type": "subscribed",
-        "payload": {"tenantId": TENANT, "position": "100-0", "recovered": True},
+        "payload": {"tenantId": TENANT, "position": "100-0", "recovered": True, "backlog": 0},
         "messageId": "s1",
     }
     assert catchup.catching_up  # still replaying
@@ -418,10 +431,10 @@ def test_resume_where_history_no_longer_reaches_back(rules: Rules) -> None:
     join.catchup.hold(fast_key("201-0"), b"live:201")
     join.catchup.hold(None, b"live:raw")
     join.catchup.hold(fast_key("202-0"), b"live:202")
-    gone = HistoryPage([], False, None, False)
+    gone = Replay(HistoryPage([], False, None, False))
     actions = session.located(TENANT, Located("200-0", gone), T0 + 1)
     assert outline(actions) == ["send subscribed", "replay live:201", "replay live:raw", "replay live:202"]
-    assert decoded(actions[0])["payload"] == {"tenantId": TENANT, "position": "200-0", "recovered": False}
+    assert decoded(actions[0])["payload"] == {"tenantId": TENANT, "position": "200-0", "recovered": False, "backlog": 0}
     assert not session.busy  # no read marks without a replay
     assert not join.catchup.catching_up
 
@@ -546,7 +559,7 @@ def test_a_later_page_that_no_longer_reaches_back_is_not_a_complete_replay(rules
     join.catchup.hold(fast_key("150-0"), b"live:150")
     first = page(order("e1", "101-0"), has_more=True)
     assert outline(session.located(TENANT, Located("100-0", first), T0 + 1))[-1] == "ReadPage tenant-a 101-0"
-    trimmed = HistoryPage([], False, "101-0", False)  # 102-0 … 149-0 are gone
+    trimmed = Replay(HistoryPage([], False, "101-0", False))  # 102-0 … 149-0 are gone
     actions = session.page(TENANT, trimmed, T0 + 2)
     assert outline(actions) == ["Close 4006"]
 

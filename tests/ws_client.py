@@ -115,12 +115,22 @@ class Client:
         await self.send("authenticate", {"token": token(user, tenants or ["tenant-001"], **kw)})
         return await self.expect("authenticated")
 
-    async def subscribe(self, tenant: str = "tenant-001", since: str | None = None) -> dict[str, Any]:
+    async def subscribe(
+        self, tenant: str = "tenant-001", since: str | None = None, *, backlog: int | None = None
+    ) -> dict[str, Any]:
         payload: dict[str, Any] = {"tenantId": tenant}
         if since is not None:
             payload["since"] = since
+        if backlog is not None:
+            payload["backlog"] = backlog
         await self.send("subscribe", payload)
         reply: dict[str, Any] = (await self.expect("subscribed"))["payload"]
+        return reply
+
+    async def history(self, tenant: str = "tenant-001", **payload: Any) -> dict[str, Any]:
+        """A ``history`` request; the reply's payload."""
+        await self.send("history", {"tenantId": tenant, **payload}, "h")
+        reply: dict[str, Any] = (await self.expect("history"))["payload"]
         return reply
 
     async def close(self) -> None:

@@ -34,7 +34,7 @@ from .backends.cluster import ClusterBackend
 from .backends.memory import MemoryBackend
 from .backends.redis import RedisBackend
 from .backoff import Backoff
-from .errors import BusClosedError, EventValidationError, PublishError
+from .errors import BusClosedError, BusError, EventValidationError, PublishError
 from .global_feed import FeedCursor, merge
 from .handlers import Handler
 from .models import AnyEvent, validate_tenant_id
@@ -329,6 +329,33 @@ class EventBus:
         """Every tenant's events after ``since``, oldest first. On a Redis Cluster, the global feed's shards
         merged by position (see :mod:`.global_feed`): ``since`` and every position are composites."""
         return await self._history(GLOBAL, since, limit)
+
+    async def history_before(
+        self, tenant_id: str, before: str | None = None, limit: int = 100, *, inclusive: bool = False
+    ) -> HistoryPage:
+        """Events of ``tenant_id`` before position ``before`` (at or before it when ``inclusive``; the newest when
+        None), **newest first**: what an inbox shows, paging back. ``position`` is where the next page starts
+        (pass it as ``before``); ``has_more`` whether it may have more. ``reaches_back`` is always True."""
+        return await self._history_before(validate_tenant_id(tenant_id), before, limit, inclusive)
+
+    async def global_history_before(
+        self, before: str | None = None, limit: int = 100, *, inclusive: bool = False
+    ) -> HistoryPage:
+        """:meth:`history_before` of the global feed (one Redis or Sentinel: on a Redis Cluster its shards have no
+        order to read back in, and :class:`BusError` says so)."""
+        return await self._history_before(GLOBAL, before, limit, inclusive)
+
+    async def _history_before(self, stream: str, before: str | None, limit: int, inclusive: bool) -> HistoryPage:
+        if self._lanes(stream) > 1:
+            raise BusError("the global feed of a Redis Cluster cannot be read backwards (its shards have no one order)")
+        self._check_since(stream, before)
+        if not 1 <= limit <= 10_000:
+            raise EventValidationError(None, "limit", "limit must be between 1 and 10000")
+        await self._ready()
+        streams = self.backend.global_streams if stream == GLOBAL else (stream,)
+        read = await self.backend.history_before(streams[0], before, limit, inclusive)
+        events = [e for entry in read.entries if (e := self._parse_stored(stream, entry.position, entry.payload))]
+        return HistoryPage(events, True, read.last or before, read.full)
 
     def _lanes(self, stream: str) -> int:
         """How many shards ``stream``'s positions are composed of (1: plain positions)."""

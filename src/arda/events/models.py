@@ -83,14 +83,23 @@ def _one() -> int:
     return 1
 
 
+#: The wire name of :attr:`Event.extra` (never written: extra fields are written at the top level).
+EXTRA_FIELD = "$extra"
+
+
 class Event(
     msgspec.Struct,
     kw_only=True,
     rename="camel",
     omit_defaults=True,
     tag_field="type",
+    forbid_unknown_fields=True,
 ):
-    """Base of every event type. Subclass it with ``tag="your.type"`` and register the subclass."""
+    """Base of every event type. Subclass it with ``tag="your.type"`` and register the subclass.
+
+    A tolerant reader: fields a type does not declare (a newer publisher's optional additions) are kept in
+    :attr:`extra` (wire names → values, in wire form) and written back at the top level, so history,
+    republishing and notifications carry them to consumers that know them."""
 
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] = msgspec.field(default_factory=uuid7)
     tenant_id: TenantId
@@ -100,6 +109,8 @@ class Event(
     user_id: NonEmpty | None = None
     recipients: list[NonEmpty] | None = None
     position: str | None = None
+    #: Fields of the event that its type does not declare (wire names → values), or None.
+    extra: dict[str, Any] | None = msgspec.field(default=None, name=EXTRA_FIELD)
 
     #: Title of the type in docs and in the JSON Schema.
     description: ClassVar[str] = ""

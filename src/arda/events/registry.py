@@ -22,7 +22,7 @@ import msgspec
 
 from . import jsonlimits
 from .errors import EventValidationError, RegistryError, UnknownEventTypeError
-from .models import BUILTIN_EVENT_TYPES, AnyEvent, Event, GenericEvent, validate_tenant_id
+from .models import BUILTIN_EVENT_TYPES, EXTRA_FIELD, AnyEvent, Event, GenericEvent, validate_tenant_id
 
 #: Event type names: dotted lower-case words, e.g. "order.status_changed".
 _TYPE_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")  # with fullmatch
@@ -42,6 +42,12 @@ def _field_of(message: str) -> str | None:
     return None
 
 
+def _declared(cls: type[Event]) -> frozenset[str]:
+    """The wire names a type declares (its tag field too; not :data:`EXTRA_FIELD`, which is never written)."""
+    names = {f.encode_name for f in msgspec.structs.fields(cls)} - {EXTRA_FIELD}
+    return frozenset(names | {"type"})
+
+
 class _Envelope(msgspec.Struct, rename="camel"):
     """What every event must carry to be routed, read leniently for events of unknown types."""
 
@@ -58,6 +64,7 @@ class EventRegistry:
         self._dict_decoder = msgspec.json.Decoder(dict[str, Any])
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(dict[str, Any])
         self._union: Any = None
+        self._fields: dict[type[Event], frozenset[str]] = {}  # each type's declared wire names
         for cls in types:
             self.register(cls)
 
@@ -121,6 +128,11 @@ class EventRegistry:
         cls = self._types.get(event_type)
         if cls is None:
             return self._generic(raw, event_type, _payload)
+        known = self._fields.get(cls) or self._fields.setdefault(cls, _declared(cls))
+        if not known.issuperset(raw):  # a tolerant reader: what the type does not declare is kept as ``extra``
+            extra = {k: v for k, v in raw.items() if k not in known}
+            raw = {k: v for k, v in raw.items() if k in known}
+            raw[EXTRA_FIELD] = extra
         try:
             return msgspec.convert(raw, cls)
         except msgspec.ValidationError as exc:
@@ -164,7 +176,9 @@ class EventRegistry:
             raise UnknownEventTypeError(parsed.type)
         if parsed.position is not None:
             parsed = msgspec.structs.replace(parsed, position=None)
-        data = self._encoder.encode(parsed)
+        extra = parsed.extra
+        core = parsed if not extra else msgspec.structs.replace(parsed, extra=None)
+        data = self._encoder.encode(core)
         # Models are not validated at construction: decode what we are about to send to check it.
         try:
             jsonlimits.decode(self._decoder, data)
@@ -172,7 +186,21 @@ class EventRegistry:
             raise EventValidationError(parsed.type, _field_of(str(exc)), str(exc)) from None
         except jsonlimits.JsonInputError as exc:
             raise EventValidationError(parsed.type, None, str(exc)) from None
+        if extra:
+            data = self._with_extra(parsed, data, extra)
+            try:
+                jsonlimits.decode(self._dict_decoder, data)
+            except jsonlimits.JsonInputError as exc:
+                raise EventValidationError(parsed.type, None, str(exc)) from None
         return parsed, data
+
+    def _with_extra(self, event: Event, data: bytes, extra: dict[str, Any]) -> bytes:
+        """``data`` (an event's JSON object without its extra fields) with them at the top level."""
+        known = self._fields.get(type(event)) or self._fields.setdefault(type(event), _declared(type(event)))
+        clash = [k for k in extra if k in known]
+        if clash:
+            raise EventValidationError(event.type, clash[0], "an extra field has the name of a declared one")
+        return data[:-1] + b"," + self._encoder.encode(extra)[1:]
 
     def encode(self, event: AnyEvent) -> bytes:
         """Wire JSON of an event (a :class:`GenericEvent`'s ``fields`` are written at the top level)."""
@@ -194,6 +222,10 @@ class EventRegistry:
             if event.position is not None:
                 wire["position"] = event.position
             return self._encoder.encode(wire)
+        if event.extra:
+            return self._with_extra(
+                event, self._encoder.encode(msgspec.structs.replace(event, extra=None)), event.extra
+            )
         return self._encoder.encode(event)
 
     def to_wire(self, event: AnyEvent) -> dict[str, Any]:
@@ -210,6 +242,7 @@ class EventRegistry:
         for tag, cls in self._types.items():
             definition = schema["$defs"].get(cls.__name__)
             if definition is not None:
+                definition.get("properties", {}).pop(EXTRA_FIELD, None)  # written at the top level, never as such
                 definition["description"] = cls.description or (cls.__doc__ or "").strip()
                 definition["x-event-type"] = tag
         return schema

@@ -293,10 +293,14 @@ class HttpApi:
             events: list[Any] = [default_registry.to_wire(e) for e in page.events]
             key = "events"
         else:  # what the user sees as notifications, as live delivery and replay decide it (.visibility)
+            seen = [e for e in page.events if audience(tenant, e).sees(user) is As.NOTIFICATION]
+            try:
+                marks = await self.bus.read_marks(tenant, user, [e.id for e in seen]) if seen else []
+            except BusError as exc:
+                return _problem(503, f"read state unavailable: {exc}")
             events = [
-                msgspec.to_builtins(self.render(e, tenant))
-                for e in page.events
-                if audience(tenant, e).sees(user) is As.NOTIFICATION
+                msgspec.to_builtins(msgspec.structs.replace(self.render(e, tenant), read=read))
+                for e, read in zip(seen, marks, strict=True)
             ]
             key = "notifications"
         return _response(

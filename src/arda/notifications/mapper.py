@@ -92,6 +92,9 @@ class Notification(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=F
     stream: str
     #: The event's wire fields (camelCase), masked, without ``position``.
     data: dict[str, Any]
+    #: Whether the connection's user has read it (acknowledged it, on any device). Live notifications are new:
+    #: false. Backlog, replay and ``history`` say what the user's read state says.
+    read: bool = False
 
 
 Formatter = Callable[[AnyEvent], NotificationText]

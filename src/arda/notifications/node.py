@@ -36,7 +36,7 @@ from .errors import AuthError, HandshakeError
 from .framing import FLOODED, PROTOCOL_ERROR, Failure, Framing, InboundBudget, Message
 from .handshake import Request, TrustedProxies, client_address
 from .hub import Hub, Peer
-from .mapper import NotificationMapper
+from .mapper import Notification, NotificationMapper
 from .metrics import Metrics
 from .ratelimit import KeyedBuckets
 from .session import (
@@ -45,13 +45,16 @@ from .session import (
     Close,
     Count,
     Drop,
+    Inbox,
     Join,
     Leave,
     Locate,
     Located,
     MarkRead,
+    ReadHistory,
     ReadMarks,
     ReadPage,
+    Replay,
     Rules,
     Send,
     SendPing,
@@ -63,8 +66,12 @@ from .websocket import Connection
 
 log = logging.getLogger("arda.notifications")
 #: The actions that may need to wait for I/O.
-IoAction = Verify | Locate | ReadPage | ReadMarks | MarkRead
+IoAction = Verify | Locate | ReadPage | ReadHistory | ReadMarks | MarkRead
 REPLAY_PAGE = 500
+#: A backlog or ``history`` reads back this many events at a time, and at most INBOX_SCAN in all (events the user
+#: may not see are skipped; past the bound the page ends with ``hasMore``).
+INBOX_PAGE = 200
+INBOX_SCAN = 5000
 #: Frames kept for replays (a few MB at most).
 FRAME_CACHE = 4096
 #: Close codes used as metric labels; a client's own choice of code is counted as "other".
@@ -101,6 +108,7 @@ class Node:
             heartbeat_timeout_s=settings.heartbeat_timeout_s,
             ack_limits=KeyedBuckets(settings.ack_rate, settings.ack_burst),
             render=self.frame_for,
+            notify=self.notification_for,
         )
         self.budget = InboundBudget(settings.preauth_budget, settings.inbound_budget)
         self.trusted = TrustedProxies(settings.proxies)
@@ -110,7 +118,7 @@ class Node:
         self.all_closed = asyncio.Event()  # set whenever no connection is open
         self.all_closed.set()
         self._encoder = msgspec.json.Encoder()
-        self._frames: OrderedDict[tuple[str, str, str | None], bytes] = OrderedDict()  # replay frame cache
+        self._frames: OrderedDict[tuple[str, str, str | None, bool], bytes] = OrderedDict()  # replay frame cache
         self._streams: dict[str, tuple[Callable[[AnyEvent], None], asyncio.Future[None]]] = {}
         # stream → when anyone of the tenant last marked something read (ms, None: never), as learned from Redis
         # while the bus kept delivering the stream here (its reconnect count then); dropped on any new mark
@@ -273,12 +281,13 @@ class Node:
             except AuthError as exc:
                 return session.verified(exc, action.message_id, now)
             return None if identity is None else session.verified(identity, action.message_id, now)
-        if isinstance(action, Locate) and self.acquired(action.stream):
+        if isinstance(action, Locate) and self.acquired(action.stream) and not action.backlog:
             position = self.bus.known_position(action.stream)  # every event after it reaches this node
             if position is not None and action.since is None:
                 return session.located(action.stream, Located(position, None), now)
             if position is not None and action.since == position:  # up to date: nothing to replay
-                return session.located(action.stream, Located(position, HistoryPage([], True, position, False)), now)
+                located = Located(position, Replay(HistoryPage([], True, position, False)))
+                return session.located(action.stream, located, now)
         if isinstance(action, ReadMarks) and self._no_marks_since(action.stream, action.since):
             return session.marks(action.stream, [], now)
         return None
@@ -319,24 +328,45 @@ class Node:
             try:
                 await self.acquire(action.stream)
                 if action.since is None:
-                    located = Located(await self._latest(action.stream), None)
+                    position = await self._latest(action.stream)
+                    backlog = None
+                    if action.backlog:
+                        try:
+                            backlog = await self._inbox(action.stream, action.user_id, position, action.backlog, True)
+                        except BusError as exc:  # a cluster's global feed cannot be read back: none (it says 0)
+                            if action.stream != GLOBAL:
+                                raise
+                            log.info("no backlog for the global feed here", extra={"error": str(exc)})
+                    located = Located(position, None, backlog)
                 else:
                     page = await self._page(action.stream, action.since)
                     since = action.since
-                    located = Located(since if page.reaches_back else await self._latest(action.stream), page)
+                    position = since if page.reaches_back else await self._latest(action.stream)
+                    located = Located(position, await self._replay(action.stream, page, conn.session.user_id))
             except Exception as exc:
                 log.exception("subscribe failed", extra={"clientId": conn.id, "tenantId": action.stream})
                 located = exc
             return session.located(action.stream, located, self.clock())
         if isinstance(action, ReadPage):
-            read: HistoryPage | Exception | None = None
+            read: Replay | Exception | None = None
             if await self._drained(conn):
                 try:
-                    read = await self._page(action.stream, action.since)
+                    page = await self._page(action.stream, action.since)
+                    read = await self._replay(action.stream, page, conn.session.user_id)
                 except Exception as exc:
                     log.exception("replay failed", extra={"clientId": conn.id, "tenantId": action.stream})
                     read = exc
             return session.page(action.stream, read, self.clock())
+        if isinstance(action, ReadHistory):
+            inbox: Inbox | Exception
+            try:
+                inbox = await self._inbox(action.stream, action.user_id, action.before, action.limit, False)
+            except Exception as exc:
+                log.warning(
+                    "history unavailable", extra={"clientId": conn.id, "tenantId": action.stream, "error": repr(exc)}
+                )
+                inbox = exc
+            return session.history(action.stream, inbox, action.message_id, self.clock())
         if isinstance(action, ReadMarks):
             marks: list[str] | Exception
             try:
@@ -372,6 +402,41 @@ class Node:
         if stream == GLOBAL:
             return await self.bus.global_history(since=since, limit=REPLAY_PAGE)
         return await self.bus.history(stream, since=since, limit=REPLAY_PAGE)
+
+    async def _replay(self, stream: str, page: HistoryPage, user: str | None) -> Replay:
+        """A replay page with what of it the user has read."""
+        if not page.reaches_back or not page.events or user is None:
+            return Replay(page)
+        return Replay(page, await self._read_of(stream, user, [e.id for e in page.events]))
+
+    async def _read_of(self, stream: str, user: str, event_ids: list[str]) -> frozenset[str]:
+        """Which of ``event_ids`` the user has read (none on the global stream: read state is per tenant)."""
+        if stream == GLOBAL or not event_ids:
+            return frozenset()
+        marks = await self.bus.read_marks(stream, user, event_ids)
+        return frozenset(e for e, read in zip(event_ids, marks, strict=True) if read)
+
+    async def _inbox(self, stream: str, user: str, end: str | None, limit: int, inclusive: bool) -> Inbox:
+        """The newest ``limit`` notifications ``user`` may see on ``stream`` before ``end`` (at or before it when
+        ``inclusive``), newest first, with their read state. Reads back page by page past what the user may not
+        see, up to :data:`INBOX_SCAN` events; ``before`` is where the next page starts."""
+        found: list[AnyEvent] = []
+        scanned, before, more = 0, end, True
+        while more and len(found) < limit and scanned < INBOX_SCAN:
+            if stream == GLOBAL:
+                page = await self.bus.global_history_before(before, INBOX_PAGE, inclusive=inclusive)
+            else:
+                page = await self.bus.history_before(stream, before, INBOX_PAGE, inclusive=inclusive)
+            inclusive, more, before = False, page.has_more, page.position
+            scanned += len(page.events)
+            for event in page.events:
+                if audience(stream, event).sees(user) is As.NOTIFICATION:
+                    found.append(event)
+                    if len(found) == limit:
+                        before, more = event.position, True  # the next page starts before this one
+                        break
+        read = await self._read_of(stream, user, [e.id for e in found])
+        return Inbox([(e, e.id in read) for e in found], more, before if more else None)
 
     async def _drained(self, conn: Connection) -> bool:
         """Wait until the connection's socket buffer is below half the outbound limit (False: it never was, and
@@ -488,20 +553,25 @@ class Node:
         self._spawn(unsubscribe())
 
     # -- events -----------------------------------------------------------------------------------
-    def frame_for(self, stream: str, event: AnyEvent) -> bytes:
-        """The notification frame for an event on a stream (mapped, masked, encoded, framed — once per event and
-        stream). Kept in a small LRU, so that many clients resuming over the same events map each of them once."""
-        key = (stream, event.id, event.position)
+    def frame_for(self, stream: str, event: AnyEvent, read: bool = False) -> bytes:
+        """The notification frame for an event on a stream (mapped, masked, encoded, framed — once per event,
+        stream and read state). Kept in a small LRU, so that many clients resuming over the same events map each
+        of them once."""
+        key = (stream, event.id, event.position, read)
         frame = self._frames.get(key)
         if frame is not None:
             self._frames.move_to_end(key)
             return frame
-        notification = self.mapper.map(event, stream)
+        notification = self.notification_for(stream, event, read)
         frame = frames.text_frame(protocol.notification_message(self._encoder.encode(notification)))
         self._frames[key] = frame
         if len(self._frames) > FRAME_CACHE:
             self._frames.popitem(last=False)
         return frame
+
+    def notification_for(self, stream: str, event: AnyEvent, read: bool = False) -> Notification:
+        notification = self.mapper.map(event, stream)
+        return msgspec.structs.replace(notification, read=True) if read else notification
 
     def on_event(self, stream: str, event: AnyEvent) -> None:
         """An event from the bus: to every local subscriber of ``stream`` who sees it (:mod:`.visibility`)."""

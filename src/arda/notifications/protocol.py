@@ -3,13 +3,14 @@
 Client → server (JSON text frames)::
 
     {"type":"authenticate","payload":{"token":"<JWT>"},"messageId":"a1"}
-    {"type":"subscribe","payload":{"tenantId":"tenant-001","since":"<position>"},"messageId":"s1"}
+    {"type":"subscribe","payload":{"tenantId":"tenant-001","since":"<position>","backlog":50},"messageId":"s1"}
     {"type":"unsubscribe","payload":{"tenantId":"tenant-001"},"messageId":"u1"}
     {"type":"acknowledge","payload":{"notificationId":"<id>"},"messageId":"k1"}
+    {"type":"history","payload":{"tenantId":"tenant-001","before":"<position>","limit":50},"messageId":"h1"}
     {"type":"ping","messageId":"p1"}
 
 Server → client: ``authenticated``, ``subscribed``, ``unsubscribed``, ``notification``, ``acknowledged``,
-``pong``, ``error`` — see ``docs/protocol.md``. Every reply carries the request's ``messageId``.
+``history``, ``pong``, ``error`` — see ``docs/protocol.md``. Every reply carries the request's ``messageId``.
 """
 
 from __future__ import annotations
@@ -42,9 +43,17 @@ class Authenticate(_Message, tag="authenticate", kw_only=True):
     payload: AuthenticatePayload
 
 
+_Position = Annotated[str, msgspec.Meta(max_length=MAX_POSITION_CHARS)]
+#: The most notifications a ``subscribe`` may ask for as its backlog, and a ``history`` page may hold.
+MAX_BACKLOG = 500
+MAX_HISTORY_PAGE = 100
+
+
 class SubscribePayload(msgspec.Struct, kw_only=True, rename="camel"):
     tenant_id: _Tenant
-    since: Annotated[str, msgspec.Meta(max_length=MAX_POSITION_CHARS)] | None = None
+    since: _Position | None = None
+    #: Without ``since``: the newest N notifications the user may see, sent after ``subscribed``, before live.
+    backlog: Annotated[int, msgspec.Meta(ge=0, le=MAX_BACKLOG)] = 0
 
 
 class Subscribe(_Message, tag="subscribe", kw_only=True):
@@ -67,12 +76,23 @@ class Acknowledge(_Message, tag="acknowledge", kw_only=True):
     payload: AcknowledgePayload
 
 
+class HistoryRequestPayload(msgspec.Struct, kw_only=True, rename="camel"):
+    tenant_id: _Tenant
+    #: Older than this position (the newest when absent): the reply's ``before`` pages on.
+    before: _Position | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_HISTORY_PAGE)] = 50
+
+
+class History(_Message, tag="history", kw_only=True):
+    payload: HistoryRequestPayload
+
+
 class Ping(_Message, tag="ping", kw_only=True):
     pass
 
 
-ClientMessage = Authenticate | Subscribe | Unsubscribe | Acknowledge | Ping
-CLIENT_MESSAGE_TYPES = ("authenticate", "subscribe", "unsubscribe", "acknowledge", "ping")
+ClientMessage = Authenticate | Subscribe | Unsubscribe | Acknowledge | History | Ping
+CLIENT_MESSAGE_TYPES = ("authenticate", "subscribe", "unsubscribe", "acknowledge", "history", "ping")
 _decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(ClientMessage)
 _lenient = msgspec.json.Decoder(dict[str, Any])
 _encoder = msgspec.json.Encoder()
@@ -105,6 +125,9 @@ def decode_client_message(data: bytes) -> ClientMessage:
     since = message.payload.since if isinstance(message, Subscribe) else None
     if since is not None and not (is_position(since) or is_composite(since)):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "invalid message: `payload.since` is not a position")
+    before = message.payload.before if isinstance(message, History) else None
+    if before is not None and not is_position(before):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "invalid message: `payload.before` is not a position")
     return message
 
 
@@ -136,6 +159,7 @@ class SubscribedPayload(msgspec.Struct, kw_only=True, rename="camel"):
     tenant_id: str
     position: str | None  # where the subscription starts: the stream's position (``global``: the global stream's)
     recovered: bool  # false: ``since`` was no longer in history and nothing was replayed
+    backlog: int = 0  # how many backlog notifications follow (``subscribe`` with ``backlog``, without ``since``)
 
 
 class Subscribed(_ServerMessage, tag="subscribed", kw_only=True):
@@ -176,7 +200,19 @@ class Error(_ServerMessage, tag="error", kw_only=True):
     message_id: MessageId | None = None
 
 
-ServerMessage = Authenticated | Subscribed | Unsubscribed | Acknowledged | Pong | Error
+class HistoryReplyPayload(msgspec.Struct, kw_only=True, rename="camel"):
+    tenant_id: str
+    notifications: list[Notification]  # newest first, each with ``read``
+    has_more: bool
+    before: str | None  # pass as ``before`` for the next (older) page
+
+
+class HistoryReply(_ServerMessage, tag="history", kw_only=True):
+    payload: HistoryReplyPayload
+    message_id: MessageId | None = None
+
+
+ServerMessage = Authenticated | Subscribed | Unsubscribed | Acknowledged | HistoryReply | Pong | Error
 """Every server message but ``notification`` (its payload is a :class:`~.mapper.Notification`, encoded once per
 event and wrapped by :func:`notification_message`)."""
 

@@ -42,7 +42,8 @@ from .acks import NotificationAcknowledged
 from .auth import Identity
 from .codes import CloseCode, ErrorCode
 from .errors import AuthError, ProtocolError
-from .protocol import Acknowledge, Authenticate, Ping, Subscribe, Unsubscribe
+from .mapper import Notification
+from .protocol import Acknowledge, Authenticate, History, Ping, Subscribe, Unsubscribe
 from .ratelimit import KeyedBuckets, TokenBucket
 from .visibility import GLOBAL, As, audience
 
@@ -106,10 +107,13 @@ class Leave(NamedTuple):
 
 class Locate(NamedTuple):
     """Make sure the bus delivers ``stream`` here, then find where the subscription starts: the stream's position
-    (``since`` None) or history after ``since``. Answer with :meth:`Session.located`."""
+    (``since`` None) or history after ``since``; with ``backlog`` (and no ``since``), also the newest ``backlog``
+    notifications ``user_id`` may see, up to that position. Answer with :meth:`Session.located`."""
 
     stream: str
     since: str | None
+    backlog: int = 0
+    user_id: str = ""
 
 
 class ReadPage(NamedTuple):
@@ -117,6 +121,17 @@ class ReadPage(NamedTuple):
 
     stream: str
     since: str
+
+
+class ReadHistory(NamedTuple):
+    """Read the newest ``limit`` notifications ``user_id`` may see on ``stream`` before ``before``; answer with
+    :meth:`Session.history`."""
+
+    stream: str
+    user_id: str
+    before: str | None
+    limit: int
+    message_id: str | None
 
 
 class ReadMarks(NamedTuple):
@@ -150,17 +165,35 @@ Action = (
     | Leave
     | Locate
     | ReadPage
+    | ReadHistory
     | ReadMarks
     | MarkRead
 )
 PING = SendPing()
 
 
+class Replay(NamedTuple):
+    """A page of history to replay, and which of its events the user has read."""
+
+    page: HistoryPage
+    read: frozenset[str] = frozenset()
+
+
+class Inbox(NamedTuple):
+    """Notifications the user may see, newest first, each with whether the user read it; ``before`` pages on."""
+
+    events: list[tuple[AnyEvent, bool]]
+    has_more: bool
+    before: str | None
+
+
 class Located(NamedTuple):
-    """Where a subscription starts: ``position``, and (with ``since``) history's first page after it."""
+    """Where a subscription starts: ``position``, and (with ``since``) history's first page after it, or (with a
+    backlog) the newest notifications up to ``position``."""
 
     position: str | None
-    page: HistoryPage | None
+    page: Replay | None
+    backlog: Inbox | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +210,11 @@ class Rules:
     heartbeat_timeout_s: float
     #: Acknowledgements per user on this node: a budget of their own, never the tenant's.
     ack_limits: KeyedBuckets
-    #: The notification frame of an event on a stream (mapped, masked, encoded, framed; cached by the node).
-    render: Callable[[str, AnyEvent], bytes]
+    #: The notification frame of an event on a stream, read by the user or not (mapped, masked, encoded, framed;
+    #: cached by the node).
+    render: Callable[[str, AnyEvent, bool], bytes]
+    #: The notification of an event on a stream, read by the user or not (for ``history`` replies).
+    notify: Callable[[str, AnyEvent, bool], Notification]
 
 
 class _Resume:
@@ -288,7 +324,10 @@ class Session:
             text = "token expired: authenticate with a fresh one"
             return [Count("token_expired"), _error(ErrorCode.TOKEN_EXPIRED, text, mid)]
         if isinstance(message, Subscribe):
-            return self._subscribe(identity, message.payload.tenant_id, message.payload.since, mid)
+            payload = message.payload
+            return self._subscribe(identity, payload.tenant_id, payload.since, payload.backlog, mid)
+        if isinstance(message, History):
+            return self._history(identity, message.payload, mid)
         if isinstance(message, Unsubscribe):
             return self._unsubscribe(identity, message.payload.tenant_id, mid)
         assert isinstance(message, Acknowledge)
@@ -335,7 +374,9 @@ class Session:
         return self._done(actions, now)
 
     # -- subscribe / unsubscribe --------------------------------------------------------------------
-    def _subscribe(self, identity: Identity, stream: str, since: str | None, mid: str | None) -> list[Action]:
+    def _subscribe(
+        self, identity: Identity, stream: str, since: str | None, backlog: int, mid: str | None
+    ) -> list[Action]:
         if stream != GLOBAL:
             try:
                 validate_tenant_id(stream)
@@ -354,10 +395,13 @@ class Session:
         self.subs[stream] = catchup
         self.flow = _Resume(stream, catchup, since, mid)
         self.busy = True
-        return [Join(stream, catchup, identity.user_id), Locate(stream, since)]
+        backlog = 0 if since is not None else backlog  # a resume: ``since`` wins
+        return [Join(stream, catchup, identity.user_id), Locate(stream, since, backlog, identity.user_id)]
 
-    def _subscribed(self, stream: str, position: str | None, recovered: bool, mid: str | None) -> Send:
-        payload = protocol.SubscribedPayload(tenant_id=stream, position=position, recovered=recovered)
+    def _subscribed(
+        self, stream: str, position: str | None, recovered: bool, mid: str | None, backlog: int = 0
+    ) -> Send:
+        payload = protocol.SubscribedPayload(tenant_id=stream, position=position, recovered=recovered, backlog=backlog)
         return _reply(protocol.encode(protocol.Subscribed(payload=payload, message_id=mid)))
 
     def _current(self, stream: str) -> _Resume | None:
@@ -379,16 +423,19 @@ class Session:
             actions: list[Action] = [self._leave(stream), Count("internal_error")]
             actions.append(_error(ErrorCode.INTERNAL_ERROR, text, flow.message_id))
             return self._done(actions, now)
-        page = result.page
-        recovered = page is None or page.reaches_back
-        actions = [self._subscribed(stream, result.position, recovered, flow.message_id)]
+        replay = result.page
+        recovered = replay is None or replay.page.reaches_back
+        backlog = result.backlog.events if result.backlog is not None else []
+        actions = [self._subscribed(stream, result.position, recovered, flow.message_id, len(backlog))]
         position = result.position
         flow.catchup.after = mark_of(position) if position is not None and recovered else None
-        if page is not None and page.reaches_back:
-            return self._replay(flow, page, actions, now)
+        if replay is not None and replay.page.reaches_back:
+            return self._replay(flow, replay, actions, now)
+        render = self.rules.render
+        actions += [Send(render(stream, event, read), True) for event, read in reversed(backlog)]  # oldest first
         return self._caught_up(flow, recovered, actions, now)
 
-    def page(self, stream: str, result: HistoryPage | Exception | None, now: float) -> list[Action]:
+    def page(self, stream: str, result: Replay | Exception | None, now: float) -> list[Action]:
         """The next page of a replay (None: the socket did not drain in time — the node closed it)."""
         flow = self._current(stream)
         if flow is None or result is None:
@@ -398,19 +445,20 @@ class Session:
             self.flow = None
             reason = f"replay failed ({type(result).__name__}): resume again"
             return [Close(codes.RESYNC, reason)]
-        if not result.reaches_back:  # trimmed while the client drained: what the replay has left is gone
+        if not result.page.reaches_back:  # trimmed while the client drained: what the replay has left is gone
             self.flow = None
             return [Close(codes.RESYNC, "history moved on during the replay: resume again")]
         return self._replay(flow, result, [], now)
 
-    def _replay(self, flow: _Resume, page: HistoryPage, actions: list[Action], now: float) -> list[Action]:
+    def _replay(self, flow: _Resume, replay: Replay, actions: list[Action], now: float) -> list[Action]:
         catchup = flow.catchup
         user = self.user_id
         render = self.rules.render
+        page, read = replay
         for event in page.events:
             seen = audience(flow.stream, event).sees(user)
             if seen is As.NOTIFICATION:
-                actions.append(Send(render(flow.stream, event), True))
+                actions.append(Send(render(flow.stream, event, event.id in read), True))
             elif seen is As.ACKNOWLEDGEMENT and isinstance(event, NotificationAcknowledged):
                 actions.append(Send(frames.text_frame(protocol.acknowledged(event.notification_id)), True))
             assert event.position is not None
@@ -439,6 +487,33 @@ class Session:
             for event_id in result:
                 actions.append(_reply(protocol.acknowledged(acks.notification_id(stream, event_id))))
         return self._done(actions, now)
+
+    # -- history ------------------------------------------------------------------------------------
+    def _history(self, identity: Identity, request: protocol.HistoryRequestPayload, mid: str | None) -> list[Action]:
+        stream = request.tenant_id
+        if stream != GLOBAL:
+            try:
+                validate_tenant_id(stream)
+            except InvalidTenantError as exc:
+                return [_error(ErrorCode.INVALID_MESSAGE, f"invalid tenantId: {exc.detail}", mid)]
+        if not identity.may_subscribe(stream):
+            return [Count("forbidden"), _error(ErrorCode.FORBIDDEN, f"not allowed for tenant {stream}", mid)]
+        self.busy = True
+        return [ReadHistory(stream, identity.user_id, request.before, request.limit, mid)]
+
+    def history(self, stream: str, result: Inbox | Exception, message_id: str | None, now: float) -> list[Action]:
+        """The page of a :class:`ReadHistory` (newest first), or why it could not be read."""
+        if isinstance(result, Exception):
+            text = f"history unavailable: {type(result).__name__}"
+            return self._done([Count("internal_error"), _error(ErrorCode.INTERNAL_ERROR, text, message_id)], now)
+        notify = self.rules.notify
+        payload = protocol.HistoryReplyPayload(
+            tenant_id=stream,
+            notifications=[notify(stream, event, read) for event, read in result.events],
+            has_more=result.has_more,
+            before=result.before,
+        )
+        return self._done([_reply(protocol.encode(protocol.HistoryReply(payload=payload, message_id=message_id)))], now)
 
     def _unsubscribe(self, identity: Identity, stream: str, mid: str | None) -> list[Action]:
         if stream not in self.subs:
@@ -520,13 +595,16 @@ __all__ = [
     "Close",
     "Count",
     "Drop",
+    "Inbox",
     "Join",
     "Leave",
     "Locate",
     "Located",
     "MarkRead",
+    "ReadHistory",
     "ReadMarks",
     "ReadPage",
+    "Replay",
     "Rules",
     "Send",
     "SendPing",

@@ -114,6 +114,11 @@ class Backend(Protocol):
 
     async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead: ...
 
+    async def history_before(self, stream: str, end: str | None, limit: int, inclusive: bool = False) -> HistoryRead:
+        """At most ``limit`` entries before ``end`` (at or before it when ``inclusive``; the newest when None),
+        **newest first**, anchors left out; ``last`` is where the next page (``end=last``) starts."""
+        ...
+
     async def top(self, stream: str) -> str:
         """The position of the newest entry (an anchor is stored in a stream that has none: a position is
         always a real entry)."""

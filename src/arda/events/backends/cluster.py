@@ -239,6 +239,15 @@ class ClusterCommands:
         keys = [CLUSTER.stream_key(stream), CLUSTER.meta_key(stream)]
         return replies.history_read(await self._script("history", keys, [since or "", limit]), limit)
 
+    async def history_before(self, stream: str, end: str | None, limit: int, inclusive: bool = False) -> HistoryRead:
+        bound = replies.reverse_bound(end, inclusive)
+        try:
+            async with self._calls:
+                rows: Any = await self._redis().xrevrange(CLUSTER.stream_key(stream), bound, "-", limit)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+        return replies.rows_read(rows, limit)
+
     async def top(self, stream: str) -> str:
         newest: Any = await self._script("top", [CLUSTER.stream_key(stream)], [])
         return str(newest.decode())
@@ -408,7 +417,8 @@ class ClusterBackend(ClusterCommands):
         a promotion raises floors — before the listener recovers from history."""
 
         async def check_then_recover() -> None:
-            with contextlib.suppress(BusError):  # else the periodic check retries it
+            with contextlib.suppress(BusError, RedisError, RedisClusterException, OSError):  # else: the periodic check
+                await self._redis().nodes_manager.initialize()  # the subscriber found a new slot map: so do commands
                 await self.primary()
             if self._listener is not None:
                 self._listener.on_resubscribed()
@@ -478,21 +488,29 @@ class ClusterBackend(ClusterCommands):
         before it is told, never resumed "complete" without what was lost."""
         client = self._redis()
         try:
-            nodes = client.get_primaries()
-            verdicts = await asyncio.gather(*(self._history_of(node) for node in nodes))
-            if "replica" in verdicts:  # the slot map is behind a failover: read it again, then check again
+            nodes, verdicts = await self._histories()
+            if any(v == "replica" or isinstance(v, BaseException) for v in verdicts):
+                # the slot map is behind a failover (a primary demoted, or gone): read it again, check again
                 await client.nodes_manager.initialize()
-                nodes = client.get_primaries()
-                verdicts = await asyncio.gather(*(self._history_of(node) for node in nodes))
+                nodes, verdicts = await self._histories()
         except (RedisError, RedisClusterException, OSError) as exc:
             self._writable = False
             raise self._failed(exc, "the primary check") from exc
+        failed = [v for v in verdicts if isinstance(v, BaseException)]
+        if failed:
+            self._writable = False
+            raise self._failed(failed[0], "the primary check") from failed[0]
         self._writable = True
         for node, verdict in zip(nodes, verdicts, strict=True):
             if verdict == "promoted":
                 log.warning("redis cluster replica promoted: raising its streams' floors", extra={"node": node.name})
                 await self._raise_floors(node)
         return True
+
+    async def _histories(self) -> tuple[list[Any], list[str | BaseException]]:
+        nodes = self._redis().get_primaries()
+        verdicts = await asyncio.gather(*(self._history_of(node) for node in nodes), return_exceptions=True)
+        return nodes, list(verdicts)
 
     async def _history_of(self, node: Any) -> str:
         """The :data:`~.cluster_scripts.PRIMARY` verdict of one primary."""
@@ -528,6 +546,10 @@ class ClusterBackend(ClusterCommands):
     async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead:
         self._refuse_global(stream)
         return await super().history(stream, since, limit)
+
+    async def history_before(self, stream: str, end: str | None, limit: int, inclusive: bool = False) -> HistoryRead:
+        self._refuse_global(stream)
+        return await super().history_before(stream, end, limit, inclusive)
 
     async def top(self, stream: str) -> str:
         self._refuse_global(stream)

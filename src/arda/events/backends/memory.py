@@ -8,6 +8,7 @@ delivered on the next event-loop turn (never re-entrantly inside ``publish``). N
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
@@ -130,6 +131,24 @@ class MemoryBroker:
             len(read) == limit,
         )
 
+    def history_before(self, name: str, end: str | None, limit: int, inclusive: bool) -> HistoryRead:
+        stream = self.streams.get(name)
+        if stream is None:
+            return HistoryRead([], True)
+        newest_first = reversed(stream.entries)
+        if end is not None:
+            bound = parse_position(end)
+            newest_first = (
+                e for e in newest_first if (k := parse_position(e[0])) < bound or (inclusive and k == bound)
+            )
+        read = list(itertools.islice(newest_first, limit))
+        return HistoryRead(
+            [StoredEvent(p, d) for p, d, _ in read if d is not None],
+            True,
+            read[-1][0] if read else None,
+            len(read) == limit,
+        )
+
     def check(self, cursors: Sequence[tuple[str, str]]) -> list[bool]:
         return [(s := self.streams.get(name)) is not None and s.reaches_back(cursor) for name, cursor in cursors]
 
@@ -231,6 +250,9 @@ class MemoryBackend:
 
     async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead:
         return self.broker.history(stream, since, limit)
+
+    async def history_before(self, stream: str, end: str | None, limit: int, inclusive: bool = False) -> HistoryRead:
+        return self.broker.history_before(stream, end, limit, inclusive)
 
     async def top(self, stream: str) -> str:
         return self.broker.top(stream)

@@ -363,6 +363,15 @@ class RedisBackend:
             raise self._failed(exc, "the command") from exc
         return replies.history_read(reply, limit)
 
+    async def history_before(self, stream: str, end: str | None, limit: int, inclusive: bool = False) -> HistoryRead:
+        try:
+            rows: Any = await self._redis().xrevrange(
+                stream_key(stream), replies.reverse_bound(end, inclusive), "-", limit
+            )
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc, "the command") from exc
+        return replies.rows_read(rows, limit)
+
     async def top(self, stream: str) -> str:
         try:
             newest: Any = await self._top_script(keys=[stream_key(stream)], args=[])

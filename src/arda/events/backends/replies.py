@@ -29,6 +29,20 @@ def history_read(reply: Any, limit: int) -> HistoryRead:
     )
 
 
+def rows_read(rows: Any, limit: int) -> HistoryRead:
+    """redis-py's ``XRANGE``/``XREVRANGE`` reply (``(id, {field: value})`` rows) read as :func:`history_read` reads
+    the HISTORY script's."""
+    entries = [(position, [x for pair in fields.items() for x in pair]) for position, fields in rows]
+    return history_read([1, entries], limit)
+
+
+def reverse_bound(end: str | None, inclusive: bool) -> str:
+    """The upper bound of an ``XREVRANGE`` reading back from ``end`` (the newest when None)."""
+    if end is None:
+        return "+"
+    return end if inclusive else "(" + end
+
+
 def dead_letter_fields(letter: DeadLetter) -> dict[str, str | bytes]:
     """A dead letter as the fields of its ``arda:dlq`` entry."""
     return {
