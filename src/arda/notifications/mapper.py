@@ -94,7 +94,7 @@ class Notification(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=F
     data: dict[str, Any]
     #: Whether the connection's user has read it (acknowledged it, on any device). Live notifications are new:
     #: false. Backlog, replay and ``history`` say what the user's read state says.
-    read: bool = False
+    read: bool
 
 
 Formatter = Callable[[AnyEvent], NotificationText]
@@ -347,4 +347,5 @@ class NotificationMapper:
             position=event.position,
             stream=event.tenant_id if stream is None else stream,
             data=self.masker.mask(wire),
+            read=False,
         )

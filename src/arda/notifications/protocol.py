@@ -23,9 +23,10 @@ import msgspec
 
 from ..events import jsonlimits
 from ..events.positions import MAX_POSITION_CHARS, is_composite, is_position
+from . import filters
 from .codes import ErrorCode
 from .errors import ProtocolError
-from .mapper import Notification
+from .mapper import Notification, Severity
 
 MessageId = Annotated[str, msgspec.Meta(max_length=128)]
 _Tenant = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -49,9 +50,20 @@ MAX_BACKLOG = 500
 MAX_HISTORY_PAGE = 100
 
 
+class FilterSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``{"types": ["order.*", "card.transition"], "severity": ["warning", "error"]}``: both optional."""
+
+    types: (
+        Annotated[list[Annotated[str, msgspec.Meta(max_length=128)]], msgspec.Meta(min_length=1, max_length=32)] | None
+    ) = None
+    severity: Annotated[list[Severity], msgspec.Meta(min_length=1, max_length=4)] | None = None
+
+
 class SubscribePayload(msgspec.Struct, kw_only=True, rename="camel"):
     tenant_id: _Tenant
     since: _Position | None = None
+    #: Only notifications that match (live, replayed, backlog, history); subscribing again replaces it.
+    filter: FilterSpec | None = None
     #: Without ``since``: the newest N notifications the user may see, sent after ``subscribed``, before live.
     backlog: Annotated[int, msgspec.Meta(ge=0, le=MAX_BACKLOG)] = 0
 
@@ -125,6 +137,12 @@ def decode_client_message(data: bytes) -> ClientMessage:
     since = message.payload.since if isinstance(message, Subscribe) else None
     if since is not None and not (is_position(since) or is_composite(since)):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "invalid message: `payload.since` is not a position")
+    spec = message.payload.filter if isinstance(message, Subscribe) else None
+    if spec is not None:
+        try:
+            filters.parse(spec.types, spec.severity)
+        except ValueError as exc:
+            raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"invalid message: {exc}") from None
     before = message.payload.before if isinstance(message, History) else None
     if before is not None and not is_position(before):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "invalid message: `payload.before` is not a position")
@@ -159,7 +177,7 @@ class SubscribedPayload(msgspec.Struct, kw_only=True, rename="camel"):
     tenant_id: str
     position: str | None  # where the subscription starts: the stream's position (``global``: the global stream's)
     recovered: bool  # false: ``since`` was no longer in history and nothing was replayed
-    backlog: int = 0  # how many backlog notifications follow (``subscribe`` with ``backlog``, without ``since``)
+    backlog: int  # how many backlog notifications follow (``subscribe`` with ``backlog``, without ``since``)
 
 
 class Subscribed(_ServerMessage, tag="subscribed", kw_only=True):

@@ -14,6 +14,7 @@ export type ServerMessage =
   | SubscribedMessage
   | UnsubscribedMessage
   | AcknowledgedMessage
+  | HistoryReplyMessage
   | PongMessage
   | ErrorMessage
   | NotificationMessage;
@@ -37,6 +38,7 @@ export interface SubscribedPayload {
   tenantId: string;
   position: string | null;
   recovered: boolean;
+  backlog: number;
 }
 export interface UnsubscribedMessage {
   type: "unsubscribed";
@@ -54,6 +56,37 @@ export interface AcknowledgedMessage {
 }
 export interface AcknowledgedPayload {
   notificationId: string;
+}
+export interface HistoryReplyMessage {
+  type: "history";
+  payload: HistoryReplyPayload;
+  messageId?: string | null;
+}
+export interface HistoryReplyPayload {
+  tenantId: string;
+  notifications: Notification[];
+  hasMore: boolean;
+  before: string | null;
+}
+/**
+ * What the service sends to browsers for one event (camelCase on the wire).
+ */
+export interface Notification {
+  id: string;
+  eventId: string;
+  eventType: string;
+  tenantId: string;
+  title: string;
+  message: string;
+  severity: "error" | "info" | "success" | "warning";
+  category: string;
+  timestamp: string;
+  position: string | null;
+  stream: string;
+  data: {
+    [k: string]: unknown | undefined;
+  };
+  read: boolean;
 }
 export interface PongMessage {
   type: "pong";
@@ -77,30 +110,11 @@ export interface NotificationMessage {
   type: "notification";
   payload: Notification;
 }
-/**
- * What the service sends to browsers for one event (camelCase on the wire).
- */
-export interface Notification {
-  id: string;
-  eventId: string;
-  eventType: string;
-  tenantId: string;
-  title: string;
-  message: string;
-  severity: "error" | "info" | "success" | "warning";
-  category: string;
-  timestamp: string;
-  position: string | null;
-  stream: string;
-  data: {
-    [k: string]: unknown | undefined;
-  };
-}
 
 // -- client → server --
 
 export type ClientMessage =
-  AuthenticateMessage | SubscribeMessage | UnsubscribeMessage | AcknowledgeMessage | PingMessage;
+  AuthenticateMessage | SubscribeMessage | UnsubscribeMessage | AcknowledgeMessage | HistoryMessage | PingMessage;
 
 export interface AuthenticateMessage {
   type: "authenticate";
@@ -118,6 +132,29 @@ export interface SubscribeMessage {
 export interface SubscribePayload {
   tenantId: string;
   since?: string | null;
+  filter?: FilterSpec | null;
+  backlog?: number;
+}
+/**
+ * ``{"types": ["order.*", "card.transition"], "severity": ["warning", "error"]}``: both optional.
+ */
+export interface FilterSpec {
+  types?: [string, ...string[]] | null;
+  severity?:
+    | ["error" | "info" | "success" | "warning"]
+    | ["error" | "info" | "success" | "warning", "error" | "info" | "success" | "warning"]
+    | [
+        "error" | "info" | "success" | "warning",
+        "error" | "info" | "success" | "warning",
+        "error" | "info" | "success" | "warning"
+      ]
+    | [
+        "error" | "info" | "success" | "warning",
+        "error" | "info" | "success" | "warning",
+        "error" | "info" | "success" | "warning",
+        "error" | "info" | "success" | "warning"
+      ]
+    | null;
 }
 export interface UnsubscribeMessage {
   type: "unsubscribe";
@@ -135,14 +172,24 @@ export interface AcknowledgeMessage {
 export interface AcknowledgePayload {
   notificationId: string;
 }
+export interface HistoryMessage {
+  type: "history";
+  messageId?: string | null;
+  payload: HistoryRequestPayload;
+}
+export interface HistoryRequestPayload {
+  tenantId: string;
+  before?: string | null;
+  limit?: number;
+}
 export interface PingMessage {
   type: "ping";
   messageId?: string | null;
 }
 
 /** The `type` of every message the server sends, sorted. */
-export const SERVER_MESSAGE_TYPES = ["acknowledged","authenticated","error","notification","pong","subscribed","unsubscribed"] as const;
+export const SERVER_MESSAGE_TYPES = ["acknowledged","authenticated","error","history","notification","pong","subscribed","unsubscribed"] as const;
 export type ServerMessageType = (typeof SERVER_MESSAGE_TYPES)[number];
 /** The `type` of every message a client sends, sorted. */
-export const CLIENT_MESSAGE_TYPES = ["acknowledge","authenticate","ping","subscribe","unsubscribe"] as const;
+export const CLIENT_MESSAGE_TYPES = ["acknowledge","authenticate","history","ping","subscribe","unsubscribe"] as const;
 export type ClientMessageType = (typeof CLIENT_MESSAGE_TYPES)[number];
