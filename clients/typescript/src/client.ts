@@ -240,6 +240,9 @@ export class NotificationClient {
         socket.take(message.messageId, "ack");
         if (this.list.markRead(message.payload.notificationId)) this.changed();
         return;
+      case "history":
+        socket.take(message.messageId); // no request of this client asks for history yet
+        return;
       case "pong":
         socket.take(message.messageId);
         return;

@@ -14,6 +14,11 @@ export type {
   ClientMessage,
   ClientMessageType,
   ErrorMessage,
+  FilterSpec,
+  HistoryMessage,
+  HistoryReplyMessage,
+  HistoryReplyPayload,
+  HistoryRequestPayload,
   Notification,
   NotificationMessage,
   PingMessage,
@@ -56,6 +61,46 @@ function strOrNull(p: Obj, key: string, where: string): string | null {
   return v;
 }
 
+/**
+ * A count the protocol added later (`subscribed.backlog`): a non-negative integer, 0 when absent (a server
+ * from before it, during a rolling upgrade).
+ */
+function count(p: Obj, key: string, where: string): number {
+  const v = p[key];
+  if (v === undefined) return 0;
+  need(typeof v === "number" && Number.isInteger(v) && v >= 0, `${where}.${key} must be a non-negative integer`);
+  return v;
+}
+
+/** One notification (a `notification` message's payload, or one of a `history` reply's). */
+function notificationPayload(p: unknown, w: string): Notification {
+  need(isObj(p), `${w} must be an object`);
+  const severity = p["severity"];
+  need(isStr(severity) && (SEVERITIES as readonly string[]).includes(severity), `${w}.severity is not a severity`);
+  const data = p["data"];
+  need(isObj(data), `${w}.data must be an object`);
+  const id = str(p, "id", w);
+  need(id.length > 0, `${w}.id must not be empty`);
+  // `read` came with the inbox (issue 13); a server from before it sends none: unread.
+  const read = p["read"];
+  need(read === undefined || typeof read === "boolean", `${w}.read must be a boolean`);
+  return {
+    id,
+    eventId: str(p, "eventId", w),
+    eventType: str(p, "eventType", w),
+    tenantId: str(p, "tenantId", w),
+    title: str(p, "title", w),
+    message: str(p, "message", w),
+    severity: severity as Severity,
+    category: str(p, "category", w),
+    timestamp: str(p, "timestamp", w),
+    position: strOrNull(p, "position", w),
+    stream: str(p, "stream", w),
+    data,
+    read: read ?? false,
+  };
+}
+
 /** The payload of one server message type (`undefined` for `pong`, which has none). */
 type PayloadOf<T extends ServerMessageType> = Extract<ServerMessage, { type: T }> extends { payload: infer P } ? P : undefined;
 
@@ -70,7 +115,12 @@ const guards: { [K in ServerMessageType]: (payload: unknown, where: string) => P
   subscribed(p, w) {
     need(isObj(p), `${w} must be an object`);
     need(typeof p["recovered"] === "boolean", `${w}.recovered must be a boolean`);
-    return { tenantId: str(p, "tenantId", w), position: strOrNull(p, "position", w), recovered: p["recovered"] };
+    return {
+      tenantId: str(p, "tenantId", w),
+      position: strOrNull(p, "position", w),
+      recovered: p["recovered"],
+      backlog: count(p, "backlog", w),
+    };
   },
   unsubscribed(p, w) {
     need(isObj(p), `${w} must be an object`);
@@ -79,33 +129,22 @@ const guards: { [K in ServerMessageType]: (payload: unknown, where: string) => P
     need(reason === undefined || reason === null || isStr(reason), `${w}.reason must be a string`);
     return isStr(reason) ? { tenantId, reason } : { tenantId };
   },
-  notification(p, w) {
-    need(isObj(p), `${w} must be an object`);
-    const severity = p["severity"];
-    need(isStr(severity) && (SEVERITIES as readonly string[]).includes(severity), `${w}.severity is not a severity`);
-    const data = p["data"];
-    need(isObj(data), `${w}.data must be an object`);
-    const id = str(p, "id", w);
-    need(id.length > 0, `${w}.id must not be empty`);
-    const n: Notification = {
-      id,
-      eventId: str(p, "eventId", w),
-      eventType: str(p, "eventType", w),
-      tenantId: str(p, "tenantId", w),
-      title: str(p, "title", w),
-      message: str(p, "message", w),
-      severity: severity as Severity,
-      category: str(p, "category", w),
-      timestamp: str(p, "timestamp", w),
-      position: strOrNull(p, "position", w),
-      stream: str(p, "stream", w),
-      data,
-    };
-    return n;
-  },
+  notification: notificationPayload,
   acknowledged(p, w) {
     need(isObj(p), `${w} must be an object`);
     return { notificationId: str(p, "notificationId", w) };
+  },
+  history(p, w) {
+    need(isObj(p), `${w} must be an object`);
+    const list = p["notifications"];
+    need(Array.isArray(list), `${w}.notifications must be a list`);
+    need(typeof p["hasMore"] === "boolean", `${w}.hasMore must be a boolean`);
+    return {
+      tenantId: str(p, "tenantId", w),
+      notifications: list.map((n: unknown, i) => notificationPayload(n, `${w}.notifications[${i}]`)),
+      hasMore: p["hasMore"],
+      before: strOrNull(p, "before", w),
+    };
   },
   pong: () => undefined,
   error(p, w) {

@@ -26,6 +26,7 @@ const ID_PREFIX = {
   subscribe: "s",
   unsubscribe: "u",
   acknowledge: "k",
+  history: "h",
   ping: "p",
 } as const satisfies Record<ClientMessageType, string>;
 

@@ -53,12 +53,16 @@ export async function authenticate(
 /** Answer the client's last `subscribe` (position and recovered as given). */
 export async function confirmSubscribe(
   ws: FakeWebSocket,
-  { position = "100-0", recovered = true }: { position?: string | null; recovered?: boolean } = {},
+  {
+    position = "100-0",
+    recovered = true,
+    backlog = 0,
+  }: { position?: string | null; recovered?: boolean; backlog?: number } = {},
 ): Promise<void> {
   const request = ws.lastOfType("subscribe");
   ws.push({
     type: "subscribed",
-    payload: { tenantId: (request.payload as { tenantId: string }).tenantId, position, recovered },
+    payload: { tenantId: (request.payload as { tenantId: string }).tenantId, position, recovered, backlog },
     messageId: request.messageId,
   });
   await settle();
@@ -94,6 +98,7 @@ export function notification(overrides: Record<string, unknown> = {}): Record<st
     timestamp: "2026-11-27T08:45:13.755Z",
     position: `${1000 + seq}-0`,
     data: { orderId: `o-${seq}` },
+    read: false,
     ...overrides,
   };
 }
