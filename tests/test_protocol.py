@@ -50,7 +50,9 @@ SAMPLES: list[AnyServerMessage] = [
         payload=AuthenticatedPayload(user_id="u-1", tenants=["tenant-001"], expires_at=protocol.iso(1795769113.757)),
         message_id="a1",
     ),
-    Subscribed(payload=SubscribedPayload(tenant_id="tenant-001", position="1-0", recovered=True, backlog=0), message_id="s1"),
+    Subscribed(
+        payload=SubscribedPayload(tenant_id="tenant-001", position="1-0", recovered=True, backlog=0), message_id="s1"
+    ),
     Subscribed(payload=SubscribedPayload(tenant_id="tenant-001", position=None, recovered=False, backlog=3)),
     Unsubscribed(payload=UnsubscribedPayload(tenant_id="tenant-001"), message_id="u1"),
     Unsubscribed(payload=UnsubscribedPayload(tenant_id="tenant-002", reason="the refreshed token does not allow it")),

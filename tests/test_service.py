@@ -766,3 +766,58 @@ async def test_http_history_for_a_user_says_what_the_user_read(mem: Running) -> 
     status, body, _ = await mem.http("GET", "/v1/tenants/tenant-001/events", auth=token("u-1", ["tenant-001"]))
     assert status == 200, body
     assert [(n["eventId"], n["read"]) for n in body["notifications"]] == [(p["id"], n == 1) for n, p in enumerate(mine)]
+
+
+# -- filters ----------------------------------------------------------------------------------------------------
+async def _subscribe_filtered(c: Any, tenant: str = "tenant-001", **payload: Any) -> dict[str, Any]:
+    await c.send("subscribe", {"tenantId": tenant, **payload}, "sf")
+    reply: dict[str, Any] = (await c.expect("subscribed"))["payload"]
+    return reply
+
+
+async def test_a_filter_applies_to_live_backlog_replay_and_history(mem: Running) -> None:
+    mixed = [order(n=0), card(id="c-0"), order(n=1), card(id="c-1"), order(n=2)]
+    first = await mem.publish(*mixed)
+    orders_only = {"types": ["order.*"]}
+    async with mem.user() as c:
+        sub = await _subscribe_filtered(c, backlog=10, filter=orders_only)
+        assert sub["backlog"] == 3
+        assert [n["eventType"] for n in await c.notifications(3)] == ["order.created"] * 3
+        await mem.publish(card(id="c-live"), order(n=3))
+        (live,) = await c.notifications(1)
+        assert live["eventType"] == "order.created"
+        assert [m for m in await c.quiet() if m["type"] == "notification"] == []
+        page = await c.history(limit=10)
+        assert {n["eventType"] for n in page["notifications"]} == {"order.created"}
+        assert len(page["notifications"]) == 4
+        # subscribing again with another filter replaces it
+        again = await _subscribe_filtered(c, filter={"types": ["card.transition"]})
+        assert again["position"] is None
+        await mem.publish(order(n=4), card(id="c-after"))
+        (swapped,) = await c.notifications(1)
+        assert swapped["eventId"] == "c-after"
+    async with mem.user() as resumed:
+        await _subscribe_filtered(resumed, since=first[0]["position"], filter={"types": ["card.transition"]})
+        replayed = await resumed.notifications(3)  # cards only, from history
+        assert [n["eventId"] for n in replayed] == ["c-0", "c-1", "c-live"]
+
+
+async def test_severity_filters_and_invalid_filters(mem: Running) -> None:
+    async with mem.user() as c:
+        await _subscribe_filtered(c, filter={"severity": ["warning", "error"]})
+        cancelled = {
+            "type": "order.status_changed",
+            "tenantId": "tenant-001",
+            "orderId": "o-2",
+            "orderNumber": "PO-2",
+            "fromStatus": "submitted",
+            "toStatus": "cancelled",
+        }
+        await mem.publish(order(n=1), cancelled)
+        got = await c.notifications(1)
+        assert (got[0]["eventType"], got[0]["severity"]) == ("order.status_changed", "warning")
+        assert [m for m in await c.quiet() if m["type"] == "notification"] == []
+        invalid: list[dict[str, Any]] = [{"types": ["Order"]}, {"types": []}, {"severity": ["loud"]}, {"tenant": "x"}]
+        for bad in invalid:
+            await c.send("subscribe", {"tenantId": "tenant-001", "filter": bad}, "bad")
+            assert (await c.expect("error"))["payload"]["code"] == "invalid_message"

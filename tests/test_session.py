@@ -64,6 +64,10 @@ def notify(stream: str, event: AnyEvent, read: bool) -> Notification:
     return msgspec.structs.replace(MAPPER.map(event, stream), read=read)
 
 
+def kind(stream: str, event: AnyEvent) -> tuple[str, str]:
+    return event.type, MAPPER.map(event, stream).severity
+
+
 @pytest.fixture
 def rules() -> Rules:
     return Rules(
@@ -78,6 +82,7 @@ def rules() -> Rules:
         ack_limits=KeyedBuckets(0.01, 2.0),
         render=render,
         notify=notify,
+        kind=kind,
     )
 
 
@@ -204,7 +209,7 @@ def subscribed(session: Session, stream: str, now: float) -> Join:
 
 # -- before authenticate ------------------------------------------------------------------------------------
 def test_connected_with_a_token_verifies_it_and_without_waits() -> None:
-    rules_ = Rules(1, 1, 1, 1, 1, 1, 1, 1, KeyedBuckets(1, 1), render, notify)
+    rules_ = Rules(1, 1, 1, 1, 1, 1, 1, 1, KeyedBuckets(1, 1), render, notify, kind)
     assert Session(rules_, SESSION_ID, T0).connected("tok") == [Verify("tok", None)]
     assert Session(rules_, SESSION_ID, T0).connected(None) == []
 

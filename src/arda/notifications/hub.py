@@ -12,6 +12,10 @@ within one turn (or during a replay), is closed with 4004 (slow consumer: reconn
 kernel's share is capped too (:func:`~.websocket.serve` sets ``SO_SNDBUF``), so a reader that stopped piles
 up where it is counted. Nobody else waits for it. The list itself holds references to frames
 shared by all recipients, so a burst costs a pointer per message and connection until the turn ends.
+
+Filters (:mod:`.filters`) cost per event, not per connection: a tenant's subscribers without a filter are one
+group (the hot path, unchanged), and those with a filter are grouped by it — each group's filter is matched once
+per event, and the frame goes to the whole group when it matches.
 """
 
 from __future__ import annotations
@@ -20,9 +24,14 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from ..events.catchup import Catchup
+from ..events.catchup import AnyKey, Catchup
 from ..events.positions import position_key
 from .codes import SLOW_CONSUMER, CloseCode
+from .filters import Filter
+
+Members = dict["Peer", Catchup[bytes]]
+#: What a notification is, for filters: its event type and severity.
+Kind = tuple[str, str]
 
 #: How far past the outbound bound one turn's write may take a connection before it counts as slow at once.
 BURST_FACTOR = 8
@@ -48,8 +57,11 @@ class Hub:
         self.max_bytes = max_bytes
         self.max_messages = max_messages
         self.on_slow = on_slow  # told of each connection closed as a slow consumer (metrics, logs)
-        # stream → its local subscribers (insertion-ordered), each with the catch-up state of its subscription
-        self.tenants: dict[str, dict[Peer, Catchup[bytes]]] = {}
+        # stream → its local subscribers without a filter (insertion-ordered), each with the catch-up state of its
+        # subscription; and those with one, by filter
+        self.tenants: dict[str, Members] = {}
+        self.filtered: dict[str, dict[Filter, Members]] = {}
+        self._filters: dict[tuple[str, str], Filter] = {}  # (stream, peer id) → its filter, when it has one
         # (tenant, user) → that user's connections on the tenant; a list, as most users have one or two
         self.users: dict[tuple[str, str], list[Peer]] = {}
         self._dirty: list[Peer] = []
@@ -57,23 +69,52 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- registry ---------------------------------------------------------------------------------
-    def subscribe(self, peer: Peer, tenant: str, catchup: Catchup[bytes], user_id: str) -> bool:
-        """Register ``peer`` (``user_id``'s connection) on ``tenant``; True when it is the tenant's first local
-        subscriber. Its frames pass through ``catchup`` (held while it replays, repeats dropped after)."""
-        members = self.tenants.get(tenant)
-        first = members is None
-        if members is None:
-            members = self.tenants[tenant] = {}
-        members[peer] = catchup
+    def subscribe(
+        self, peer: Peer, tenant: str, catchup: Catchup[bytes], user_id: str, filter_: Filter | None = None
+    ) -> bool:
+        """Register ``peer`` (``user_id``'s connection) on ``tenant``, with its filter; True when it is the tenant's
+        first local subscriber. Its frames pass through ``catchup`` (held while it replays, repeats dropped
+        after)."""
+        first = tenant not in self.tenants and tenant not in self.filtered
+        self._place(peer, tenant, catchup, filter_)
         same_user = self.users.setdefault((tenant, user_id), [])
         if peer not in same_user:
             same_user.append(peer)
         return first
 
+    def _place(self, peer: Peer, tenant: str, catchup: Catchup[bytes], filter_: Filter | None) -> None:
+        if filter_ is None:
+            self.tenants.setdefault(tenant, {})[peer] = catchup
+            return
+        self.filtered.setdefault(tenant, {}).setdefault(filter_, {})[peer] = catchup
+        self._filters[(tenant, peer.id)] = filter_
+
+    def _remove(self, peer: Peer, tenant: str) -> Catchup[bytes] | None:
+        """Take ``peer`` out of its group on ``tenant``; its catch-up state (None: it was not there)."""
+        filter_ = self._filters.pop((tenant, peer.id), None)
+        if filter_ is None:
+            members = self.tenants.get(tenant)
+            catchup = members.pop(peer, None) if members is not None else None
+            if members is not None and not members:
+                del self.tenants[tenant]
+            return catchup
+        groups = self.filtered[tenant]
+        catchup = groups[filter_].pop(peer, None)
+        if not groups[filter_]:
+            del groups[filter_]
+            if not groups:
+                del self.filtered[tenant]
+        return catchup
+
+    def refilter(self, peer: Peer, tenant: str, filter_: Filter | None) -> None:
+        """``peer``'s subscription to ``tenant`` takes another filter (its catch-up state stays)."""
+        catchup = self._remove(peer, tenant)
+        if catchup is not None:
+            self._place(peer, tenant, catchup, filter_)
+
     def unsubscribe(self, peer: Peer, tenant: str, user_id: str) -> bool:
         """Remove ``peer`` from ``tenant``; True when the tenant has no local subscriber left."""
-        members = self.tenants.get(tenant)
-        if members is None or members.pop(peer, None) is None:
+        if self._remove(peer, tenant) is None:
             return False
         key = (tenant, user_id)
         same_user = self.users.get(key)
@@ -82,26 +123,55 @@ class Hub:
                 same_user.remove(peer)
             if not same_user:
                 del self.users[key]
-        if not members:
-            del self.tenants[tenant]
-            return True
-        return False
+        return tenant not in self.tenants and tenant not in self.filtered
 
     def subscribers(self, tenant: str) -> Iterable[Peer]:
-        return tuple(self.tenants.get(tenant, ()))
+        peers = list(self.tenants.get(tenant, ()))
+        for members in self.filtered.get(tenant, {}).values():
+            peers += members
+        return tuple(peers)
 
     # -- sending ----------------------------------------------------------------------------------
-    def fanout(self, tenant: str, frame: bytes, position: str | None, recipients: Iterable[str] | None) -> int:
-        """Queue ``frame`` for the tenant's subscribers (only ``recipients``' connections when given).
-        Returns the number of connections it was queued for."""
+    def fanout(
+        self,
+        tenant: str,
+        frame: bytes,
+        position: str | None,
+        recipients: Iterable[str] | None,
+        kind: Kind | None = None,
+    ) -> int:
+        """Queue ``frame`` for the tenant's subscribers (only ``recipients``' connections when given) whose filter
+        ``kind`` matches (subscribers without a filter: all). Returns the number of connections it was queued for."""
         members = self.tenants.get(tenant)
-        if members is None:
+        groups = self.filtered.get(tenant)
+        if members is None and groups is None:
             return 0
-        if recipients is None:
-            targets: Iterable[tuple[Peer, Catchup[bytes]]] = members.items()
-        else:
-            targets = [(p, members[p]) for user in set(recipients) for p in self.users.get((tenant, user), ())]
         key = position_key(position) if position is not None else None
+        if recipients is not None:
+            return self._deliver(self._targets(tenant, recipients, kind), key, frame)
+        count = self._deliver(members.items(), key, frame) if members is not None else 0
+        if groups is not None:
+            for filter_, group in groups.items():
+                if kind is None or filter_.matches(*kind):  # once per event and filter, not per connection
+                    count += self._deliver(group.items(), key, frame)
+        return count
+
+    def _targets(self, tenant: str, recipients: Iterable[str], kind: Kind | None) -> list[tuple[Peer, Catchup[bytes]]]:
+        """The connections of ``recipients`` on ``tenant`` that take a notification of ``kind``."""
+        members = self.tenants.get(tenant, {})
+        out = []
+        for user in set(recipients):
+            for peer in self.users.get((tenant, user), ()):
+                catchup = members.get(peer)
+                if catchup is None:
+                    filter_ = self._filters.get((tenant, peer.id))
+                    if filter_ is None or (kind is not None and not filter_.matches(*kind)):
+                        continue
+                    catchup = self.filtered[tenant][filter_][peer]
+                out.append((peer, catchup))
+        return out
+
+    def _deliver(self, targets: Iterable[tuple[Peer, Catchup[bytes]]], key: AnyKey | None, frame: bytes) -> int:
         count = 0
         for peer, catchup in targets:
             if peer.closed:

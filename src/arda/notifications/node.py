@@ -33,6 +33,7 @@ from .auth import Authenticator, Identity
 from .codes import CloseCode
 from .config import Settings
 from .errors import AuthError, HandshakeError
+from .filters import Filter
 from .framing import FLOODED, PROTOCOL_ERROR, Failure, Framing, InboundBudget, Message
 from .handshake import Request, TrustedProxies, client_address
 from .hub import Hub, Peer
@@ -54,6 +55,7 @@ from .session import (
     ReadHistory,
     ReadMarks,
     ReadPage,
+    Refilter,
     Replay,
     Rules,
     Send,
@@ -109,6 +111,7 @@ class Node:
             ack_limits=KeyedBuckets(settings.ack_rate, settings.ack_burst),
             render=self.frame_for,
             notify=self.notification_for,
+            kind=self.kind_of,
         )
         self.budget = InboundBudget(settings.preauth_budget, settings.inbound_budget)
         self.trusted = TrustedProxies(settings.proxies)
@@ -119,6 +122,7 @@ class Node:
         self.all_closed.set()
         self._encoder = msgspec.json.Encoder()
         self._frames: OrderedDict[tuple[str, str, str | None, bool], bytes] = OrderedDict()  # replay frame cache
+        self._notes: OrderedDict[tuple[str, str, str | None], Notification] = OrderedDict()  # and notifications
         self._streams: dict[str, tuple[Callable[[AnyEvent], None], asyncio.Future[None]]] = {}
         # stream → when anyone of the tenant last marked something read (ms, None: never), as learned from Redis
         # while the bus kept delivering the stream here (its reconnect count then); dropped on any new mark
@@ -257,7 +261,9 @@ class Node:
                 self.metrics.authenticated.inc()
                 conn.framing.authenticated(conn.session.last_seen)  # (the same float: no object per connection)
             elif isinstance(action, Join):
-                self.hub.subscribe(conn, action.stream, action.catchup, action.user_id)
+                self.hub.subscribe(conn, action.stream, action.catchup, action.user_id, action.filter)
+            elif isinstance(action, Refilter):
+                self.hub.refilter(conn, action.stream, action.filter)
             elif isinstance(action, Leave):
                 if self.hub.unsubscribe(conn, action.stream, action.user_id):
                     self.release(action.stream)
@@ -332,7 +338,9 @@ class Node:
                     backlog = None
                     if action.backlog:
                         try:
-                            backlog = await self._inbox(action.stream, action.user_id, position, action.backlog, True)
+                            backlog = await self._inbox(
+                                action.stream, action.user_id, position, action.backlog, True, action.filter
+                            )
                         except BusError as exc:  # a cluster's global feed cannot be read back: none (it says 0)
                             if action.stream != GLOBAL:
                                 raise
@@ -360,7 +368,9 @@ class Node:
         if isinstance(action, ReadHistory):
             inbox: Inbox | Exception
             try:
-                inbox = await self._inbox(action.stream, action.user_id, action.before, action.limit, False)
+                inbox = await self._inbox(
+                    action.stream, action.user_id, action.before, action.limit, False, action.filter
+                )
             except Exception as exc:
                 log.warning(
                     "history unavailable", extra={"clientId": conn.id, "tenantId": action.stream, "error": repr(exc)}
@@ -416,10 +426,12 @@ class Node:
         marks = await self.bus.read_marks(stream, user, event_ids)
         return frozenset(e for e, read in zip(event_ids, marks, strict=True) if read)
 
-    async def _inbox(self, stream: str, user: str, end: str | None, limit: int, inclusive: bool) -> Inbox:
+    async def _inbox(
+        self, stream: str, user: str, end: str | None, limit: int, inclusive: bool, wanted: Filter | None = None
+    ) -> Inbox:
         """The newest ``limit`` notifications ``user`` may see on ``stream`` before ``end`` (at or before it when
-        ``inclusive``), newest first, with their read state. Reads back page by page past what the user may not
-        see, up to :data:`INBOX_SCAN` events; ``before`` is where the next page starts."""
+        ``inclusive``) that pass ``wanted``, newest first, with their read state. Reads back page by page past what
+        the user may not see, up to :data:`INBOX_SCAN` events; ``before`` is where the next page starts."""
         found: list[AnyEvent] = []
         scanned, before, more = 0, end, True
         while more and len(found) < limit and scanned < INBOX_SCAN:
@@ -430,7 +442,9 @@ class Node:
             inclusive, more, before = False, page.has_more, page.position
             scanned += len(page.events)
             for event in page.events:
-                if audience(stream, event).sees(user) is As.NOTIFICATION:
+                if audience(stream, event).sees(user) is not As.NOTIFICATION:
+                    continue
+                if wanted is None or wanted.matches(*self.kind_of(stream, event)):
                     found.append(event)
                     if len(found) == limit:
                         before, more = event.position, True  # the next page starts before this one
@@ -570,8 +584,20 @@ class Node:
         return frame
 
     def notification_for(self, stream: str, event: AnyEvent, read: bool = False) -> Notification:
-        notification = self.mapper.map(event, stream)
+        """The notification of an event on a stream (mapped once: kept in a small LRU beside the frames)."""
+        key = (stream, event.id, event.position)
+        notification = self._notes.get(key)
+        if notification is None:
+            notification = self._notes[key] = self.mapper.map(event, stream)
+            if len(self._notes) > FRAME_CACHE:
+                self._notes.popitem(last=False)
+        else:
+            self._notes.move_to_end(key)
         return msgspec.structs.replace(notification, read=True) if read else notification
+
+    def kind_of(self, stream: str, event: AnyEvent) -> tuple[str, str]:
+        """What filters match: the event's type and its notification's severity."""
+        return event.type, self.notification_for(stream, event).severity
 
     def on_event(self, stream: str, event: AnyEvent) -> None:
         """An event from the bus: to every local subscriber of ``stream`` who sees it (:mod:`.visibility`)."""
@@ -589,11 +615,12 @@ class Node:
             return
         try:
             frame = self.frame_for(stream, event)
+            kind = self.kind_of(stream, event) if stream in self.hub.filtered else None
         except Exception:
             metrics.failures.labels("mapping").inc()
             log.exception("notification mapping failed", extra={"eventId": event.id, "type": event.type})
             return
-        count = self.hub.fanout(stream, frame, event.position, seen.users)
+        count = self.hub.fanout(stream, frame, event.position, seen.users, kind)
         metrics.deliveries.inc(count)
         metrics.latency.observe(max(0.0, time.time() - event.timestamp.timestamp()))
 

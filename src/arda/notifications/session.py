@@ -37,11 +37,12 @@ from ..events import AnyEvent, HistoryPage, validate_tenant_id
 from ..events.catchup import Catchup, mark_of
 from ..events.errors import InvalidTenantError
 from ..events.positions import position_key
-from . import acks, codes, frames, protocol
+from . import acks, codes, filters, frames, protocol
 from .acks import NotificationAcknowledged
 from .auth import Identity
 from .codes import CloseCode, ErrorCode
 from .errors import AuthError, ProtocolError
+from .filters import Filter
 from .mapper import Notification
 from .protocol import Acknowledge, Authenticate, History, Ping, Subscribe, Unsubscribe
 from .ratelimit import KeyedBuckets, TokenBucket
@@ -93,11 +94,20 @@ class Authenticated(NamedTuple):
 
 
 class Join(NamedTuple):
-    """Deliver ``stream``'s live frames to this connection through ``catchup`` (it holds them while replaying)."""
+    """Deliver ``stream``'s live frames to this connection through ``catchup`` (it holds them while replaying):
+    those that pass ``filter``, when it has one."""
 
     stream: str
     catchup: Catchup[bytes]
     user_id: str
+    filter: Filter | None = None
+
+
+class Refilter(NamedTuple):
+    """The connection's subscription to ``stream`` takes another filter (None: every notification)."""
+
+    stream: str
+    filter: Filter | None
 
 
 class Leave(NamedTuple):
@@ -114,6 +124,7 @@ class Locate(NamedTuple):
     since: str | None
     backlog: int = 0
     user_id: str = ""
+    filter: Filter | None = None
 
 
 class ReadPage(NamedTuple):
@@ -132,6 +143,7 @@ class ReadHistory(NamedTuple):
     before: str | None
     limit: int
     message_id: str | None
+    filter: Filter | None = None
 
 
 class ReadMarks(NamedTuple):
@@ -162,6 +174,7 @@ Action = (
     | Verify
     | Authenticated
     | Join
+    | Refilter
     | Leave
     | Locate
     | ReadPage
@@ -215,6 +228,8 @@ class Rules:
     render: Callable[[str, AnyEvent, bool], bytes]
     #: The notification of an event on a stream, read by the user or not (for ``history`` replies).
     notify: Callable[[str, AnyEvent, bool], Notification]
+    #: What an event's notification is on a stream, for filters: its type and severity.
+    kind: Callable[[str, AnyEvent], tuple[str, str]]
 
 
 class _Resume:
@@ -242,6 +257,7 @@ class Session:
         "bucket",
         "busy",
         "expiry_warned_at",
+        "filters",
         "flow",
         "id",
         "identity",
@@ -259,6 +275,7 @@ class Session:
         self.id = session_id
         self.identity: Identity | None = None
         self.subs: dict[str, Catchup[bytes]] = {}
+        self.filters: dict[str, Filter] = {}  # the subscriptions that have one
         self.bucket = TokenBucket(rules.client_rate, rules.client_burst, now)
         self.violations = 0
         self.opened_at = now
@@ -325,7 +342,9 @@ class Session:
             return [Count("token_expired"), _error(ErrorCode.TOKEN_EXPIRED, text, mid)]
         if isinstance(message, Subscribe):
             payload = message.payload
-            return self._subscribe(identity, payload.tenant_id, payload.since, payload.backlog, mid)
+            spec = payload.filter
+            chosen = filters.parse(spec.types, spec.severity) if spec is not None else None  # (checked: decoded)
+            return self._subscribe(identity, payload.tenant_id, payload.since, payload.backlog, chosen, mid)
         if isinstance(message, History):
             return self._history(identity, message.payload, mid)
         if isinstance(message, Unsubscribe):
@@ -375,7 +394,7 @@ class Session:
 
     # -- subscribe / unsubscribe --------------------------------------------------------------------
     def _subscribe(
-        self, identity: Identity, stream: str, since: str | None, backlog: int, mid: str | None
+        self, identity: Identity, stream: str, since: str | None, backlog: int, chosen: Filter | None, mid: str | None
     ) -> list[Action]:
         if stream != GLOBAL:
             try:
@@ -388,7 +407,10 @@ class Session:
                 what = "the global channel needs the monitor role"
             return [Count("forbidden"), _error(ErrorCode.FORBIDDEN, what, mid)]
         if stream in self.subs:
-            return [self._subscribed(stream, None, True, mid)]
+            if self.filters.get(stream) == chosen:
+                return [self._subscribed(stream, None, True, mid)]
+            self._set_filter(stream, chosen)  # subscribing again with another filter replaces it
+            return [Refilter(stream, chosen), self._subscribed(stream, None, True, mid)]
         if len(self.subs) >= self.rules.max_subscriptions:
             return [_error(ErrorCode.FORBIDDEN, "subscription limit reached", mid)]
         catchup: Catchup[bytes] = Catchup()  # holds live frames until the replay is done
@@ -396,7 +418,15 @@ class Session:
         self.flow = _Resume(stream, catchup, since, mid)
         self.busy = True
         backlog = 0 if since is not None else backlog  # a resume: ``since`` wins
-        return [Join(stream, catchup, identity.user_id), Locate(stream, since, backlog, identity.user_id)]
+        self._set_filter(stream, chosen)
+        user = identity.user_id
+        return [Join(stream, catchup, user, chosen), Locate(stream, since, backlog, user, chosen)]
+
+    def _set_filter(self, stream: str, chosen: Filter | None) -> None:
+        if chosen is None:
+            self.filters.pop(stream, None)
+        else:
+            self.filters[stream] = chosen
 
     def _subscribed(
         self, stream: str, position: str | None, recovered: bool, mid: str | None, backlog: int = 0
@@ -455,9 +485,11 @@ class Session:
         user = self.user_id
         render = self.rules.render
         page, read = replay
+        wanted = self.filters.get(flow.stream)
+        kind = self.rules.kind
         for event in page.events:
             seen = audience(flow.stream, event).sees(user)
-            if seen is As.NOTIFICATION:
+            if seen is As.NOTIFICATION and (wanted is None or wanted.matches(*kind(flow.stream, event))):
                 actions.append(Send(render(flow.stream, event, event.id in read), True))
             elif seen is As.ACKNOWLEDGEMENT and isinstance(event, NotificationAcknowledged):
                 actions.append(Send(frames.text_frame(protocol.acknowledged(event.notification_id)), True))
@@ -499,7 +531,7 @@ class Session:
         if not identity.may_subscribe(stream):
             return [Count("forbidden"), _error(ErrorCode.FORBIDDEN, f"not allowed for tenant {stream}", mid)]
         self.busy = True
-        return [ReadHistory(stream, identity.user_id, request.before, request.limit, mid)]
+        return [ReadHistory(stream, identity.user_id, request.before, request.limit, mid, self.filters.get(stream))]
 
     def history(self, stream: str, result: Inbox | Exception, message_id: str | None, now: float) -> list[Action]:
         """The page of a :class:`ReadHistory` (newest first), or why it could not be read."""
@@ -523,6 +555,7 @@ class Session:
 
     def _leave(self, stream: str) -> Leave:
         del self.subs[stream]
+        self.filters.pop(stream, None)
         user = self.user_id
         assert user is not None
         return Leave(stream, user)
@@ -531,6 +564,7 @@ class Session:
         """The connection is gone: leave every stream."""
         user = self.user_id
         streams, self.subs = list(self.subs), {}
+        self.filters.clear()
         self.flow = None
         return [Leave(stream, user) for stream in streams] if user is not None else []
 
@@ -604,6 +638,7 @@ __all__ = [
     "ReadHistory",
     "ReadMarks",
     "ReadPage",
+    "Refilter",
     "Replay",
     "Rules",
     "Send",
