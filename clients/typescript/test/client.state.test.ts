@@ -82,6 +82,24 @@ describe("reading", () => {
     expect(h.ws.ofType("acknowledge")).toHaveLength(1);
   });
 
+  it("a notification the server says is read (`read: true`) is kept read: not counted, not acknowledged again", async () => {
+    const h = await connected();
+    const read = notification({ read: true });
+    const unread = notification();
+    pushNotification(h.ws, read);
+    pushNotification(h.ws, unread);
+    const snap = h.client.getSnapshot();
+    expect(snap.notifications.map((n) => [n.id, n.read])).toEqual([
+      [unread["id"], false],
+      [read["id"], true],
+    ]);
+    expect(snap.unreadCount).toBe(1);
+    h.client.markAsRead(read["id"] as string);
+    h.client.markAllAsRead();
+    await settle();
+    expect(h.ws.ofType("acknowledge").map((m) => m.payload)).toEqual([{ notificationId: unread["id"] }]);
+  });
+
   it("acknowledgements from the user's other tabs/connections mark read here", async () => {
     const h = await connected();
     const a = notification();

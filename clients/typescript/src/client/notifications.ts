@@ -1,9 +1,17 @@
 /**
  * The notification list: newest first, at most `capacity`, each id once (replays and a second subscription
  * deliver the same event again), with the read state and the unread count.
+ *
+ * Live notifications go in front. Older ones (a backlog, a `history` page) go in their place (order.ts); one
+ * older than everything in a full list is not kept. A notification is read when the server says so (`read`)
+ * or when it was marked read here or by another connection; once read it stays read.
  */
 import type { Notification } from "../messages.js";
+import { placeOf } from "./order.js";
 import type { ClientNotification } from "./types.js";
+
+/** How a notification arrived: `live` (or replayed on a resume: newer than the list) or `older` (backlog, history). */
+export type Arrival = "live" | "older";
 
 /** Ids seen and read are remembered for at least this many notifications… */
 const MIN_REMEMBERED_IDS = 1000;
@@ -47,15 +55,25 @@ export class NotificationList {
     this.readIds = new BoundedSet(remembered);
   }
 
-  /** Add a notification in front (the oldest beyond `capacity` go). Returns it, or null for an id seen before. */
-  add(notification: Notification): ClientNotification | null {
+  /**
+   * Add a notification: in front when `live`, in its place when `older`; the oldest beyond `capacity` go.
+   * Returns it, or null for an id seen before (whose `read: true`, if it says so, still marks it read).
+   */
+  add(notification: Notification, arrival: Arrival = "live"): ClientNotification | null {
+    if (notification.read) this.markRead(notification.id);
     if (this.seen.has(notification.id)) return null;
     this.seen.add(notification.id);
     const item: ClientNotification = Object.freeze({ ...notification, read: this.readIds.has(notification.id) });
-    this.list.unshift(item);
+    const at = arrival === "live" ? 0 : placeOf(this.list, item);
+    this.list.splice(at, 0, item);
     if (this.list.length > this.capacity) this.list.length = this.capacity;
     this.view = null;
     return item;
+  }
+
+  /** How many more notifications the list holds before it starts dropping the oldest. */
+  get room(): number {
+    return this.capacity - this.list.length;
   }
 
   /** Whether the notification was marked read (here, or by an acknowledgement from another connection). */
