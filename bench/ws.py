@@ -91,6 +91,12 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
     )
     parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only these scenarios (repeatable)")
     parser.add_argument(
+        "--filters",
+        type=int,
+        default=0,
+        help="arda: spread the connections over N distinct subscription filters, each passing every event (0)",
+    )
+    parser.add_argument(
         "--topology",
         choices=("single", "cluster"),
         default="single",
@@ -113,6 +119,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
         batch=max(1, args.batch),
         window=max(0, args.window),
         flood_batch=max(1, args.flood_batch),
+        filters=max(0, args.filters),
     )
     return args, settings
 

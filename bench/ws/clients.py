@@ -58,6 +58,9 @@ class ClientSpec:
     tenants: int
     concurrency: int  # connections being opened at once by this process
     protocol: str = "arda"  # "arda" (the service's protocol) or "socketio" (Engine.IO 4 / Socket.IO 4)
+    #: arda: connection i subscribes with filter i % filters (0: none). Every filter matches the benchmark's
+    #: order.created events, so deliveries (and the loss checks) are those of an unfiltered run.
+    filters: int = 0
 
 
 class Tally:
@@ -301,7 +304,12 @@ class SioClient(Client):
             self.reply_waiter = None
 
 
-def _message(kind: str, payload: dict[str, str], message_id: str) -> bytes:
+def bench_filter(index: int, filters: int) -> dict[str, list[str]]:
+    """The ``filter`` of connection ``index``: one of ``filters`` distinct ones, each passing order.created."""
+    return {"types": ["order.created", f"bench.filter{index % filters}"]}
+
+
+def _message(kind: str, payload: dict[str, Any], message_id: str) -> bytes:
     return msgspec.json.encode({"type": kind, "payload": payload, "messageId": message_id})
 
 
@@ -342,7 +350,9 @@ class ClientProcess:
             except (ConnectionError, TimeoutError) as exc:
                 return f"subscribe: {type(exc).__name__}"
             return None if answer.startswith(b"430[") and b'"ok":true' in answer else f"subscribe: {answer[:40]!r}"
-        payload = {"tenantId": client.tenant}
+        payload: dict[str, Any] = {"tenantId": client.tenant}
+        if self.spec.filters:
+            payload["filter"] = bench_filter(client.index, self.spec.filters)
         if resume and client.position is not None:
             payload["since"] = client.position  # arda's resume: replay what came after the last position seen
             self.rejoin_resumed += 1

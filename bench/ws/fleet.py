@@ -28,6 +28,7 @@ class Fleet:
         processes: int,
         concurrency: int,
         system: str = "arda",
+        filters: int = 0,
     ) -> None:
         self.tenants = tenants
         self.ctx = mp.get_context("spawn")
@@ -39,6 +40,7 @@ class Fleet:
             tenants=tenants,
             concurrency=max(1, concurrency // processes),
             protocol="socketio" if system in SOCKETIO_SYSTEMS else "arda",
+            filters=filters,
         )
         self.pipes: list[Connection] = []
         self.procs: list[SpawnProcess] = []

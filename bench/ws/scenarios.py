@@ -46,6 +46,7 @@ class Settings:
     window: int  # throughput: deliveries allowed in flight (0: open loop)
     flood_batch: int  # throughput: events per publish_many call
     reconnect_connections: int = 10_000  # reconnect_storm: clients
+    filters: int = 0  # arda: connections spread over this many distinct subscription filters (0: none)
 
 
 def say(text: str) -> None:
@@ -173,7 +174,7 @@ def service_report(service: Service, name: str) -> dict[str, Any]:
 # -- scenarios -------------------------------------------------------------------------------------------
 def latency_and_throughput(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     service = stack.service("latency-throughput")
-    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch, stack.system)
+    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch, stack.system, s.filters)
     try:
         fleet.start()
         say(
@@ -234,7 +235,7 @@ def latency_and_throughput(stack: Stack, s: Settings) -> tuple[dict[str, Any], d
 
 def memory(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
     service = stack.service("memory")
-    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch, stack.system)
+    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch, stack.system, s.filters)
     try:
         fleet.start()
         say(f"memory: server RSS before and after {s.memory_connections:,} idle subscribed connections")
@@ -264,7 +265,7 @@ def memory(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def subscribe_storm(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
     service = stack.service("subscribe-storm")
-    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch, stack.system)
+    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch, stack.system, s.filters)
     try:
         fleet.start()
         say(f"subscribe_storm: {s.storm_connections:,} authenticated clients subscribe at once, then 1 event/tenant")
@@ -337,7 +338,7 @@ def reconnect_storm(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str
     re-subscribes (arda: with ``since`` = the last position it saw). Measured from the moment the new server's
     port accepts until each client is subscribed again; then one event per tenant must reach every client."""
     service = stack.service("reconnect-storm")
-    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch, stack.system)
+    fleet = Fleet(service.url, stack.secret, stack.redis_url, s.tenants, s.processes, s.batch, stack.system, s.filters)
     try:
         fleet.start()
         n = s.reconnect_connections
