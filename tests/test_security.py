@@ -23,7 +23,9 @@ from redis.asyncio.connection import parse_url
 
 import raw_ws
 from arda import logs
+from arda.events import BackendUnavailableError, EventBus, SyncPublisher
 from arda.events.backends.resp import ssl_context
+from arda.testing.cluster import ClusterSetup
 from arda.testing.redis_server import RedisServer
 from arda.testing.tls import TlsFiles, make_certificates
 from conftest import eventually, order
@@ -461,3 +463,32 @@ def test_the_container_image_is_production_by_default() -> None:
     env = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("ENV ")]
     assert any("ARDA_HOST=0.0.0.0" in line for line in env)  # so, with no JWT key, the service refuses to start
     assert not any("ARDA_DEV" in line for line in env)  # and development mode is never switched on
+
+
+# -- TLS to a Redis Cluster (rediss+cluster://) -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ClusterSetup, TlsFiles]]:
+    files = make_certificates(tmp_path_factory.mktemp("cluster-tls"))
+    with ClusterSetup(3, 0, tls=files) as setup:
+        yield setup, files
+
+
+async def test_the_service_and_sync_publisher_over_a_tls_cluster(
+    tls_cluster: tuple[ClusterSetup, TlsFiles], tmp_path: Path
+) -> None:
+    """Every connection — commands on each node, the sharded subscribers, SyncPublisher — speaks TLS: the URL
+    names only TLS ports, and the nodes answer CLUSTER SLOTS over TLS with theirs."""
+    setup, files = tls_cluster
+    url = setup.tls_url(ssl_ca_certs=str(files.ca))
+    async with running_service(url, tmp_path) as svc:
+        status, body, _ = await svc.http("GET", "/readyz", auth=None)
+        assert status == 200, body
+        async with svc.user() as c:
+            await c.subscribe()
+            (published,) = await svc.publish(order())
+            assert (await c.notifications(1))[0]["eventId"] == published["id"]
+            with SyncPublisher(url) as sync:
+                sent = await asyncio.to_thread(sync.publish, order(n=2))
+            assert (await c.notifications(1))[0]["eventId"] == sent.id
+    with pytest.raises(BackendUnavailableError, match="certificate verify failed"):
+        await EventBus(setup.tls_url()).connect()  # the test CA is not in the system's store

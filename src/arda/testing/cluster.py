@@ -31,6 +31,7 @@ from typing import Any, Literal
 import redis
 
 from .redis_server import free_port
+from .tls import TlsFiles
 
 SLOTS = 16384
 NODE_TIMEOUT_MS = 1000
@@ -112,6 +113,7 @@ class ClusterNode:
     primary_id: str = ""
     slots: list[tuple[int, int]] = field(default_factory=list)  # inclusive ranges, a primary's only
     process: subprocess.Popen[bytes] | None = None
+    tls_port: int = 0  # with TLS: where clients connect with TLS (the plain port stays, for the admin client)
 
     @property
     def address(self) -> str:
@@ -146,6 +148,7 @@ class ClusterSetup:
         node_timeout_ms: int = NODE_TIMEOUT_MS,
         args: tuple[str, ...] = (),
         keep_logs: bool = False,
+        tls: TlsFiles | None = None,
     ) -> None:
         server = shutil.which("redis-server")
         cli = shutil.which("redis-cli")
@@ -157,16 +160,28 @@ class ClusterSetup:
         self.args = args
         self.keep_logs = keep_logs
         self.dir = Path(tempfile.mkdtemp(prefix="arda-cluster-"))
+        self.tls = tls
         self.nodes: list[ClusterNode] = []
-        for port in cluster_ports(primaries * (1 + replicas)):
+        count = primaries * (1 + replicas)
+        ports = cluster_ports(count * (2 if tls is not None else 1))
+        for port, tls_port in zip(ports[:count], ports[count:] or [0] * count, strict=True):
             (self.dir / str(port)).mkdir()
-            self.nodes.append(ClusterNode("127.0.0.1", port, self.dir / str(port)))
+            self.nodes.append(ClusterNode("127.0.0.1", port, self.dir / str(port), tls_port=tls_port))
         self.startup_s = 0.0  # how long start() took
 
     @property
     def url(self) -> str:
         """``redis+cluster://127.0.0.1:p1,127.0.0.1:p2,…``: every node, as seeds."""
         return "redis+cluster://" + ",".join(n.address for n in self.nodes)
+
+    def tls_url(self, **options: str) -> str:
+        """With ``tls``: ``rediss+cluster://`` every node's TLS port, ``options`` as the query (``ssl_ca_certs=…``).
+        The nodes talk TLS among themselves too, and answer ``CLUSTER SLOTS`` over TLS with their TLS ports."""
+        if self.tls is None:
+            raise RuntimeError("cluster setup: started without tls")
+        query = "&".join(f"{k}={v}" for k, v in options.items())
+        nodes = ",".join(f"{n.host}:{n.tls_port}" for n in self.nodes)
+        return f"rediss+cluster://{nodes}" + (f"?{query}" if query else "")
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -209,6 +224,10 @@ class ClusterSetup:
         # every second (not 10), which advances their replication offset: CLUSTER SLOTS and CLUSTER SHARDS leave
         # out a replica whose offset is still 0, so without it the slot maps show no replicas for ~10 s
         args += ["--repl-diskless-sync-delay", "0", "--repl-ping-replica-period", "1"]
+        if self.tls is not None:
+            args += ["--tls-port", str(node.tls_port), "--tls-cert-file", str(self.tls.cert)]
+            args += ["--tls-key-file", str(self.tls.key), "--tls-ca-cert-file", str(self.tls.ca)]
+            args += ["--tls-auth-clients", "no", "--tls-cluster", "yes", "--tls-replication", "yes"]
         args += self.args
         node.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
