@@ -76,6 +76,8 @@ INBOX_PAGE = 200
 INBOX_SCAN = 5000
 #: Frames kept for replays (a few MB at most).
 FRAME_CACHE = 4096
+#: Notifications kept mapped (for filters' matches and ``history`` replies; frames are kept apart, above).
+NOTE_CACHE = 1024
 #: Close codes used as metric labels; a client's own choice of code is counted as "other".
 KNOWN_CLOSE_CODES = frozenset({c.code for c in codes.CLOSE_CODES} | {1005, 1006})
 #: How long a replay waits for a client's socket to drain before the client counts as slow.
@@ -589,7 +591,7 @@ class Node:
         notification = self._notes.get(key)
         if notification is None:
             notification = self._notes[key] = self.mapper.map(event, stream)
-            if len(self._notes) > FRAME_CACHE:
+            if len(self._notes) > NOTE_CACHE:
                 self._notes.popitem(last=False)
         else:
             self._notes.move_to_end(key)
