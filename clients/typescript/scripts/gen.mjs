@@ -189,6 +189,25 @@ function prepareMessages(schema, direction, errorCodes) {
   return prepared;
 }
 
+/**
+ * The bounds of every integer field of the client's messages that has them (`backlog` 0-500, `limit` 1-100…),
+ * by definition and field, so that the client keeps its requests within what the server accepts.
+ */
+function integerBounds(schema) {
+  const lines = [];
+  for (const [def, node] of Object.entries(schema.$defs ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    const bounded = Object.entries(node.properties ?? {})
+      .filter(([, p]) => p?.type === "integer" && Number.isInteger(p.minimum) && Number.isInteger(p.maximum))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, p]) => {
+        const fallback = Number.isInteger(p.default) ? `, default: ${p.default}` : "";
+        return `    ${key(name)}: { minimum: ${p.minimum}, maximum: ${p.maximum}${fallback} },`;
+      });
+    if (bounded.length > 0) lines.push(`  ${key(def)}: {`, ...bounded, "  },");
+  }
+  return lines;
+}
+
 /** The TypeScript of the server's and the client's messages, from their JSON Schemas. */
 export async function renderMessages(protocol) {
   const { errorCodes, messages } = checkProtocol(protocol);
@@ -218,7 +237,11 @@ export async function renderMessages(protocol) {
     "export type ServerMessageType = (typeof SERVER_MESSAGE_TYPES)[number];\n" +
     "/** The `type` of every message a client sends, sorted. */\n" +
     `export const CLIENT_MESSAGE_TYPES = ${JSON.stringify(types.client)} as const;\n` +
-    "export type ClientMessageType = (typeof CLIENT_MESSAGE_TYPES)[number];\n"
+    "export type ClientMessageType = (typeof CLIENT_MESSAGE_TYPES)[number];\n" +
+    "/** The bounds (and defaults) of the integer fields of the client's messages, by payload and field. */\n" +
+    "export const CLIENT_INTEGER_BOUNDS = {\n" +
+    integerBounds(messages.client).join("\n") +
+    "\n} as const;\n"
   );
 }
 

@@ -12,6 +12,7 @@ import { NotificationError, type NotificationErrorDetails } from "./errors.js";
 import type { ErrorMessage, Notification, ServerMessage } from "./messages.js";
 import { Connection } from "./client/connection.js";
 import { Emitter } from "./client/emitter.js";
+import { canonicalFilter, clampBacklog, subscribePayload } from "./client/filter.js";
 import { NotificationList } from "./client/notifications.js";
 import { ACK_RETRY_DELAY_MS, MAX_ACK_TRIES, resolveOptions } from "./client/options.js";
 import { Outbox, type QueuedAck } from "./client/outbox.js";
@@ -27,10 +28,12 @@ import type {
   NotificationClientOptions,
   NotificationSnapshot,
   Report,
+  SubscribeOptions,
   SubscriptionInfo,
   TokenSource,
 } from "./client/types.js";
 
+export type { NotificationFilter } from "./client/filter.js";
 export type {
   ClientNotification,
   ConnectionStatus,
@@ -38,6 +41,7 @@ export type {
   NotificationClientOptions,
   NotificationSnapshot,
   RecoveryFailedEvent,
+  SubscribeOptions,
   SubscriptionInfo,
   SubscriptionState,
   TokenSource,
@@ -68,11 +72,13 @@ export class NotificationClient {
   private readonly outbox: Outbox;
   private readonly list: NotificationList;
   private lastError: NotificationError | null = null;
+  private readonly defaultBacklog: number;
 
   constructor(options: NotificationClientOptions) {
     const settings = resolveOptions(options);
     const { clock } = settings;
     this.url = settings.url;
+    this.defaultBacklog = settings.backlog;
     this.clock = clock;
     this.timers = new TimerSet(clock);
     this.limiter = new RateLimiter(settings.sendRate, clock.now());
@@ -171,9 +177,20 @@ export class NotificationClient {
    * holder, and replayed with `since` on every reconnect). Resolves with the server's `subscribed` answer;
    * rejects with the server's `error` (e.g. `forbidden`: the subscription is then not retried until
    * `subscribe` is called again), or `client_closed`. Each call must be matched by one `unsubscribe`.
+   *
+   * - `backlog`: the first subscribe of the tenant (no position known yet) asks for the newest `backlog`
+   *   notifications the user may see (0–500; default: the client's `backlog` option). They fill the list,
+   *   with their read state, without `notification` events; resubscribes after a reconnect resume with `since`.
+   * - `filter`: only matching notifications (live, replayed, backlog, history). It replaces the tenant's filter
+   *   (the latest call wins): a different one while subscribed sends `subscribe` again, and every resubscribe
+   *   carries it. Notifications already in the list stay.
    */
-  subscribe(tenantId: string): Promise<SubscriptionInfo> {
-    return this.subscriptions.hold(tenantId, () =>
+  subscribe(tenantId: string, options: SubscribeOptions = {}): Promise<SubscriptionInfo> {
+    const hold = {
+      filter: canonicalFilter(options.filter),
+      backlog: clampBacklog(options.backlog ?? this.defaultBacklog),
+    };
+    return this.subscriptions.hold(tenantId, hold, () =>
       this.connection.isStopped
         ? new NotificationError("client_closed", `the client is ${this.connection.status}`, { tenantId })
         : null,
@@ -253,11 +270,11 @@ export class NotificationClient {
   }
 
   private onNotification(notification: Notification): void {
-    this.subscriptions.delivered(notification);
-    const item = this.list.add(notification);
+    const arrival = this.subscriptions.delivered(notification);
+    const item = this.list.add(notification, arrival);
     if (!item) return; // a duplicate (replay, or a second subscription)
     this.changed();
-    this.events.emit("notification", item);
+    if (arrival === "live") this.events.emit("notification", item); // not for a backlog: what was there before
   }
 
   /** An `error`: routed by the request it answers and by what its code asks for (see policy.ts). */
@@ -305,11 +322,10 @@ export class NotificationClient {
       get ready() {
         return connection.ready !== null;
       },
-      subscribe(tenantId, since) {
+      subscribe(tenantId, request) {
         const socket = connection.ready;
         if (!socket) return;
-        const payload = since === null ? { tenantId } : { tenantId, since };
-        const message = { type: "subscribe", payload, messageId: ids.next("subscribe") } as const;
+        const message = { type: "subscribe", payload: subscribePayload(tenantId, request), messageId: ids.next("subscribe") } as const;
         connection.request(socket, message, { kind: "subscribe", tenantId });
       },
       unsubscribe(tenantId) {

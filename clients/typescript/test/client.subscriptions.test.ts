@@ -259,3 +259,118 @@ describe("resume", () => {
     });
   });
 });
+
+describe("backlog and filter", () => {
+  /** The backlog as the server sends it after `subscribed`: oldest first. */
+  const backlogOf = (positions: number[], overrides: Record<string, unknown> = {}) =>
+    positions.map((p) => notification({ position: `${p}-0`, timestamp: new Date(p).toISOString(), ...overrides }));
+
+  it("the first subscribe asks for the backlog; it fills the list (newest first) with its read state, without events or moving the position", async () => {
+    const onNotification = vi.fn();
+    const h = setup({ onNotification });
+    h.client.connect();
+    await authenticate(h.sockets.last, h.clock);
+    const ws = h.sockets.last;
+    void h.client.subscribe("tenant-001", { backlog: 50 });
+    await settle();
+    expect(ws.lastOfType("subscribe").payload).toEqual({ tenantId: "tenant-001", backlog: 50 });
+    await confirmSubscribe(ws, { position: "900-0", backlog: 3 });
+    const backlog = backlogOf([100, 200, 300]);
+    backlog[1] = { ...backlog[1], read: true };
+    for (const n of backlog) pushNotification(ws, n);
+    const live = notification({ position: "901-0", timestamp: new Date(901).toISOString() });
+    pushNotification(ws, live);
+    await settle();
+    const snap = h.client.getSnapshot();
+    expect(snap.notifications.map((n) => n.id)).toEqual([live["id"], backlog[2]?.["id"], backlog[1]?.["id"], backlog[0]?.["id"]]);
+    expect(snap.unreadCount).toBe(3);
+    expect(onNotification).toHaveBeenCalledExactlyOnceWith(expect.objectContaining({ id: live["id"] }));
+    expect(snap.subscriptions["tenant-001"]?.position).toBe("901-0");
+  });
+
+  it("a backlog before any live notification leaves the position at the subscribe answer's", async () => {
+    const h = setup();
+    h.client.connect();
+    await authenticate(h.sockets.last, h.clock);
+    void h.client.subscribe("tenant-001", { backlog: 2 });
+    await settle();
+    await confirmSubscribe(h.sockets.last, { position: "900-0", backlog: 2 });
+    for (const n of backlogOf([100, 200])) pushNotification(h.sockets.last, n);
+    await settle();
+    h.sockets.last.serverClose(1001);
+    const ws = await nextSocket(h);
+    await authenticate(ws, h.clock);
+    expect(ws.lastOfType("subscribe").payload).toEqual({ tenantId: "tenant-001", since: "900-0" }); // no backlog on a resume
+  });
+
+  it("the client's backlog option is the default; subscribe's wins; both are kept within 0-500", async () => {
+    const h = setup({ backlog: 20 });
+    h.client.connect();
+    await authenticate(h.sockets.last, h.clock);
+    void h.client.subscribe("tenant-001");
+    void h.client.subscribe("tenant-002", { backlog: 0 });
+    void h.client.subscribe("tenant-003", { backlog: 10_000 });
+    await settle();
+    expect(h.sockets.last.ofType("subscribe").map((m) => m.payload)).toEqual([
+      { tenantId: "tenant-001", backlog: 20 },
+      { tenantId: "tenant-002" },
+      { tenantId: "tenant-003", backlog: 500 },
+    ]);
+  });
+
+  it("sends the filter in canonical form, keeps it on every resubscribe, and a new one replaces it", async () => {
+    const h = setup();
+    h.client.connect();
+    let ws = h.sockets.last;
+    await authenticate(ws, h.clock);
+    const first = h.client.subscribe("tenant-001", {
+      backlog: 5,
+      filter: { types: ["order.*", "card.transition", "order.*"], severity: ["error", "warning", "error"] },
+    });
+    await settle();
+    const filter = { types: ["card.transition", "order.*"], severity: ["error", "warning"] };
+    expect(ws.lastOfType("subscribe").payload).toEqual({ tenantId: "tenant-001", backlog: 5, filter });
+    await confirmSubscribe(ws, { position: "10-0" });
+    await expect(first).resolves.toMatchObject({ position: "10-0" });
+
+    ws.serverClose(1001);
+    ws = await nextSocket(h);
+    await authenticate(ws, h.clock);
+    expect(ws.lastOfType("subscribe").payload).toEqual({ tenantId: "tenant-001", since: "10-0", filter });
+    await confirmSubscribe(ws, { position: "10-0" });
+
+    // the same filter written otherwise: nothing sent; another: subscribe again (the server replaces it)
+    await h.client.subscribe("tenant-001", { filter: { severity: ["warning", "error"], types: ["order.*", "card.transition"] } });
+    expect(ws.ofType("subscribe")).toHaveLength(1);
+    const changed = h.client.subscribe("tenant-001", { filter: { severity: ["error"] } });
+    await settle();
+    expect(ws.ofType("subscribe")).toHaveLength(2);
+    expect(ws.lastOfType("subscribe").payload).toEqual({ tenantId: "tenant-001", since: "10-0", filter: { severity: ["error"] } });
+    await confirmSubscribe(ws, { position: null });
+    await expect(changed).resolves.toMatchObject({ tenantId: "tenant-001", position: "10-0" });
+    ws.serverClose(1001);
+    ws = await nextSocket(h);
+    await authenticate(ws, h.clock);
+    expect(ws.lastOfType("subscribe").payload).toEqual({ tenantId: "tenant-001", since: "10-0", filter: { severity: ["error"] } });
+  });
+
+  it("an empty filter is no filter", async () => {
+    const h = setup();
+    h.client.connect();
+    await authenticate(h.sockets.last, h.clock);
+    void h.client.subscribe("tenant-001", { filter: { types: [], severity: null } });
+    await settle();
+    expect(h.sockets.last.lastOfType("subscribe").payload).toEqual({ tenantId: "tenant-001" });
+  });
+
+  it("a filter the server refuses (invalid_message) rejects the subscribe and shows the subscription's error", async () => {
+    const h = setup();
+    h.client.connect();
+    await authenticate(h.sockets.last, h.clock);
+    const p = h.client.subscribe("tenant-001", { filter: { types: ["order.**"] } });
+    await settle();
+    h.sockets.last.reply("subscribe", "error", { code: "invalid_message", message: "`payload.filter.types[0]` is 'order.**'" });
+    await expect(p).rejects.toMatchObject({ code: "invalid_message", tenantId: "tenant-001" });
+    expect(h.client.getSnapshot().subscriptions["tenant-001"]).toMatchObject({ status: "error" });
+  });
+});

@@ -10,12 +10,14 @@ import {
   type WebSocketConstructor,
   type WindowLike,
 } from "../environment.js";
+import { clampBacklog } from "./filter.js";
 import type { SendRate } from "./rate-limiter.js";
 import type { NotificationClientOptions, TokenSource } from "./types.js";
 
 /** The defaults documented on `NotificationClientOptions`. */
 export const DEFAULTS = {
   maxNotifications: 100,
+  backlog: 0,
   maxQueuedMessages: 100,
   pingIntervalMs: 25_000,
   pongTimeoutMs: 10_000,
@@ -34,6 +36,7 @@ export interface ResolvedOptions {
   readonly url: string;
   readonly token: TokenSource;
   readonly maxNotifications: number;
+  readonly backlog: number;
   readonly maxQueuedMessages: number;
   readonly backoff: BackoffOptions;
   readonly pingIntervalMs: number;
@@ -55,6 +58,7 @@ export function resolveOptions(options: NotificationClientOptions): ResolvedOpti
     url: options.url,
     token: options.token,
     maxNotifications: atLeastOne(options.maxNotifications ?? DEFAULTS.maxNotifications),
+    backlog: clampBacklog(options.backlog ?? DEFAULTS.backlog),
     maxQueuedMessages: atLeastOne(options.maxQueuedMessages ?? DEFAULTS.maxQueuedMessages),
     backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
     pingIntervalMs: options.pingIntervalMs ?? DEFAULTS.pingIntervalMs,

@@ -2,10 +2,17 @@
  * Subscriptions as state: reference-counted per tenant, one request in flight per tenant, replayed with
  * `since` (the last position) on every connection, retried after a backoff when the server says so, and
  * the promises of `subscribe`/`unsubscribe` settled by the server's answers.
+ *
+ * A subscription's first `subscribe` (no position known yet) asks for a backlog; every later one resumes with
+ * `since`. Each carries the subscription's filter; a new filter while subscribed sends `subscribe` again (the
+ * server replaces the filter). The backlog the server announces (`subscribed.backlog`) is counted off the
+ * notifications that follow: they are older than the position, so they do not move it.
  */
 import { backoffDelay, type BackoffOptions } from "../backoff.js";
 import { NotificationError } from "../errors.js";
 import type { Notification } from "../messages.js";
+import { sameFilter, type CanonicalFilter } from "./filter.js";
+import type { Arrival } from "./notifications.js";
 import type { TimerName, TimerSet } from "./timers.js";
 import type { RecoveryFailedEvent, Report, SubscriptionInfo, SubscriptionState } from "./types.js";
 
@@ -18,9 +25,20 @@ interface TenantEntry {
   readonly tenantId: string;
   /** Holders: `subscribe` calls not yet matched by `unsubscribe`. */
   refs: number;
-  /** Where the subscription stands on the current connection. */
-  wire: "none" | "subscribing" | "subscribed" | "unsubscribing";
+  /**
+   * Where the subscription stands on the current connection (`refiltering`: subscribed, and a `subscribe`
+   * with another filter is on its way).
+   */
+  wire: "none" | "subscribing" | "subscribed" | "refiltering" | "unsubscribing";
   position: string | null;
+  /** The filter wanted (the latest `subscribe` call's), and the backlog a first subscribe asks for. */
+  filter: CanonicalFilter;
+  backlog: number;
+  /** The filter in force on the wire (confirmed by `subscribed`), and the subscribe on its way, if any. */
+  wireFilter: CanonicalFilter;
+  sending: SubscribeRequest | null;
+  /** Backlog notifications still to come on this connection (announced by `subscribed.backlog`). */
+  backlogPending: number;
   recovered: boolean | null;
   /** Refused for good (until `subscribe` is called again). */
   blocked: NotificationError | null;
@@ -30,11 +48,31 @@ interface TenantEntry {
   readonly unsubscribeWaiters: Waiter<void>[];
 }
 
+/** What a holder asks of a subscription: its filter, and the backlog of its first subscribe. */
+export interface HoldOptions {
+  readonly filter: CanonicalFilter;
+  readonly backlog: number;
+}
+
+/** One `subscribe` as sent: `since` (a resume) or else `backlog`, and the filter. */
+export interface SubscribeRequest {
+  readonly since: string | null;
+  readonly backlog: number;
+  readonly filter: CanonicalFilter;
+}
+
+/** A first subscribe (no `since`) was answered: `count` of the `requested` backlog notifications follow. */
+export interface BacklogEvent {
+  readonly tenantId: string;
+  readonly requested: number;
+  readonly count: number;
+}
+
 /** What subscriptions need of the connection. */
 export interface SubscriptionWire {
   /** Whether requests can be sent now (open and authenticated). */
   readonly ready: boolean;
-  subscribe(tenantId: string, since: string | null): void;
+  subscribe(tenantId: string, request: SubscribeRequest): void;
   unsubscribe(tenantId: string): void;
 }
 
@@ -49,6 +87,8 @@ export interface SubscriptionsOptions {
   /** Asks for an end-of-tick pass, which calls `flush()`. */
   readonly schedule: () => void;
   readonly onRecoveryFailed: (event: RecoveryFailedEvent) => void;
+  /** A first subscribe was answered, with how many backlog notifications follow. */
+  readonly onBacklog?: (event: BacklogEvent) => void;
 }
 
 const retryTimer = (tenantId: string): TimerName => `retry:${tenantId}`;
@@ -61,19 +101,22 @@ export class Subscriptions {
   constructor(private readonly options: SubscriptionsOptions) {}
 
   /**
-   * One more holder of `tenantId`. Resolves with the server's `subscribed` (at once when already subscribed);
+   * One more holder of `tenantId`, whose filter replaces the subscription's (the latest call wins, as on the
+   * server). Resolves with the server's `subscribed` (at once when subscribed with that filter already);
    * rejects with the server's refusal, or with `closed()` when the client is stopped.
    */
-  hold(tenantId: string, closed: () => NotificationError | null): Promise<SubscriptionInfo> {
+  hold(tenantId: string, options: HoldOptions, closed: () => NotificationError | null): Promise<SubscriptionInfo> {
     const entry = this.entry(tenantId);
     entry.refs += 1;
+    entry.filter = options.filter;
+    entry.backlog = options.backlog;
     if (entry.blocked) {
       entry.blocked = null;
       entry.retries = 0;
     }
     this.options.changed();
     this.scheduleReconcile();
-    if (entry.wire === "subscribed") {
+    if (entry.wire === "subscribed" && sameFilter(entry.filter, entry.wireFilter)) {
       return Promise.resolve({ tenantId, position: entry.position, recovered: entry.recovered ?? true });
     }
     const refusal = closed();
@@ -106,11 +149,24 @@ export class Subscriptions {
 
   // -- the server's answers --------------------------------------------------------------------------
 
-  subscribed(payload: { readonly tenantId: string; readonly position: string | null; readonly recovered: boolean }): void {
+  subscribed(payload: {
+    readonly tenantId: string;
+    readonly position: string | null;
+    readonly recovered: boolean;
+    readonly backlog?: number;
+  }): void {
     const entry = this.tenants.get(payload.tenantId);
     if (!entry) return;
+    const sent = entry.sending;
+    const refilter = entry.wire === "refiltering";
+    entry.sending = null;
     entry.wire = "subscribed";
     entry.retries = 0;
+    if (sent) entry.wireFilter = sent.filter;
+    entry.backlogPending = payload.backlog ?? 0;
+    if (sent && sent.since === null && !refilter) {
+      this.options.onBacklog?.({ tenantId: entry.tenantId, requested: sent.backlog, count: entry.backlogPending });
+    }
     if (payload.position !== null) entry.position = payload.position;
     if (payload.position !== null || entry.recovered === null) entry.recovered = payload.recovered;
     this.options.changed();
@@ -123,11 +179,15 @@ export class Subscriptions {
     this.reconcile(entry); // released meanwhile?
   }
 
-  /** The server refused a `subscribe`: retried after a backoff when `retry`, else not until `subscribe` is called again. */
+  /**
+   * The server refused a `subscribe`: retried after a backoff when `retry`, else not until `subscribe` is called
+   * again. A refused change of filter leaves the subscription as it was on the wire (with the filter before).
+   */
   subscribeRefused(tenantId: string, error: NotificationError, retry: boolean): void {
     const entry = this.tenants.get(tenantId);
     if (!entry) return;
-    entry.wire = "none";
+    entry.wire = entry.wire === "refiltering" ? "subscribed" : "none";
+    entry.sending = null;
     for (const w of entry.subscribeWaiters.splice(0)) w.reject(error);
     if (retry) {
       this.retryLater(entry);
@@ -174,14 +234,20 @@ export class Subscriptions {
   /**
    * Remember the position of the stream that delivered the notification: `stream` names it (the tenant, or
    * `global` on a monitor's global subscription), so a monitor subscribed to both gets the event once per
-   * stream, each with that stream's position. A stream not subscribed on this connection moves no position.
+   * stream, each with that stream's position. A stream not subscribed on this connection moves no position,
+   * nor does a backlog notification (older than the position). Returns how it arrived.
    */
-  delivered(n: Pick<Notification, "stream" | "position">): void {
-    if (n.position === null) return;
+  delivered(n: Pick<Notification, "stream" | "position">): Arrival {
     const entry = this.tenants.get(n.stream);
-    if (!entry || entry.wire === "none" || entry.position === n.position) return;
+    if (!entry || entry.wire === "none") return "live";
+    if (entry.backlogPending > 0) {
+      entry.backlogPending -= 1;
+      return "older";
+    }
+    if (n.position === null || entry.position === n.position) return "live";
     entry.position = n.position;
     this.options.changed();
+    return "live";
   }
 
   // -- the connection's life ---------------------------------------------------------------------------
@@ -190,6 +256,9 @@ export class Subscriptions {
   disconnected(): void {
     for (const entry of [...this.tenants.values()]) {
       this.options.timers.clear(retryTimer(entry.tenantId));
+      entry.wireFilter = null;
+      entry.sending = null;
+      entry.backlogPending = 0;
       if (entry.wire !== "none") {
         entry.wire = "none";
         this.options.changed();
@@ -215,7 +284,7 @@ export class Subscriptions {
       if (e.refs === 0) continue;
       states[e.tenantId] = Object.freeze({
         tenantId: e.tenantId,
-        status: e.blocked ? "error" : e.wire === "subscribed" ? "subscribed" : "pending",
+        status: e.blocked ? "error" : e.wire === "subscribed" || e.wire === "refiltering" ? "subscribed" : "pending",
         position: e.position,
         recovered: e.recovered,
         error: e.blocked,
@@ -248,6 +317,11 @@ export class Subscriptions {
         refs: 0,
         wire: "none",
         position: null,
+        filter: null,
+        backlog: 0,
+        wireFilter: null,
+        sending: null,
+        backlogPending: 0,
         recovered: null,
         blocked: null,
         retries: 0,
@@ -279,8 +353,10 @@ export class Subscriptions {
     if (wire.ready && !timers.has(retryTimer(entry.tenantId))) {
       if (wanted && entry.wire === "none") {
         entry.wire = "subscribing";
-        wire.subscribe(entry.tenantId, entry.position);
-        this.options.changed();
+        this.send(entry);
+      } else if (wanted && entry.wire === "subscribed" && !sameFilter(entry.filter, entry.wireFilter)) {
+        entry.wire = "refiltering";
+        this.send(entry);
       } else if (!wanted && entry.refs === 0 && entry.wire === "subscribed") {
         entry.wire = "unsubscribing";
         wire.unsubscribe(entry.tenantId);
@@ -288,6 +364,15 @@ export class Subscriptions {
       }
     }
     this.settleUnwanted(entry);
+  }
+
+  /** Send the subscribe the entry's state asks for: a resume when its position is known, else a first one. */
+  private send(entry: TenantEntry): void {
+    const first = entry.position === null;
+    const request: SubscribeRequest = { since: entry.position, backlog: first ? entry.backlog : 0, filter: entry.filter };
+    entry.sending = request;
+    this.options.wire.subscribe(entry.tenantId, request);
+    this.options.changed();
   }
 
   /** A tenant nobody holds and that is off the wire: settle its promises and forget it. */

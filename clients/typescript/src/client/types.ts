@@ -6,6 +6,7 @@ import type { BackoffOptions } from "../backoff.js";
 import type { Clock, DocumentLike, WebSocketConstructor, WindowLike } from "../environment.js";
 import type { NotificationError, NotificationErrorCode, NotificationErrorDetails } from "../errors.js";
 import type { Notification } from "../messages.js";
+import type { NotificationFilter } from "./filter.js";
 
 
 /** A token, or a function (possibly async) called for a fresh one on every connection attempt and refresh. */
@@ -35,6 +36,14 @@ export interface SubscriptionState {
   /** The `recovered` flag of the server's last `subscribed` answer (null before the first). */
   readonly recovered: boolean | null;
   readonly error: NotificationError | null;
+}
+
+/** Options of `subscribe(tenantId, options)`. */
+export interface SubscribeOptions {
+  /** How many of the newest notifications the first subscribe asks for (0–500). Default: the client's `backlog`. */
+  readonly backlog?: number | undefined;
+  /** Only notifications that match; replaces the tenant's filter. Default: none (every notification). */
+  readonly filter?: NotificationFilter | null | undefined;
 }
 
 export interface SubscriptionInfo {
@@ -85,6 +94,11 @@ export interface NotificationClientOptions {
   token: TokenSource;
   /** The bound of the notification list (newest kept). Default 100. */
   maxNotifications?: number;
+  /**
+   * How many of the newest notifications a tenant's first subscribe asks for (0–500), unless `subscribe` says
+   * otherwise. Default 0 (live only).
+   */
+  backlog?: number;
   /** The bound of the send queue; when full, the oldest queued message is dropped. Default 100. */
   maxQueuedMessages?: number;
   backoff?: Partial<BackoffOptions>;

@@ -193,3 +193,12 @@ export type ServerMessageType = (typeof SERVER_MESSAGE_TYPES)[number];
 /** The `type` of every message a client sends, sorted. */
 export const CLIENT_MESSAGE_TYPES = ["acknowledge","authenticate","history","ping","subscribe","unsubscribe"] as const;
 export type ClientMessageType = (typeof CLIENT_MESSAGE_TYPES)[number];
+/** The bounds (and defaults) of the integer fields of the client's messages, by payload and field. */
+export const CLIENT_INTEGER_BOUNDS = {
+  HistoryRequestPayload: {
+    limit: { minimum: 1, maximum: 100, default: 50 },
+  },
+  SubscribePayload: {
+    backlog: { minimum: 0, maximum: 500, default: 0 },
+  },
+} as const;
