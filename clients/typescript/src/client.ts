@@ -9,10 +9,17 @@
  */
 import type { Clock } from "./environment.js";
 import { NotificationError, type NotificationErrorDetails } from "./errors.js";
-import type { ErrorMessage, Notification, ServerMessage } from "./messages.js";
+import type { ErrorMessage, HistoryReplyPayload, HistoryRequestPayload, Notification, ServerMessage } from "./messages.js";
 import { Connection } from "./client/connection.js";
 import { Emitter } from "./client/emitter.js";
-import { canonicalFilter, clampBacklog, subscribePayload } from "./client/filter.js";
+import {
+  canonicalFilter,
+  clampBacklog,
+  clampHistoryLimit,
+  DEFAULT_HISTORY_LIMIT,
+  subscribePayload,
+} from "./client/filter.js";
+import { HistoryPaging, HistoryRequests, type HistoryOptions, type PendingRequest } from "./client/history.js";
 import { NotificationList } from "./client/notifications.js";
 import { ACK_RETRY_DELAY_MS, MAX_ACK_TRIES, resolveOptions } from "./client/options.js";
 import { Outbox, type QueuedAck } from "./client/outbox.js";
@@ -23,6 +30,9 @@ import { Store } from "./client/store.js";
 import { Subscriptions, type SubscriptionWire } from "./client/subscriptions.js";
 import { TimerSet } from "./client/timers.js";
 import type {
+  ClientNotification,
+  HistoryPage,
+  HistoryState,
   Listener,
   NotificationClientEvents,
   NotificationClientOptions,
@@ -34,9 +44,12 @@ import type {
 } from "./client/types.js";
 
 export type { NotificationFilter } from "./client/filter.js";
+export type { HistoryOptions } from "./client/history.js";
 export type {
   ClientNotification,
   ConnectionStatus,
+  HistoryPage,
+  HistoryState,
   NotificationClientEvents,
   NotificationClientOptions,
   NotificationSnapshot,
@@ -72,6 +85,10 @@ export class NotificationClient {
   private readonly outbox: Outbox;
   private readonly list: NotificationList;
   private lastError: NotificationError | null = null;
+  private readonly historyRequests = new HistoryRequests();
+  private readonly paging = new HistoryPaging();
+  /** The `loadMore` page on its way, per tenant. */
+  private readonly loading = new Map<string, Promise<HistoryPage>>();
   private readonly defaultBacklog: number;
 
   constructor(options: NotificationClientOptions) {
@@ -104,12 +121,14 @@ export class NotificationClient {
       hooks: {
         message: (socket, message) => this.dispatch(socket, message),
         ready: () => {
-          // Subscriptions first (with `since`), then whatever was queued: the server handles them in order.
+          // Subscriptions first (with `since`, and their filters, which history pages follow), then history
+          // requests, then whatever was queued: the server handles them in order.
           this.subscriptions.reconcileAll();
+          this.sendHistory();
           this.pump();
         },
         lost: (unanswered) => this.onLost(unanswered),
-        stopped: (reason) => this.subscriptions.stopped(reason),
+        stopped: (reason) => this.onStopped(reason),
         status: (status) => {
           this.changed();
           this.events.emit("status", status);
@@ -126,6 +145,10 @@ export class NotificationClient {
       changed: () => this.changed(),
       schedule: () => this.snapshots.schedule(),
       onRecoveryFailed: (event) => this.events.emit("recoveryFailed", event),
+      onBacklog: (event) => {
+        this.paging.backlog(event);
+        this.changed();
+      },
     });
     if (options.onNotification) this.events.on("notification", options.onNotification);
     if (options.onRecoveryFailed) this.events.on("recoveryFailed", options.onRecoveryFailed);
@@ -224,6 +247,40 @@ export class NotificationClient {
     for (const id of this.list.unreadIds()) this.markAsRead(id);
   }
 
+  /**
+   * Older notifications of `tenantId` (newest first): at most `limit` (1–100, default 50) before position
+   * `before` (default: the newest), as the server's `history` answers, with the tenant's filter when it is
+   * subscribed with one. They join the list in their place (deduplicated by id, at most `maxNotifications`;
+   * no `notification` events). Waits for the connection (and is sent again after a reconnect when it got no
+   * answer); rejects with the server's `error` (`forbidden`, `rate_limited`, `internal_error`…) or
+   * `client_closed`. Pass the answer's `before` for the next, older page (or use `loadMore`).
+   */
+  history(tenantId: string, options: HistoryOptions = {}): Promise<HistoryPage> {
+    return this.requestHistory(tenantId, options, false).then((reply) => this.pageOf(reply));
+  }
+
+  /**
+   * The next older page of `tenantId`, after the backlog (or the pages) the client has: `history` from the
+   * tenant's cursor, which the answer moves on. At most as many as the list has room for (`limit`, default
+   * 50). One page at a time per tenant (a second call returns the same promise); when the server has nothing
+   * older or the list is full, resolves with no notifications. `snapshot.history[tenantId]` says whether there
+   * is more and whether a page is on its way.
+   */
+  loadMore(tenantId: string, options: { readonly limit?: number | undefined } = {}): Promise<HistoryPage> {
+    const inFlight = this.loading.get(tenantId);
+    if (inFlight) return inFlight;
+    const paging = this.paging.state(tenantId);
+    const limit = Math.min(clampHistoryLimit(options.limit ?? DEFAULT_HISTORY_LIMIT), this.list.room);
+    if (paging?.hasMore === false || limit < 1) {
+      const before = paging?.before ?? null;
+      return Promise.resolve(Object.freeze({ tenantId, notifications: Object.freeze([]), hasMore: paging?.hasMore ?? true, before }));
+    }
+    const page = this.requestHistory(tenantId, { before: paging?.before ?? null, limit }, true).then((reply) => this.pageOf(reply));
+    this.loading.set(tenantId, page);
+    this.changed();
+    return page;
+  }
+
   /** Empty the notification list (locally). Ids already seen stay deduplicated. */
   clearNotifications(): void {
     if (this.list.clear()) this.changed();
@@ -232,6 +289,17 @@ export class NotificationClient {
   /** Forget the `recovered: false` flag of one tenant (or of all), once the app has reloaded its state. */
   clearRecoveryFailed(tenantId?: string): void {
     if (this.subscriptions.clearRecoveryFailed(tenantId)) this.changed();
+  }
+
+  private requestHistory(tenantId: string, options: HistoryOptions, paging: boolean): Promise<HistoryReplyPayload> {
+    if (this.connection.isStopped) {
+      return Promise.reject(new NotificationError("client_closed", `the client is ${this.connection.status}`, { tenantId }));
+    }
+    const payload: HistoryRequestPayload = { tenantId, limit: clampHistoryLimit(options.limit ?? DEFAULT_HISTORY_LIMIT) };
+    if (options.before !== undefined && options.before !== null) payload.before = options.before;
+    const reply = this.historyRequests.start(this.ids.next("history"), payload, paging);
+    this.sendHistory();
+    return reply;
   }
 
   // -- inbound ---------------------------------------------------------------------------------------
@@ -257,9 +325,11 @@ export class NotificationClient {
         socket.take(message.messageId, "ack");
         if (this.list.markRead(message.payload.notificationId)) this.changed();
         return;
-      case "history":
-        socket.take(message.messageId); // no request of this client asks for history yet
+      case "history": {
+        const request = socket.take(message.messageId, "history");
+        if (request?.kind === "history") this.onHistory(request.messageId, message.payload);
         return;
+      }
       case "pong":
         socket.take(message.messageId);
         return;
@@ -271,6 +341,7 @@ export class NotificationClient {
 
   private onNotification(notification: Notification): void {
     const arrival = this.subscriptions.delivered(notification);
+    if (arrival === "older" && this.paging.backlogItem(notification.stream, notification.position)) this.changed();
     const item = this.list.add(notification, arrival);
     if (!item) return; // a duplicate (replay, or a second subscription)
     this.changed();
@@ -282,7 +353,8 @@ export class NotificationClient {
     const { code, message: text } = message.payload;
     const messageId = message.messageId ?? undefined;
     const request = socket.take(messageId);
-    const tenantId = request?.kind === "subscribe" || request?.kind === "unsubscribe" ? request.tenantId : undefined;
+    const tenantId =
+      request?.kind === "subscribe" || request?.kind === "unsubscribe" || request?.kind === "history" ? request.tenantId : undefined;
     const details: NotificationErrorDetails = {
       ...(messageId !== undefined ? { messageId } : {}),
       ...(tenantId !== undefined ? { tenantId } : {}),
@@ -305,6 +377,9 @@ export class NotificationClient {
           this.changed();
           this.timers.set("pump", () => this.pump(), ACK_RETRY_DELAY_MS); // the pump waits before going on
         }
+        return;
+      case "history":
+        this.historyRefused(request.messageId, error);
         return;
       case "auth":
       case "ping":
@@ -349,9 +424,76 @@ export class NotificationClient {
     if (wait > 0) this.timers.set("pump", () => this.pump(), wait);
   }
 
+  /** History requests waiting for the connection: sent now when it is ready. */
+  private sendHistory(): void {
+    const socket = this.connection.ready;
+    if (!socket) return;
+    this.historyRequests.sendWaiting((messageId, payload) => {
+      const message = { type: "history", payload, messageId } as const;
+      this.connection.request(socket, message, { kind: "history", tenantId: payload.tenantId, messageId });
+      return this.connection.isCurrent(socket);
+    });
+  }
+
+  /**
+   * A `history` reply: its notifications join the list in their place (deduplicated, bounded), a `loadMore`
+   * page moves the tenant's paging on, and the request's promise resolves.
+   */
+  private onHistory(messageId: string, reply: HistoryReplyPayload): void {
+    const request = this.historyRequests.take(messageId);
+    if (!request) return;
+    for (const n of reply.notifications) this.list.add(n, "older");
+    if (request.paging) {
+      this.paging.page(request.payload.tenantId, reply);
+      this.loading.delete(request.payload.tenantId);
+    }
+    this.changed();
+    request.resolve(reply);
+  }
+
+  private historyRefused(messageId: string, error: NotificationError): void {
+    const request = this.historyRequests.take(messageId);
+    if (request) this.rejectHistory(request, error);
+  }
+
+  private rejectHistory(request: PendingRequest, error: NotificationError): void {
+    if (request.paging && this.loading.delete(request.payload.tenantId)) this.changed();
+    request.reject(error);
+  }
+
+  /** The client stopped: pending `subscribe` and `history` promises reject with `reason`. */
+  private onStopped(reason: NotificationError): void {
+    this.subscriptions.stopped(reason);
+    for (const request of this.historyRequests.takeAll()) this.rejectHistory(request, reason);
+  }
+
+  /** A history reply as `history()` and `loadMore()` resolve it: with the read state the list knows. */
+  private pageOf(reply: HistoryReplyPayload): HistoryPage {
+    return Object.freeze({
+      tenantId: reply.tenantId,
+      notifications: Object.freeze(
+        reply.notifications.map((n): ClientNotification => Object.freeze({ ...n, read: n.read || this.list.isRead(n.id) })),
+      ),
+      hasMore: reply.hasMore,
+      before: reply.before,
+    });
+  }
+
+  /** Paging per tenant, as the snapshot shows it: more can be loaded when the server has more and the list has room. */
+  private historyStates(): Readonly<Record<string, HistoryState>> {
+    const states: Record<string, HistoryState> = {};
+    const room = this.list.room > 0;
+    for (const [tenantId, paging] of this.paging.entries()) {
+      states[tenantId] = Object.freeze({ hasMore: paging.hasMore && room, loading: this.loading.has(tenantId) });
+    }
+    for (const tenantId of this.loading.keys()) states[tenantId] ??= Object.freeze({ hasMore: room, loading: true });
+    return Object.freeze(states);
+  }
+
   /** The connection is gone: its unanswered acknowledgements go back in front of the queue (same messageIds). */
   private onLost(unanswered: QueuedAck[]): void {
     this.timers.clear("pump");
+    this.historyRequests.disconnected();
     if (unanswered.length > 0) {
       this.outbox.requeue(unanswered);
       this.changed();
@@ -384,6 +526,7 @@ export class NotificationClient {
       lastError: this.lastError,
       subscriptions: this.subscriptions.states(),
       recoveryFailed: this.subscriptions.failedRecoveries(),
+      history: this.historyStates(),
       userId: this.connection.userId,
       queuedMessages: this.outbox.size,
       droppedMessages: this.outbox.dropped,

@@ -84,6 +84,7 @@ export interface UseNotificationsResult {
 const EMPTY: readonly ClientNotification[] = Object.freeze([]);
 const NO_SUBSCRIPTIONS: Readonly<Record<string, SubscriptionState>> = Object.freeze({});
 const NONE: readonly string[] = Object.freeze([]);
+const NO_HISTORY: NotificationSnapshot["history"] = Object.freeze({});
 
 function initialSnapshot(status: ConnectionStatus): NotificationSnapshot {
   return Object.freeze({
@@ -94,6 +95,7 @@ function initialSnapshot(status: ConnectionStatus): NotificationSnapshot {
     lastError: null,
     subscriptions: NO_SUBSCRIPTIONS,
     recoveryFailed: NONE,
+    history: NO_HISTORY,
     userId: null,
     queuedMessages: 0,
     droppedMessages: 0,

@@ -16,7 +16,8 @@ export type Request =
   | { readonly kind: "ping" }
   | { readonly kind: "subscribe"; readonly tenantId: string }
   | { readonly kind: "unsubscribe"; readonly tenantId: string }
-  | { readonly kind: "ack"; readonly item: QueuedAck };
+  | { readonly kind: "ack"; readonly item: QueuedAck }
+  | { readonly kind: "history"; readonly tenantId: string; readonly messageId: string };
 
 export type TokenResult = { readonly ok: true; readonly token: string } | { readonly ok: false; readonly error: unknown };
 

@@ -52,6 +52,23 @@ export interface SubscriptionInfo {
   readonly recovered: boolean;
 }
 
+/** One page of `history()` / `loadMore()`: newest first; `before` is where the next, older page starts. */
+export interface HistoryPage {
+  readonly tenantId: string;
+  readonly notifications: readonly ClientNotification[];
+  /** Whether the server has older notifications (then `before` is not null). */
+  readonly hasMore: boolean;
+  readonly before: string | null;
+}
+
+/** A tenant's paging (`loadMore`), in the snapshot. */
+export interface HistoryState {
+  /** Older notifications can be loaded: the server has more, and the list has room for them. */
+  readonly hasMore: boolean;
+  /** A `loadMore` page is on its way. */
+  readonly loading: boolean;
+}
+
 export interface RecoveryFailedEvent {
   readonly tenantId: string;
   /** The newest position: delivery continues after it; anything before it that was missed is lost here. */
@@ -70,6 +87,11 @@ export interface NotificationSnapshot {
   readonly subscriptions: Readonly<Record<string, SubscriptionState>>;
   /** Tenants whose resume could not recover the gap (`recovered: false`): reload their state, then `clearRecoveryFailed`. */
   readonly recoveryFailed: readonly string[];
+  /**
+   * Paging per tenant (`loadMore`), once it started: a first subscribe's answer starts it (a backlog shorter
+   * than asked for: nothing older), and every page moves it on.
+   */
+  readonly history: Readonly<Record<string, HistoryState>>;
   /** The authenticated user (from `authenticated.payload.userId`), once known. */
   readonly userId: string | null;
   /** Messages (acknowledgements) waiting to be sent. */
