@@ -22,7 +22,6 @@ import redis
 import redis.asyncio as aioredis
 
 from arda.events import AnyEvent, EventBus, OrderCreated, default_registry
-from arda.events.backends.cluster import ClusterBackend
 from arda.events.wire import frame_with_position
 from arda.testing.cluster import ClusterSetup
 from arda.testing.redis_server import RedisServer
@@ -248,7 +247,7 @@ async def cluster_benchmarks(scale: int) -> list[dict[str, Any]]:
     with ClusterSetup(primaries=3, replicas=0) as setup:
         primaries = setup.primaries()
         before_nodes = [_redis_cpu(setup.client(n)) for n in primaries]
-        async with EventBus(backend=ClusterBackend(setup.url)) as bus:
+        async with EventBus(setup.url) as bus:  # redis+cluster://
             row = await timed(
                 f"cluster, 3 primaries: publish_many over {tenants} tenants",
                 total,
