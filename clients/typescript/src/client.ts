@@ -262,7 +262,7 @@ export class NotificationClient {
   /**
    * The next older page of `tenantId`, after the backlog (or the pages) the client has: `history` from the
    * tenant's cursor, which the answer moves on. At most as many as the list has room for (`limit`, default
-   * 50). One page at a time per tenant (a second call returns the same promise); when the server has nothing
+   * 50; 0 loads nothing). One page at a time per tenant (a second call returns the same promise); when the server has nothing
    * older or the list is full, resolves with no notifications. `snapshot.history[tenantId]` says whether there
    * is more and whether a page is on its way.
    */
@@ -270,7 +270,8 @@ export class NotificationClient {
     const inFlight = this.loading.get(tenantId);
     if (inFlight) return inFlight;
     const paging = this.paging.state(tenantId);
-    const limit = Math.min(clampHistoryLimit(options.limit ?? DEFAULT_HISTORY_LIMIT), this.list.room);
+    const wanted = options.limit ?? DEFAULT_HISTORY_LIMIT;
+    const limit = wanted < 1 ? 0 : Math.min(clampHistoryLimit(wanted), this.list.room); // 0: nothing to load
     if (paging?.hasMore === false || limit < 1) {
       const before = paging?.before ?? null;
       return Promise.resolve(Object.freeze({ tenantId, notifications: Object.freeze([]), hasMore: paging?.hasMore ?? true, before }));

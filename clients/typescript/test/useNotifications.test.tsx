@@ -369,4 +369,149 @@ describe("useNotifications", () => {
     expect(w.window.listenerCount + w.document.listenerCount).toBe(0);
     expect(w.registry.size).toBe(0);
   });
+
+  describe("the inbox", () => {
+    /** Oldest first, as a backlog comes: notifications of tenant-001 at positions `<ms>-0`. */
+    const olderThanLive = (positions: number[], read: number[] = []) =>
+      positions.map((p) => notification({ position: `${p}-0`, timestamp: new Date(p).toISOString(), read: read.includes(p) }));
+
+    /** Confirm the last subscribe with `backlog` notifications following it. */
+    const confirmWithBacklog = async (w: World, ws: FakeWebSocket, backlog: Record<string, unknown>[]): Promise<void> => {
+      await w.server(() => {
+        const m = ws.lastOfType("subscribe");
+        ws.push({ type: "subscribed", payload: { tenantId: m.payload?.["tenantId"], position: "900-0", recovered: true, backlog: backlog.length }, messageId: m.messageId });
+        for (const n of backlog) ws.push({ type: "notification", payload: n });
+      });
+    };
+
+    it("backlog fills the list and unreadCount on every load, with the read state, without onNotification", async () => {
+      const w = world();
+      const onNotification = vi.fn();
+      let api: UseNotificationsResult | undefined;
+      const options = { ...w.base, tenantId: "tenant-001", backlog: 50, onNotification };
+      const first = render(
+        <StrictMode>
+          <Probe options={options} onResult={(r) => (api = r)} />
+        </StrictMode>,
+      );
+      await w.server();
+      let ws = w.sockets.last;
+      await w.authenticate(ws);
+      expect(ws.ofType("subscribe").map((m) => m.payload)).toEqual([{ tenantId: "tenant-001", backlog: 50 }]);
+      const backlog = olderThanLive([100, 200, 300], [200]);
+      await confirmWithBacklog(w, ws, backlog);
+      expect(api?.notifications.map((n) => n.id)).toEqual([backlog[2]?.["id"], backlog[1]?.["id"], backlog[0]?.["id"]]);
+      expect(api?.unreadCount).toBe(2);
+      expect(api?.hasMore).toBe(false); // 3 of 50: nothing older
+      expect(onNotification).not.toHaveBeenCalled();
+
+      // the next load (the shared client closed after the grace delay, a new one created) starts the same way
+      await teardownAndCheck(w, first.unmount);
+      const second = render(<Probe options={options} onResult={(r) => (api = r)} />);
+      await w.server();
+      ws = w.sockets.last;
+      await w.authenticate(ws);
+      expect(ws.lastOfType("subscribe").payload).toEqual({ tenantId: "tenant-001", backlog: 50 });
+      await confirmWithBacklog(w, ws, backlog);
+      expect(api?.notifications).toHaveLength(3);
+      expect(api?.unreadCount).toBe(2);
+      await teardownAndCheck(w, second.unmount);
+    });
+
+    it("loadMore pages older notifications in with history, says when it is loading and when there is no more", async () => {
+      const w = world();
+      let api: UseNotificationsResult | undefined;
+      const { unmount } = render(<Probe options={{ ...w.base, tenantId: "tenant-001", backlog: 2 }} onResult={(r) => (api = r)} />);
+      await w.server();
+      const ws = w.sockets.last;
+      await w.authenticate(ws);
+      await confirmWithBacklog(w, ws, olderThanLive([300, 400]));
+      expect(api?.hasMore).toBe(true);
+      expect(api?.loadingMore).toBe(false);
+
+      let page: unknown;
+      await w.server(() => void api?.loadMore().then((p) => (page = p)));
+      expect(ws.lastOfType("history").payload).toEqual({ tenantId: "tenant-001", before: "300-0", limit: 50 });
+      expect(api?.loadingMore).toBe(true);
+      const older = olderThanLive([200, 100], [100]).reverse(); // a page is newest first
+      await w.server(() =>
+        ws.reply("history", "history", { tenantId: "tenant-001", notifications: older, hasMore: false, before: null }),
+      );
+      expect(page).toMatchObject({ hasMore: false, notifications: [{ id: older[0]?.["id"] }, { id: older[1]?.["id"] }] });
+      expect(api?.notifications.map((n) => n.position)).toEqual(["400-0", "300-0", "200-0", "100-0"]);
+      expect(api?.unreadCount).toBe(3);
+      expect(api?.loadingMore).toBe(false);
+      expect(api?.hasMore).toBe(false);
+      expect(screen.getByTestId("probe").textContent).toBe("connected|4|3");
+      await teardownAndCheck(w, unmount);
+    });
+
+    it("a smaller maxNotifications bounds this hook's list, its unread count, its pages and hasMore", async () => {
+      const w = world();
+      let small: UseNotificationsResult | undefined;
+      const { unmount } = render(
+        <>
+          <Probe id="big" options={{ ...w.base, tenantId: "tenant-001", backlog: 3, maxNotifications: 100 }} />
+          <Probe id="small" options={{ ...w.base, tenantId: "tenant-001", maxNotifications: 4 }} onResult={(r) => (small = r)} />
+        </>,
+      );
+      await w.server();
+      const ws = w.sockets.last;
+      await w.authenticate(ws);
+      await confirmWithBacklog(w, ws, olderThanLive([100, 200, 300]));
+      await w.server(() => {
+        ws.push({ type: "notification", payload: notification({ position: "901-0", read: false }) });
+        ws.push({ type: "notification", payload: notification({ position: "902-0" }) });
+      });
+      expect(screen.getByTestId("big").textContent).toBe("connected|5|5");
+      expect(screen.getByTestId("small").textContent).toBe("connected|4|4");
+      expect(small?.hasMore).toBe(false); // its view is full
+      await w.server(() => small?.markAsRead(small.notifications[0]?.id ?? ""));
+      expect(small?.unreadCount).toBe(3);
+      await w.server(() => void small?.loadMore());
+      expect(ws.ofType("history")).toHaveLength(0); // no room left in its view
+      await teardownAndCheck(w, unmount);
+    });
+
+    it("a filter is compared by value: an inline one sends nothing new on re-render; a changed one subscribes again with it", async () => {
+      const w = world();
+      const options = (severity: ("warning" | "error")[]): UseNotificationsOptions => ({
+        ...w.base,
+        tenantId: "tenant-001",
+        filter: { types: ["order.*"], severity },
+      });
+      const { rerender, unmount } = render(<Probe options={options(["warning", "error"])} />);
+      await w.server();
+      const ws = w.sockets.last;
+      await w.authenticate(ws);
+      await w.confirmAll(ws, "10-0");
+      rerender(<Probe options={options(["error", "warning"])} />);
+      rerender(<Probe options={options(["warning", "error"])} />);
+      await w.server();
+      expect(ws.ofType("subscribe")).toHaveLength(1);
+      expect(ws.lastOfType("subscribe").payload).toEqual({ tenantId: "tenant-001", filter: { types: ["order.*"], severity: ["error", "warning"] } });
+      rerender(<Probe options={options(["error"])} />);
+      await w.server();
+      expect(ws.ofType("subscribe").map((m) => m.payload)).toEqual([
+        { tenantId: "tenant-001", filter: { types: ["order.*"], severity: ["error", "warning"] } },
+        { tenantId: "tenant-001", since: "10-0", filter: { types: ["order.*"], severity: ["error"] } },
+      ]);
+      expect(ws.ofType("unsubscribe")).toHaveLength(0);
+      await teardownAndCheck(w, unmount);
+    });
+
+    it("loadMore without a tenant rejects; disabled rejects as subscribe does", async () => {
+      const w = world();
+      let api: UseNotificationsResult | undefined;
+      const { unmount } = render(<Probe options={w.base} onResult={(r) => (api = r)} />);
+      await w.server();
+      await expect(api?.loadMore()).rejects.toBeInstanceOf(TypeError);
+      expect(api?.hasMore).toBe(false);
+      await teardownAndCheck(w, unmount);
+      let off: UseNotificationsResult | undefined;
+      const disabled = render(<Probe options={{ ...w.base, tenantId: "tenant-001", enabled: false }} onResult={(r) => (off = r)} />);
+      await expect(off?.loadMore()).rejects.toMatchObject({ code: "client_closed" });
+      disabled.unmount();
+    });
+  });
 });
