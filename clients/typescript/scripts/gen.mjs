@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Generates the wire types of @arda/notifications from the Python service, the single source of truth:
 //
-//   src/generated/events.ts    from `arda schema`   (the JSON Schema of every event type)
-//   src/generated/protocol.ts  from `arda protocol` (the error and close code tables, with action and retry)
-//   src/generated/messages.ts  from `arda protocol` (the JSON Schemas of the server's and the client's messages)
+//   src/generated/events.ts         from `arda schema`   (the JSON Schema of every event type)
+//   src/generated/notifications.ts  from `arda schema`   (the notification union: `data` typed by event type)
+//   src/generated/protocol.ts       from `arda protocol` (the error and close code tables, with action and retry)
+//   src/generated/messages.ts       from `arda protocol` (the JSON Schemas of the server's and the client's messages)
 //
-//   npm run gen              write both files
+//   npm run gen              write the files
 //   npm run gen -- --check   regenerate in memory and exit 1 when a committed file differs (stale)
 //
 // The `arda` executable is ../../.venv/bin/arda (the repository's virtualenv) unless ARDA_BIN names another.
@@ -19,6 +20,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const packageRoot = resolve(here, "..");
 export const outputs = {
   events: resolve(packageRoot, "src/generated/events.ts"),
+  notifications: resolve(packageRoot, "src/generated/notifications.ts"),
   protocol: resolve(packageRoot, "src/generated/protocol.ts"),
   messages: resolve(packageRoot, "src/generated/messages.ts"),
 };
@@ -77,6 +79,80 @@ export async function renderEvents(schema) {
     "/** The event interface for each event type. */\n" +
     "export interface ArdaEventByType {\n" +
     names.join("\n") +
+    "\n}\n"
+  );
+}
+
+/**
+ * Event types that are never a notification (docs/protocol.md): a read announcement reaches its user's other
+ * connections as `acknowledged`. Each must be in the schema (a renamed one fails the generation).
+ */
+export const NOT_NOTIFICATIONS = ["notification.acknowledged"];
+
+/** An interface name's JSDoc line: the schema's description, or a plain one. */
+const docLine = (text) => String(text ?? "").replace(/\*\//g, "* /").replace(/\s+/g, " ").trim();
+
+/**
+ * The TypeScript of the notification union, from the event schema: one member per event type that reaches
+ * clients as a notification, whose `data` is that event's fields, and one for event types this client does not
+ * know (a newer service's), whose `data` is untyped. Narrowing on `eventType` types `data`:
+ * `if (n.eventType === "order.created") n.data.orderNumber` is a string.
+ */
+export function renderNotifications(schema) {
+  const mapping = schema?.discriminator?.mapping ?? {};
+  const all = Object.keys(mapping).sort();
+  for (const type of NOT_NOTIFICATIONS) {
+    if (!all.includes(type)) throw new Error(`gen: ${type} (never a notification) is not in \`arda schema\`'s event types`);
+  }
+  const types = all.filter((type) => !NOT_NOTIFICATIONS.includes(type));
+  const members = types.map((type) => {
+    const def = mapping[type].split("/").pop();
+    return { type, def, name: `${def}Notification`, description: docLine(schema.$defs?.[def]?.description) };
+  });
+  const interfaces = members.map(
+    (m) =>
+      `/** A notification of \`${m.type}\`${m.description ? ` (${m.description.replace(/\.$/, "")})` : ""}. */\n` +
+      `export interface ${m.name} extends NotificationCommon {\n` +
+      `  eventType: ${JSON.stringify(m.type)};\n` +
+      `  data: NotificationData<${m.def}>;\n` +
+      "}\n",
+  );
+  const imports = [...new Set(members.map((m) => m.def))].sort();
+  return (
+    BANNER("schema") +
+    "/* eslint-disable */\n\n" +
+    `import type { ${imports.join(", ")} } from "./events.js";\n` +
+    'import type { WireNotification } from "./messages.js";\n\n' +
+    "/** What every notification has, whatever its event type. */\n" +
+    'export type NotificationCommon = Omit<WireNotification, "eventType" | "data">;\n\n' +
+    "/**\n" +
+    " * A notification's `data` for an event: its fields in wire form (camelCase), without `position` (the\n" +
+    " * notification's own), sensitive ones masked (`\"[masked]\"`); fields a newer publisher added are there too.\n" +
+    " */\n" +
+    'export type NotificationData<E> = Omit<E, "position"> & { readonly [field: string]: unknown };\n\n' +
+    "declare const unknownEventType: unique symbol;\n" +
+    "/**\n" +
+    " * The `eventType` of a notification whose event type this client was generated without (a newer service's).\n" +
+    " * A string at run time; its type keeps `=== \"order.created\"` from matching it, so that the comparison\n" +
+    " * narrows to the typed member (compare with a `string` for a type the schema does not have).\n" +
+    " */\n" +
+    "export type UnknownEventType = `${string}.${string}` & { readonly [unknownEventType]: \"an event type not in this client's schema\" };\n\n" +
+    interfaces.join("") +
+    "/** A notification of an event type this client does not know: its `data` is untyped. */\n" +
+    "export interface UnknownNotification extends NotificationCommon {\n" +
+    "  eventType: UnknownEventType;\n" +
+    "  data: { readonly [field: string]: unknown };\n" +
+    "}\n\n" +
+    "/** A notification of an event type this client knows. */\n" +
+    `export type KnownNotification =\n${members.map((m) => `  | ${m.name}`).join("\n")};\n\n` +
+    "/** A notification as the client keeps it: narrowing on `eventType` types its `data`. */\n" +
+    "export type Notification = KnownNotification | UnknownNotification;\n\n" +
+    "/** The event types that reach clients as notifications, sorted. */\n" +
+    `export const NOTIFICATION_EVENT_TYPES = ${JSON.stringify(types)} as const;\n` +
+    "export type NotificationEventType = (typeof NOTIFICATION_EVENT_TYPES)[number];\n" +
+    "/** The notification type of each event type. */\n" +
+    "export interface NotificationByType {\n" +
+    members.map((m) => `  ${JSON.stringify(m.type)}: ${m.name};`).join("\n") +
     "\n}\n"
   );
 }
@@ -157,12 +233,18 @@ function messageDefs(schema, direction) {
 /**
  * One direction's schema, prepared for json-schema-to-typescript: message definitions named `…Message`
  * (`Authenticated` → `AuthenticatedMessage`); a free-form object (no `properties`) typed as a map of unknown
- * values; and, for the server, the error code typed `ServerErrorCode` (the known codes, or a newer one).
+ * values; and, for the server, the error code typed `ServerErrorCode` (the known codes, or a newer one), and
+ * the notification named `WireNotification` (its shape on the wire; `Notification` is the typed union of
+ * src/generated/notifications.ts).
  */
 function prepareMessages(schema, direction, errorCodes) {
   const prepared = structuredClone(schema);
   for (const { def } of messageDefs(prepared, direction)) {
     prepared.$defs[def].title = def.endsWith("Message") ? def : `${def}Message`;
+  }
+  if (direction === "server") {
+    if (!prepared.$defs.Notification) throw new Error("gen: the server message schema has no Notification definition");
+    prepared.$defs.Notification.title = "WireNotification";
   }
   const visit = (node) => {
     if (Array.isArray(node)) return node.forEach(visit);
@@ -250,6 +332,7 @@ export async function generate() {
   const [schema, protocol] = [runArda("schema"), runArda("protocol")];
   return {
     [outputs.events]: await renderEvents(schema),
+    [outputs.notifications]: renderNotifications(schema),
     [outputs.protocol]: renderProtocol(protocol),
     [outputs.messages]: await renderMessages(protocol),
   };

@@ -9,7 +9,14 @@
  */
 import type { Clock } from "./environment.js";
 import { NotificationError, type NotificationErrorDetails } from "./errors.js";
-import type { ErrorMessage, HistoryReplyPayload, HistoryRequestPayload, Notification, ServerMessage } from "./messages.js";
+import {
+  typedNotification,
+  type ErrorMessage,
+  type HistoryReplyPayload,
+  type HistoryRequestPayload,
+  type ServerMessage,
+  type WireNotification,
+} from "./messages.js";
 import { Connection } from "./client/connection.js";
 import { Emitter } from "./client/emitter.js";
 import {
@@ -340,7 +347,8 @@ export class NotificationClient {
     }
   }
 
-  private onNotification(notification: Notification): void {
+  private onNotification(wire: WireNotification): void {
+    const notification = typedNotification(wire);
     const arrival = this.subscriptions.delivered(notification);
     if (arrival === "older" && this.paging.backlogItem(notification.stream, notification.position)) this.changed();
     const item = this.list.add(notification, arrival);
@@ -443,7 +451,7 @@ export class NotificationClient {
   private onHistory(messageId: string, reply: HistoryReplyPayload): void {
     const request = this.historyRequests.take(messageId);
     if (!request) return;
-    for (const n of reply.notifications) this.list.add(n, "older");
+    for (const n of reply.notifications) this.list.add(typedNotification(n), "older");
     if (request.paging) {
       this.paging.page(request.payload.tenantId, reply);
       this.loading.delete(request.payload.tenantId);
@@ -473,7 +481,9 @@ export class NotificationClient {
     return Object.freeze({
       tenantId: reply.tenantId,
       notifications: Object.freeze(
-        reply.notifications.map((n): ClientNotification => Object.freeze({ ...n, read: n.read || this.list.isRead(n.id) })),
+        reply.notifications.map(
+          (n): ClientNotification => Object.freeze({ ...typedNotification(n), read: n.read || this.list.isRead(n.id) }),
+        ),
       ),
       hasMore: reply.hasMore,
       before: reply.before,

@@ -55,9 +55,12 @@ export {
 } from "./useNotifications.js";
 export {
   CLIENT_MESSAGE_TYPES,
+  isKnownEventType,
+  isKnownNotification,
   parseServerFrame,
   SERVER_MESSAGE_TYPES,
   SEVERITIES,
+  typedNotification,
   type AcknowledgedMessage,
   type AcknowledgeMessage,
   type AuthenticatedMessage,
@@ -83,6 +86,8 @@ export {
   type SubscribeMessage,
   type UnsubscribedMessage,
   type UnsubscribeMessage,
+  type WireNotification,
 } from "./messages.js";
 export * from "./generated/events.js";
+export * from "./generated/notifications.js";
 export * from "./generated/protocol.js";

@@ -1,10 +1,17 @@
 /**
  * The WebSocket messages of docs/protocol.md, both directions, and a run-time guard for every message the
  * server sends. The message types are generated from the Python service's JSON Schemas (`arda protocol`,
- * src/generated/messages.ts), like the event types (`arda schema`, src/generated/events.ts); this module
- * keeps their public names and checks inbound frames against them.
+ * src/generated/messages.ts), like the event types and the notification union (`arda schema`,
+ * src/generated/events.ts and notifications.ts); this module keeps their public names and checks inbound
+ * frames against them.
  */
-import type { Notification, ServerMessage, ServerMessageType } from "./generated/messages.js";
+import type { ServerMessage, ServerMessageType, WireNotification } from "./generated/messages.js";
+import {
+  NOTIFICATION_EVENT_TYPES,
+  type KnownNotification,
+  type Notification,
+  type NotificationEventType,
+} from "./generated/notifications.js";
 
 export type {
   AcknowledgedMessage,
@@ -19,7 +26,6 @@ export type {
   HistoryReplyMessage,
   HistoryReplyPayload,
   HistoryRequestPayload,
-  Notification,
   NotificationMessage,
   PingMessage,
   PongMessage,
@@ -30,10 +36,13 @@ export type {
   SubscribeMessage,
   UnsubscribedMessage,
   UnsubscribeMessage,
+  WireNotification,
 } from "./generated/messages.js";
 export { CLIENT_MESSAGE_TYPES, SERVER_MESSAGE_TYPES } from "./generated/messages.js";
+export type * from "./generated/notifications.js";
+export { NOTIFICATION_EVENT_TYPES } from "./generated/notifications.js";
 
-export type Severity = Notification["severity"];
+export type Severity = WireNotification["severity"];
 /** Every severity, once (a missing or unknown one does not compile). */
 const SEVERITY_SET = { info: true, success: true, warning: true, error: true } as const satisfies Record<Severity, true>;
 export const SEVERITIES: readonly Severity[] = Object.keys(SEVERITY_SET) as Severity[];
@@ -73,7 +82,7 @@ function count(p: Obj, key: string, where: string): number {
 }
 
 /** One notification (a `notification` message's payload, or one of a `history` reply's). */
-function notificationPayload(p: unknown, w: string): Notification {
+function notificationPayload(p: unknown, w: string): WireNotification {
   need(isObj(p), `${w} must be an object`);
   const severity = p["severity"];
   need(isStr(severity) && (SEVERITIES as readonly string[]).includes(severity), `${w}.severity is not a severity`);
@@ -182,4 +191,28 @@ export function parseServerFrame(data: unknown): ParseResult {
     if (error instanceof Invalid) return { ok: false, error: error.message };
     return { ok: false, error: "invalid frame" };
   }
+}
+
+// -- typed notifications ------------------------------------------------------------------------------
+
+const KNOWN_TYPES: ReadonlySet<string> = new Set(NOTIFICATION_EVENT_TYPES);
+
+/** Whether `eventType` is one of the event types this client was generated with. */
+export function isKnownEventType(eventType: string): eventType is NotificationEventType {
+  return KNOWN_TYPES.has(eventType);
+}
+
+/** Whether the notification's event type is one this client knows (its `data` is typed). */
+export function isKnownNotification(notification: Notification): notification is KnownNotification {
+  return isKnownEventType(notification.eventType);
+}
+
+/**
+ * A checked wire notification as the typed union: a member of a known event type, whose `data` the service
+ * made from an event it validated against the schema this client was generated from, or the unknown member.
+ * (Fields a newer publisher added are in `data` too; the schema's rules for evolving a type keep the fields
+ * it declares.)
+ */
+export function typedNotification(notification: WireNotification): Notification {
+  return notification as Notification;
 }

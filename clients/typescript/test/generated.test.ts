@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ardaBin, outputs, renderMessages, renderProtocol, staleFiles } from "../scripts/gen.mjs";
+import { ardaBin, NOT_NOTIFICATIONS, outputs, renderMessages, renderNotifications, renderProtocol, staleFiles } from "../scripts/gen.mjs";
 import { CLIENT_MESSAGE_TYPES, SERVER_MESSAGE_TYPES } from "../src/generated/messages.js";
 import { CLOSE_CODE, CLOSE_CODES, ERROR_CODE_INFO, ERROR_CODES } from "../src/generated/protocol.js";
 import { EVENT_TYPES } from "../src/generated/events.js";
@@ -42,6 +42,25 @@ describe("generated wire types", () => {
     notification!.properties = { ...notification!.properties, newField: { type: "string" } };
     expect(await renderMessages(changed)).not.toBe(messages);
   }, 20_000);
+
+  it("the notification union follows the event schema: a new event type is a new member; read announcements are none", () => {
+    const schema = JSON.parse(execFileSync(ardaBin(), ["schema"], { encoding: "utf8" })) as {
+      discriminator: { mapping: Record<string, string> };
+      $defs: Record<string, { description?: string }>;
+    };
+    const committed = readFileSync(outputs.notifications, "utf8");
+    expect(renderNotifications(schema)).toBe(committed);
+    for (const type of NOT_NOTIFICATIONS) expect(committed).not.toContain(JSON.stringify(type));
+    const more = structuredClone(schema);
+    more.discriminator.mapping["stock.low"] = "#/$defs/StockLow";
+    more.$defs["StockLow"] = { description: "Stock fell below its reorder point." };
+    const rendered = renderNotifications(more);
+    expect(rendered).toContain('export interface StockLowNotification extends NotificationCommon {\n  eventType: "stock.low";');
+    expect(rendered).toContain("| StockLowNotification");
+    const renamed = structuredClone(schema);
+    for (const type of NOT_NOTIFICATIONS) delete renamed.discriminator.mapping[type];
+    expect(() => renderNotifications(renamed)).toThrow(/not in `arda schema`/);
+  });
 
   it("refuses the old shape of `arda protocol` (error codes as plain strings)", () => {
     const p = protocol();

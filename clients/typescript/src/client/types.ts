@@ -22,10 +22,11 @@ export type TokenSource = string | (() => string | Promise<string>);
  */
 export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "offline" | "unauthorized" | "closed";
 
-/** A notification as the client keeps it: the wire notification plus whether it was read. */
-export interface ClientNotification extends Notification {
-  readonly read: boolean;
-}
+/**
+ * A notification as the client keeps it (frozen): `read` is whether its user read it (the server's read
+ * state, or marked read here or on another connection). Narrowing on `eventType` types `data`.
+ */
+export type ClientNotification = Notification;
 
 export interface SubscriptionState {
   readonly tenantId: string;

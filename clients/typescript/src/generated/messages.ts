@@ -64,14 +64,14 @@ export interface HistoryReplyMessage {
 }
 export interface HistoryReplyPayload {
   tenantId: string;
-  notifications: Notification[];
+  notifications: WireNotification[];
   hasMore: boolean;
   before: string | null;
 }
 /**
  * What the service sends to browsers for one event (camelCase on the wire).
  */
-export interface Notification {
+export interface WireNotification {
   id: string;
   eventId: string;
   eventType: string;
@@ -108,7 +108,7 @@ export interface ErrorPayload {
  */
 export interface NotificationMessage {
   type: "notification";
-  payload: Notification;
+  payload: WireNotification;
 }
 
 // -- client → server --
