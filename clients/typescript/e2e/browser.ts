@@ -42,19 +42,46 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.e
   });
 }
 
+/** What the page is built from: a build older than any of these files is stale. */
+const PAGE_SOURCES = ["app", "examples", "src", "vite.app.config.ts", "package-lock.json"];
+
+/** The newest modification time (ms) of a file, or of any file under a directory. */
+function newestMtime(file: string): number {
+  const stat = fs.statSync(file, { throwIfNoEntry: false });
+  if (!stat) return 0;
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return fs.readdirSync(file).reduce((newest, name) => Math.max(newest, newestMtime(path.join(file, name))), stat.mtimeMs);
+}
+
+/** Whether the page in WEBAPP_DIR is missing or older than its sources (`make webapp` rebuilds it). */
+export function bundledPageIsStale(): boolean {
+  const index = fs.statSync(path.join(WEBAPP_DIR, "index.html"), { throwIfNoEntry: false });
+  if (!index) return true;
+  return PAGE_SOURCES.some((source) => newestMtime(path.join(PACKAGE_DIR, source)) > index.mtimeMs);
+}
+
+/** A production build of the page (what `build:app` makes) into `dir`. */
+async function productionBuild(dir: string): Promise<void> {
+  await run("npx", ["vite", "build", "--config", "vite.app.config.ts", "--outDir", dir, "--emptyOutDir", "--logLevel", "warn"], {
+    ...process.env,
+    NODE_ENV: "production",
+  });
+  if (!fs.existsSync(path.join(dir, "index.html"))) throw new Error(`the production build wrote no index.html to ${dir}`);
+}
+
 /**
- * A snapshot of the built page in a directory of this run (served with `--webapp-dir`), so that a rebuild
- * running meanwhile cannot pull the assets out from under a test. Builds the page first when it is missing.
- * The caller removes the directory.
+ * The built page in a directory of this run (served with `--webapp-dir`): a snapshot of the service's bundled
+ * page, so that a rebuild running meanwhile cannot pull the assets out from under a test; or, when that page
+ * is missing or older than its sources, a fresh production build (the bundled page is left alone: `make
+ * webapp` rebuilds it). The caller removes the directory.
  */
 export async function builtPage(): Promise<string> {
-  if (!fs.existsSync(path.join(WEBAPP_DIR, "index.html"))) {
-    const scripts = (JSON.parse(fs.readFileSync(path.join(PACKAGE_DIR, "package.json"), "utf8")) as { scripts?: Record<string, string> })
-      .scripts;
-    if (!scripts?.["build:app"]) throw new Error(`${WEBAPP_DIR}/index.html is missing and there is no "build:app" script`);
-    await run("npm", ["run", "--silent", "build:app"]);
-  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "arda-tsit-webapp-")); // removed by afterAll (see the test file)
+  if (bundledPageIsStale()) {
+    console.warn(`[e2e] ${WEBAPP_DIR} is missing or stale (make webapp rebuilds it): testing a fresh build instead`);
+    await productionBuild(dir);
+    return dir;
+  }
   // index.html names its assets: copy, then check that every asset it names was copied (a rebuild in between)
   for (let attempt = 0; ; attempt++) {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -225,7 +225,7 @@ describe("the notification center in Chromium", () => {
     const socket = center.sockets[0];
     expect(socket?.closed).toBe(false);
     expect(socket?.sent.filter((m) => m.type === "authenticate")).toHaveLength(1);
-    expect(socket?.sent.filter((m) => m.type === "subscribe").map((m) => m.payload)).toEqual([{ tenantId: T1 }]);
+    expect(socket?.sent.filter((m) => m.type === "subscribe").map((m) => m.payload)).toEqual([{ tenantId: T1, backlog: 50 }]);
     expect(socket?.sent.filter((m) => m.type === "unsubscribe")).toEqual([]);
     const published = await service.publish(orderCreated(T1));
     expect((await waitForItems(center.page, 1))[0]?.id).toBe(ids(published)[0]);
@@ -312,5 +312,81 @@ describe("the notification center in Chromium", () => {
     const history = await fetch(`${service.httpUrl}/v1/tenants/${T1}/events`, { headers: { Authorization: `Bearer ${API_KEY}` } });
     const body = (await history.json()) as { events: { id: string; type: string }[] };
     expect(body.events.map((e) => e.id)).toEqual(published);
+  });
+
+  it("the inbox: five notifications for a user, one read; after a reload five are listed and four unread; another browser of that user sees the same", async () => {
+    const { service } = await stackWithPage();
+    // five for u-1 (recipients), one for someone else, published before any page is open
+    const mine = await service.publish(
+      Array.from({ length: 5 }, (_, i) => orderCreated(T1, `PO-70${i}`, { recipients: ["u-1"] })),
+    );
+    await service.publish(orderCreated(T1, "PO-799", { recipients: ["u-2"] }));
+    const expected = ids(mine).reverse(); // newest first
+    const context = await newContext(browser);
+    const center = await openCenter(context, service, { user: "u-1" });
+    const { page } = center;
+    await waitForItems(page, 5);
+    expect((await itemsOf(page)).map((i) => i.id)).toEqual(expected);
+    await waitForText(page, "unread-count", "5");
+    expect(center.sockets[0]?.sent.find((m) => m.type === "subscribe")?.payload).toEqual({ tenantId: T1, backlog: 50 });
+    expect(await page.getByTestId("list-end").textContent()).toBe("No older notifications"); // 5 of 50
+    expect(await page.getByTestId("load-more").count()).toBe(0);
+
+    const target = expected[2] as string;
+    const item = (p: import("playwright-core").Page) => p.locator(`[data-testid="notification"][data-id="${target}"]`);
+    await item(page).getByTestId("mark-read").click();
+    await waitForText(page, "unread-count", "4");
+    // the server recorded it (its reply to the acknowledgement came back)
+    await waitUntil(
+      () => center.sockets[0]?.received.some((m) => m.type === "acknowledged" && m.payload?.["notificationId"] === target && m.messageId),
+      "the acknowledgement's reply",
+    );
+
+    await page.reload();
+    await waitForText(page, "status", "connected");
+    await waitForItems(page, 5);
+    await sleep(300); // anything more (a duplicate, the other user's) would show now
+    const reloaded = await itemsOf(page);
+    expect(reloaded.map((i) => i.id)).toEqual(expected);
+    expect(reloaded.map((i) => i.read)).toEqual(expected.map((id) => String(id === target)));
+    await waitForText(page, "unread-count", "4");
+    expect(center.sockets).toHaveLength(2);
+    expect(center.sockets[1]?.sent.find((m) => m.type === "subscribe")?.payload).toEqual({ tenantId: T1, backlog: 50 });
+
+    // another browser (its own storage, like another device) of the same user
+    const other = await openCenter(await newContext(browser), service, { user: "u-1" });
+    await waitForItems(other.page, 5);
+    const seen = await itemsOf(other.page);
+    expect(seen.map((i) => i.id)).toEqual(expected);
+    expect(seen.filter((i) => i.read === "true").map((i) => i.id)).toEqual([target]);
+    await waitForText(other.page, "unread-count", "4");
+    expect(center.pageErrors).toEqual([]);
+    expect(other.pageErrors).toEqual([]);
+  });
+
+  it("\"Load more\" pages older notifications in below the backlog, until there are no more", async () => {
+    const { service } = await stackWithPage();
+    const published = await service.publish(Array.from({ length: 62 }, () => orderCreated(T1)));
+    const expected = ids(published).reverse();
+    const context = await newContext(browser);
+    const { page, sockets } = await openCenter(context, service);
+    await waitForItems(page, 50);
+    expect((await itemsOf(page)).map((i) => i.id)).toEqual(expected.slice(0, 50));
+    await waitForText(page, "unread-count", "50");
+
+    await page.getByTestId("load-more").click();
+    await waitForItems(page, 62);
+    await sleep(300);
+    expect((await itemsOf(page)).map((i) => i.id)).toEqual(expected);
+    await waitForText(page, "unread-count", "62");
+    await waitUntil(async () => (await page.getByTestId("load-more").count()) === 0, "no more to load");
+    expect(await page.getByTestId("list-end").textContent()).toBe("No older notifications");
+    const history = sockets[0]?.sent.filter((m) => m.type === "history") ?? [];
+    expect(history.map((m) => m.payload)).toEqual([{ tenantId: T1, before: published[12]?.position, limit: 50 }]);
+
+    // live ones still arrive on top
+    const live = await service.publish(orderCreated(T1));
+    const items = await waitForItems(page, 63);
+    expect(items[0]?.id).toBe(ids(live)[0]);
   });
 });

@@ -1,10 +1,11 @@
 /**
  * NotificationCenter — the design document's example component, built on `useNotifications`.
  *
- * It shows the connection status (with the last error), the live notifications of one tenant (newest first,
- * styled by severity, unread ones highlighted), the unread count, "mark as read", "mark all as read" and
- * "clear", a banner when a resume could not recover missed notifications, and — in development, when
- * `publishUrl` is given — a small form that publishes a test event through the HTTP API.
+ * It shows the connection status (with the last error), the notifications of one tenant (newest first,
+ * styled by severity, unread ones highlighted): on every page load the newest `backlog` of them with their read
+ * state, then live ones, and older ones on "Load more". Also the unread count, "mark as read", "mark all as
+ * read" and "clear", a banner when a resume could not recover missed notifications, and — in development,
+ * when `publishUrl` is given — a small form that publishes a test event through the HTTP API.
  *
  * An application imports the hook from "@arda/notifications"; this example uses the package source.
  *
@@ -34,10 +35,12 @@ export interface NotificationCenterProps {
   publishUrl?: string | undefined;
   /** The bound of the list. Default 100. */
   maxNotifications?: number | undefined;
+  /** How many of the newest notifications a page load shows (with their read state). Default 50. */
+  backlog?: number | undefined;
 }
 
 export function NotificationCenter(props: NotificationCenterProps): ReactNode {
-  const { url, token, tenantId, userId, publishUrl, maxNotifications = 100 } = props;
+  const { url, token, tenantId, userId, publishUrl, maxNotifications = 100, backlog = 50 } = props;
   const announcer = useAnnouncer();
   const {
     notifications,
@@ -50,13 +53,17 @@ export function NotificationCenter(props: NotificationCenterProps): ReactNode {
     clearNotifications,
     clearRecoveryFailed,
     reconnect,
+    loadMore,
+    hasMore,
+    loadingMore,
   } = useNotifications({
     url,
     token,
     identity: userId,
     tenantId,
+    backlog,
     maxNotifications,
-    onNotification: announcer.add,
+    onNotification: announcer.add, // live ones only: the backlog and older pages are not announced
   });
   const now = useNow(1000);
   // lastError stays until the next error; the user may hide it (a new error shows again).
@@ -151,6 +158,15 @@ export function NotificationCenter(props: NotificationCenterProps): ReactNode {
               ))}
             </ol>
           )}
+
+          <ListEnd
+            count={notifications.length}
+            max={maxNotifications}
+            status={status}
+            hasMore={hasMore}
+            loading={loadingMore}
+            onLoadMore={() => void loadMore().catch(() => undefined)} // a failure is in lastError
+          />
         </section>
 
         {publishUrl !== undefined ? (
@@ -322,6 +338,41 @@ const NotificationItem = memo(function NotificationItem({
     </li>
   );
 });
+
+/** Below the list: "Load more" while older notifications exist, else why there is nothing more to show. */
+function ListEnd(props: {
+  count: number;
+  max: number;
+  status: ConnectionStatus;
+  hasMore: boolean;
+  loading: boolean;
+  onLoadMore: () => void;
+}): ReactNode {
+  const { count, max, status, hasMore, loading, onLoadMore } = props;
+  if (hasMore) {
+    return (
+      <div className="nc-list-end">
+        <button
+          type="button"
+          className="nc-btn nc-btn--secondary"
+          data-testid="load-more"
+          onClick={onLoadMore}
+          disabled={loading}
+          aria-busy={loading}
+        >
+          <HistoryIcon />
+          {loading ? "Loading…" : "Load more"}
+        </button>
+      </div>
+    );
+  }
+  if (count === 0 || status !== "connected") return null;
+  return (
+    <p className="nc-list-end nc-list-end__note" data-testid="list-end">
+      {count >= max ? `Showing the newest ${max}` : "No older notifications"}
+    </p>
+  );
+}
 
 function EmptyState({
   status,
@@ -743,6 +794,11 @@ const CheckAllIcon = (): ReactNode => (
 const TrashIcon = (): ReactNode => (
   <Svg size={16}>
     <path d="M4 7h16M10 11v6M14 11v6M6 7l1 12a2 2 0 0 0 2 2h6a2 2 0 0 0 2-2l1-12M9 7V4h6v3" />
+  </Svg>
+);
+const HistoryIcon = (): ReactNode => (
+  <Svg size={16}>
+    <path d="M3 12a9 9 0 1 0 3-6.7L3 8M3 3v5h5M12 7v5l3 2" />
   </Svg>
 );
 const CloseIcon = (): ReactNode => (
