@@ -61,7 +61,7 @@ export interface UseNotificationsOptions {
   maxNotifications?: number | undefined;
   /** A resume could not recover missed notifications (`recovered: false`): reload the tenant's state. */
   onRecoveryFailed?: ((event: RecoveryFailedEvent) => void) | undefined;
-  /** Every new (deduplicated) notification. */
+  /** Every new (deduplicated) notification, live or replayed by a resume (not the backlog, not history pages). */
   onNotification?: ((notification: ClientNotification) => void) | undefined;
   /** Every error, as also stored in `lastError`. */
   onError?: ((error: NotificationError) => void) | undefined;

@@ -102,7 +102,10 @@ export interface NotificationSnapshot {
 }
 
 export interface NotificationClientEvents {
-  /** A new notification (not a duplicate) was added. */
+  /**
+   * A new notification (not a duplicate) arrived: live, or replayed by a resume (missed while disconnected).
+   * Not for a backlog or a history page: those are what was there before.
+   */
   notification: (notification: ClientNotification) => void;
   /** A resume came back with `recovered: false`: missed notifications are lost; reload from the source of truth. */
   recoveryFailed: (event: RecoveryFailedEvent) => void;
