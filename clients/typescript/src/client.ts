@@ -2,31 +2,20 @@
  * NotificationClient: one WebSocket connection to the Arda notification service, framework-free.
  *
  * A thin composition of the parts in src/client/: the connection (authenticate first, heartbeats, reconnects
- * with backoff, the page's lifecycle), the subscriptions (reference-counted state, replayed with `since` on
- * every reconnect), the send queue of acknowledgements (bounded, paced), and the notification list (bounded,
- * deduplicated, read/unread), exposed as a store for `useSyncExternalStore`.
+ * with backoff, the page's lifecycle), the subscriptions (reference-counted state, a first backlog, replayed
+ * with `since` and their filter on every reconnect), the inbox (history pages and paging), the send queue of
+ * acknowledgements (bounded, paced), and the notification list (bounded, deduplicated, read/unread), exposed
+ * as a store for `useSyncExternalStore`.
  * See README.md for the behaviour in prose and docs/protocol.md for the wire protocol.
  */
 import type { Clock } from "./environment.js";
 import { NotificationError, type NotificationErrorDetails } from "./errors.js";
-import {
-  typedNotification,
-  type ErrorMessage,
-  type HistoryReplyPayload,
-  type HistoryRequestPayload,
-  type ServerMessage,
-  type WireNotification,
-} from "./messages.js";
+import { typedNotification, type ErrorMessage, type ServerMessage, type WireNotification } from "./messages.js";
 import { Connection } from "./client/connection.js";
 import { Emitter } from "./client/emitter.js";
-import {
-  canonicalFilter,
-  clampBacklog,
-  clampHistoryLimit,
-  DEFAULT_HISTORY_LIMIT,
-  subscribePayload,
-} from "./client/filter.js";
-import { HistoryPaging, HistoryRequests, type HistoryOptions, type PendingRequest } from "./client/history.js";
+import { canonicalFilter, clampBacklog, subscribePayload } from "./client/filter.js";
+import type { HistoryOptions } from "./client/history.js";
+import { Inbox } from "./client/inbox.js";
 import { NotificationList } from "./client/notifications.js";
 import { ACK_RETRY_DELAY_MS, MAX_ACK_TRIES, resolveOptions } from "./client/options.js";
 import { Outbox, type QueuedAck } from "./client/outbox.js";
@@ -37,9 +26,7 @@ import { Store } from "./client/store.js";
 import { Subscriptions, type SubscriptionWire } from "./client/subscriptions.js";
 import { TimerSet } from "./client/timers.js";
 import type {
-  ClientNotification,
   HistoryPage,
-  HistoryState,
   Listener,
   NotificationClientEvents,
   NotificationClientOptions,
@@ -92,10 +79,7 @@ export class NotificationClient {
   private readonly outbox: Outbox;
   private readonly list: NotificationList;
   private lastError: NotificationError | null = null;
-  private readonly historyRequests = new HistoryRequests();
-  private readonly paging = new HistoryPaging();
-  /** The `loadMore` page on its way, per tenant. */
-  private readonly loading = new Map<string, Promise<HistoryPage>>();
+  private readonly inbox: Inbox;
   private readonly defaultBacklog: number;
 
   constructor(options: NotificationClientOptions) {
@@ -152,10 +136,17 @@ export class NotificationClient {
       changed: () => this.changed(),
       schedule: () => this.snapshots.schedule(),
       onRecoveryFailed: (event) => this.events.emit("recoveryFailed", event),
-      onBacklog: (event) => {
-        this.paging.backlog(event);
-        this.changed();
-      },
+      onBacklog: (event) => this.inbox.backlog(event),
+    });
+    this.inbox = new Inbox({
+      list: this.list,
+      nextId: () => this.ids.next("history"),
+      flush: () => this.sendHistory(),
+      refusal: (tenantId) =>
+        this.connection.isStopped
+          ? new NotificationError("client_closed", `the client is ${this.connection.status}`, { tenantId })
+          : null,
+      changed: () => this.changed(),
     });
     if (options.onNotification) this.events.on("notification", options.onNotification);
     if (options.onRecoveryFailed) this.events.on("recoveryFailed", options.onRecoveryFailed);
@@ -263,7 +254,7 @@ export class NotificationClient {
    * `client_closed`. Pass the answer's `before` for the next, older page (or use `loadMore`).
    */
   history(tenantId: string, options: HistoryOptions = {}): Promise<HistoryPage> {
-    return this.requestHistory(tenantId, options, false).then((reply) => this.pageOf(reply));
+    return this.inbox.history(tenantId, options);
   }
 
   /**
@@ -274,19 +265,7 @@ export class NotificationClient {
    * is more and whether a page is on its way.
    */
   loadMore(tenantId: string, options: { readonly limit?: number | undefined } = {}): Promise<HistoryPage> {
-    const inFlight = this.loading.get(tenantId);
-    if (inFlight) return inFlight;
-    const paging = this.paging.state(tenantId);
-    const wanted = options.limit ?? DEFAULT_HISTORY_LIMIT;
-    const limit = wanted < 1 ? 0 : Math.min(clampHistoryLimit(wanted), this.list.room); // 0: nothing to load
-    if (paging?.hasMore === false || limit < 1) {
-      const before = paging?.before ?? null;
-      return Promise.resolve(Object.freeze({ tenantId, notifications: Object.freeze([]), hasMore: paging?.hasMore ?? true, before }));
-    }
-    const page = this.requestHistory(tenantId, { before: paging?.before ?? null, limit }, true).then((reply) => this.pageOf(reply));
-    this.loading.set(tenantId, page);
-    this.changed();
-    return page;
+    return this.inbox.loadMore(tenantId, options.limit);
   }
 
   /** Empty the notification list (locally). Ids already seen stay deduplicated. */
@@ -297,17 +276,6 @@ export class NotificationClient {
   /** Forget the `recovered: false` flag of one tenant (or of all), once the app has reloaded its state. */
   clearRecoveryFailed(tenantId?: string): void {
     if (this.subscriptions.clearRecoveryFailed(tenantId)) this.changed();
-  }
-
-  private requestHistory(tenantId: string, options: HistoryOptions, paging: boolean): Promise<HistoryReplyPayload> {
-    if (this.connection.isStopped) {
-      return Promise.reject(new NotificationError("client_closed", `the client is ${this.connection.status}`, { tenantId }));
-    }
-    const payload: HistoryRequestPayload = { tenantId, limit: clampHistoryLimit(options.limit ?? DEFAULT_HISTORY_LIMIT) };
-    if (options.before !== undefined && options.before !== null) payload.before = options.before;
-    const reply = this.historyRequests.start(this.ids.next("history"), payload, paging);
-    this.sendHistory();
-    return reply;
   }
 
   // -- inbound ---------------------------------------------------------------------------------------
@@ -335,7 +303,7 @@ export class NotificationClient {
         return;
       case "history": {
         const request = socket.take(message.messageId, "history");
-        if (request?.kind === "history") this.onHistory(request.messageId, message.payload);
+        if (request?.kind === "history") this.inbox.answered(request.messageId, message.payload);
         return;
       }
       case "pong":
@@ -350,7 +318,7 @@ export class NotificationClient {
   private onNotification(wire: WireNotification): void {
     const notification = typedNotification(wire);
     const arrival = this.subscriptions.delivered(notification);
-    if (arrival === "older" && this.paging.backlogItem(notification.stream, notification.position)) this.changed();
+    if (arrival === "older") this.inbox.backlogItem(notification.stream, notification.position);
     const item = this.list.add(notification, arrival);
     if (!item) return; // a duplicate (replay, or a second subscription)
     this.changed();
@@ -388,7 +356,7 @@ export class NotificationClient {
         }
         return;
       case "history":
-        this.historyRefused(request.messageId, error);
+        this.inbox.refused(request.messageId, error);
         return;
       case "auth":
       case "ping":
@@ -437,74 +405,23 @@ export class NotificationClient {
   private sendHistory(): void {
     const socket = this.connection.ready;
     if (!socket) return;
-    this.historyRequests.sendWaiting((messageId, payload) => {
+    this.inbox.sendWaiting((messageId, payload) => {
       const message = { type: "history", payload, messageId } as const;
       this.connection.request(socket, message, { kind: "history", tenantId: payload.tenantId, messageId });
       return this.connection.isCurrent(socket);
     });
   }
 
-  /**
-   * A `history` reply: its notifications join the list in their place (deduplicated, bounded), a `loadMore`
-   * page moves the tenant's paging on, and the request's promise resolves.
-   */
-  private onHistory(messageId: string, reply: HistoryReplyPayload): void {
-    const request = this.historyRequests.take(messageId);
-    if (!request) return;
-    for (const n of reply.notifications) this.list.add(typedNotification(n), "older");
-    if (request.paging) {
-      this.paging.page(request.payload.tenantId, reply);
-      this.loading.delete(request.payload.tenantId);
-    }
-    this.changed();
-    request.resolve(reply);
-  }
-
-  private historyRefused(messageId: string, error: NotificationError): void {
-    const request = this.historyRequests.take(messageId);
-    if (request) this.rejectHistory(request, error);
-  }
-
-  private rejectHistory(request: PendingRequest, error: NotificationError): void {
-    if (request.paging && this.loading.delete(request.payload.tenantId)) this.changed();
-    request.reject(error);
-  }
-
   /** The client stopped: pending `subscribe` and `history` promises reject with `reason`. */
   private onStopped(reason: NotificationError): void {
     this.subscriptions.stopped(reason);
-    for (const request of this.historyRequests.takeAll()) this.rejectHistory(request, reason);
-  }
-
-  /** A history reply as `history()` and `loadMore()` resolve it: with the read state the list knows. */
-  private pageOf(reply: HistoryReplyPayload): HistoryPage {
-    return Object.freeze({
-      tenantId: reply.tenantId,
-      notifications: Object.freeze(
-        reply.notifications.map(
-          (n): ClientNotification => Object.freeze({ ...typedNotification(n), read: n.read || this.list.isRead(n.id) }),
-        ),
-      ),
-      hasMore: reply.hasMore,
-      before: reply.before,
-    });
-  }
-
-  /** Paging per tenant, as the snapshot shows it: more can be loaded when the server has more and the list has room. */
-  private historyStates(): Readonly<Record<string, HistoryState>> {
-    const states: Record<string, HistoryState> = {};
-    const room = this.list.room > 0;
-    for (const [tenantId, paging] of this.paging.entries()) {
-      states[tenantId] = Object.freeze({ hasMore: paging.hasMore && room, loading: this.loading.has(tenantId) });
-    }
-    for (const tenantId of this.loading.keys()) states[tenantId] ??= Object.freeze({ hasMore: room, loading: true });
-    return Object.freeze(states);
+    this.inbox.stopped(reason);
   }
 
   /** The connection is gone: its unanswered acknowledgements go back in front of the queue (same messageIds). */
   private onLost(unanswered: QueuedAck[]): void {
     this.timers.clear("pump");
-    this.historyRequests.disconnected();
+    this.inbox.disconnected();
     if (unanswered.length > 0) {
       this.outbox.requeue(unanswered);
       this.changed();
@@ -537,7 +454,7 @@ export class NotificationClient {
       lastError: this.lastError,
       subscriptions: this.subscriptions.states(),
       recoveryFailed: this.subscriptions.failedRecoveries(),
-      history: this.historyStates(),
+      history: this.inbox.states(),
       userId: this.connection.userId,
       queuedMessages: this.outbox.size,
       droppedMessages: this.outbox.dropped,
