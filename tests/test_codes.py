@@ -55,6 +55,7 @@ def test_the_close_table() -> None:
         4006: ("resync", "reconnect", True),
         4008: ("heartbeat_timeout", "reconnect", True),
         4009: ("revoked", "sign_in", False),
+        4010: ("closed_by_operator", "reconnect", True),
     }
     assert "403" in codes.POLICY_VIOLATION.meaning
     assert "Not sent" in codes.POLICY_VIOLATION.meaning

@@ -26,6 +26,7 @@ class FakePeer:
         self.out: list[bytes] = []
         self.dirty = False
         self.closed = False
+        self.sent = 0
         self.writes: list[bytes] = []
         self.buffered = buffered
         self.keeps = keeps  # the client reads nothing: what is written stays in the buffer

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,7 +20,8 @@ import raw_ws
 from arda.events import Event, Retention
 from arda.notifications.acks import NotificationAcknowledged
 from conftest import eventually, order
-from ws_client import Running, running_service, token
+from service_process import ARDA
+from ws_client import API_KEY, Running, running_service, token
 
 
 @pytest.fixture
@@ -821,3 +823,59 @@ async def test_severity_filters_and_invalid_filters(mem: Running) -> None:
         for bad in invalid:
             await c.send("subscribe", {"tenantId": "tenant-001", "filter": bad}, "bad")
             assert (await c.expect("error"))["payload"]["code"] == "invalid_message"
+
+
+# -- connection admin (operators) --------------------------------------------------------------------------------
+async def test_operators_list_connections_and_close_one_with_4010(mem: Running) -> None:
+    async with mem.user("u-1") as one, mem.user("u-2", ["tenant-001", "tenant-002"]) as two, mem.client() as anon:
+        await one.subscribe()
+        await two.subscribe("tenant-002")
+        await mem.publish(order())
+        await one.notifications(1)
+        status, body, _ = await mem.http("GET", "/v1/connections")
+        assert status == 200, body
+        assert body["total"] == 3
+        rows = {r["userId"]: r for r in body["connections"]}
+        assert set(rows) == {"u-1", "u-2", None}  # the one not authenticated yet too
+        assert rows["u-1"]["tenants"] == ["tenant-001"]
+        assert rows["u-1"]["messagesIn"] == 2  # authenticate, subscribe
+        assert rows["u-1"]["messagesOut"] >= 3  # authenticated, subscribed, the notification
+        assert rows["u-1"]["remoteAddress"] == "127.0.0.1"
+        assert rows["u-1"]["authenticatedUntil"].endswith("Z")
+        assert rows[None]["authenticatedUntil"] is None
+        status, body, _ = await mem.http("GET", "/v1/connections?tenantId=tenant-002&userId=u-2")
+        assert [r["userId"] for r in body["connections"]] == ["u-2"]
+        status, body, _ = await mem.http("GET", "/v1/connections?limit=1")
+        assert (len(body["connections"]), body["total"]) == (1, 3)
+        for bad in ("limit=0", "limit=1001", "limit=x", "tenantId=bad%20id"):
+            assert (await mem.http("GET", f"/v1/connections?{bad}"))[0] == 400
+        assert (await mem.http("GET", "/v1/connections", auth="wrong"))[0] == 401
+        status, body, _ = await mem.http("DELETE", f"/v1/connections/{rows['u-1']['id']}")
+        assert (status, body["closeCode"]) == (202, 4010)
+        assert await one.closed_with() == 4010
+        assert (await mem.http("DELETE", f"/v1/connections/{rows['u-1']['id']}"))[0] == 404  # closed already
+        assert (await mem.http("DELETE", "/v1/connections/nope"))[0] == 404
+        assert (await mem.http("DELETE", f"/v1/connections/{rows['u-2']['id']}", auth=None))[0] == 401
+        await two.send("ping", None, "still")
+        assert (await two.expect("pong"))["messageId"] == "still"  # the others are untouched
+        assert anon is not None
+
+
+async def test_arda_connections_and_arda_disconnect(mem: Running) -> None:
+    def arda(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [ARDA, *args, "--url", mem.http_url, "--api-key", API_KEY]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    async with mem.user("u-7") as c:
+        await c.subscribe()
+        listed = await asyncio.to_thread(arda, "connections", "--user", "u-7")
+        assert listed.returncode == 0, listed.stderr
+        (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert (row["userId"], row["tenants"]) == ("u-7", ["tenant-001"])
+        closed = await asyncio.to_thread(arda, "disconnect", row["id"])
+        assert closed.returncode == 0, closed.stderr
+        assert await c.closed_with() == 4010
+    missing = await asyncio.to_thread(arda, "disconnect", "nope")
+    assert missing.returncode == 1
+    assert "refused (404)" in missing.stderr
+    assert "Traceback" not in missing.stderr

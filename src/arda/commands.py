@@ -145,23 +145,49 @@ async def _publish_bus(url: str, body: Any) -> int:
     return 0
 
 
-async def _publish_http(url: str, api_key: str, body: Any) -> int:
+async def _http(method: str, url: str, path: str, api_key: str, **request: Any) -> tuple[int, str]:
+    """One call of the service's HTTP API with the API key: (status, body). Raises :class:`ArdaError` when
+    the API cannot be reached."""
     import aiohttp
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         try:
-            async with session.post(
-                url.rstrip("/") + "/v1/events", json=body, headers={"Authorization": f"Bearer {api_key}"}
-            ) as resp:
-                text = await resp.text()
-                status = resp.status
+            headers = {"Authorization": f"Bearer {api_key}"}
+            async with session.request(method, url.rstrip("/") + path, headers=headers, **request) as resp:
+                return resp.status, await resp.text()
         except aiohttp.ClientError as exc:
             raise ArdaError(f"cannot reach the HTTP API at {url}: {exc}") from None
+
+
+async def _publish_http(url: str, api_key: str, body: Any) -> int:
+    status, text = await _http("POST", url, "/v1/events", api_key, json=body)
     if status != 202:
         print(f"arda: publish refused ({status}): {text}", file=sys.stderr)
         return 1
     for row in json.loads(text)["events"]:
         print(json.dumps(row))
+    return 0
+
+
+# -- connections (operators) ------------------------------------------------------------------------
+def cmd_connections(args: argparse.Namespace) -> int:
+    query = {k: v for k, v in (("tenantId", args.tenant), ("userId", args.user)) if v}
+    query["limit"] = str(args.limit)
+    status, text = asyncio.run(_http("GET", args.url, "/v1/connections", _api_key(args), params=query))
+    if status != 200:
+        print(f"arda: connections refused ({status}): {text}", file=sys.stderr)
+        return 1
+    for row in json.loads(text)["connections"]:
+        print(json.dumps(row))
+    return 0
+
+
+def cmd_disconnect(args: argparse.Namespace) -> int:
+    status, text = asyncio.run(_http("DELETE", args.url, f"/v1/connections/{args.id}", _api_key(args)))
+    if status != 202:
+        print(f"arda: disconnect refused ({status}): {text}", file=sys.stderr)
+        return 1
+    print(text)
     return 0
 
 
@@ -275,6 +301,22 @@ def add_service_commands(sub: Any) -> None:
     p.add_argument("--timeout", type=float, help="exit (status 3) after this many seconds")
     p.add_argument("--state-dir")
     p.set_defaults(func=cmd_tail)
+
+    p = sub.add_parser("connections", help="list the service instance's connections (JSON lines; HTTP API)")
+    p.add_argument("--tenant", help="only those subscribed to this tenant")
+    p.add_argument("--user", help="only this user's")
+    p.add_argument("--limit", type=int, default=100, help="at most this many (1-1000; default 100)")
+    p.add_argument("--url", default=os.environ.get("ARDA_HTTP_URL", DEFAULT_HTTP))
+    p.add_argument("--api-key", help="default: $ARDA_API_KEY, else the dev key")
+    p.add_argument("--state-dir")
+    p.set_defaults(func=cmd_connections)
+
+    p = sub.add_parser("disconnect", help="close one connection (4010: it reconnects; to keep a user out, revoke)")
+    p.add_argument("id", help="the connection id (from `arda connections`)")
+    p.add_argument("--url", default=os.environ.get("ARDA_HTTP_URL", DEFAULT_HTTP))
+    p.add_argument("--api-key", help="default: $ARDA_API_KEY, else the dev key")
+    p.add_argument("--state-dir")
+    p.set_defaults(func=cmd_disconnect)
 
     p = sub.add_parser("protocol", help="print the WebSocket error and close codes as JSON")
     p.set_defaults(func=cmd_protocol)

@@ -165,6 +165,14 @@ REVOKED = CloseCode(
     False,
     "The user's access was revoked; only a token issued after the revocation is accepted (sign in again).",
 )
+CLOSED_BY_OPERATOR = CloseCode(
+    4010,
+    "closed_by_operator",
+    "reconnect",
+    True,
+    "An operator closed the connection (DELETE /v1/connections/{id}); reconnect and resume. To keep a user out, "
+    "revoke them.",
+)
 
 CLOSE_CODES: tuple[CloseCode, ...] = (
     NORMAL,
@@ -183,5 +191,6 @@ CLOSE_CODES: tuple[CloseCode, ...] = (
     RESYNC,
     HEARTBEAT_TIMEOUT,
     REVOKED,
+    CLOSED_BY_OPERATOR,
 )
 ERROR_CODES: tuple[ErrorCode, ...] = tuple(ErrorCode)

@@ -7,6 +7,8 @@
                      event's id and position; 422 naming the invalid fields; 401; 429 with Retry-After
 ``GET /v1/tenants/{tenantId}/events?since=&limit=``  history: with the API key, events in wire form; with a
                      user's JWT allowed that tenant, that user's notifications (masked, recipients applied)
+``GET /v1/connections?tenantId=&userId=&limit=``  this instance's connections (API key)
+``DELETE /v1/connections/{id}``  close one with 4010 ``closed_by_operator`` (API key)
 ``GET /openapi.yaml``  the API's OpenAPI description
 """
 
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
 from aiohttp import web
@@ -36,7 +38,8 @@ from ..events import (
 )
 from ..events.errors import BusError, InvalidTenantError
 from ..events.models import validate_tenant_id
-from . import protocol, webapp
+from . import admin, codes, protocol, webapp
+from .admin import ConnectionInfo
 from .auth import Authenticator
 from .config import Settings
 from .errors import AuthError
@@ -60,10 +63,18 @@ class RevocationRequest(msgspec.Struct, kw_only=True, rename="camel", forbid_unk
 _revocation_request = msgspec.json.Decoder(RevocationRequest)
 
 
+class ConnectionAdmin(Protocol):
+    """This instance's connections, for operators (:class:`~.node.Node`)."""
+
+    def connection_list(self, tenant: str | None, user: str | None, limit: int) -> tuple[list[ConnectionInfo], int]: ...
+
+    def disconnect(self, connection_id: str) -> bool: ...
+
+
 class HttpApi:
     """The routes, given only what they need: the bus (publish, history, revocations, health), the
-    authenticator (user tokens for history), the metrics, the API key, and ``render`` — the notification an
-    event is on a stream — for a user's history."""
+    authenticator (user tokens for history), the metrics, the API key, ``render`` — the notification an
+    event is on a stream — for a user's history, and the connections (operators' view and close)."""
 
     def __init__(
         self,
@@ -74,6 +85,7 @@ class HttpApi:
         api_key: str | None,
         render: Callable[[AnyEvent, str], Notification],
         dev: webapp.DevSessions | None = None,
+        connections: ConnectionAdmin | None = None,
     ) -> None:
         self.settings = settings
         self.bus = bus
@@ -81,6 +93,7 @@ class HttpApi:
         self.metrics = metrics
         self.api_key = api_key
         self.render = render
+        self.connections = connections
         self.started_at = time.time()
         self.publish_limits = KeyedBuckets(settings.publish_rate, settings.publish_burst)
         self.app = web.Application(client_max_size=MAX_BODY)
@@ -92,6 +105,8 @@ class HttpApi:
                 web.post("/v1/events", self.publish),
                 web.post("/v1/revocations", self.revoke),
                 web.get("/v1/tenants/{tenant}/events", self.history),
+                web.get("/v1/connections", self.connection_list),
+                web.delete("/v1/connections/{id}", self.disconnect),
                 web.get("/openapi.yaml", self.openapi),
             ]
         )
@@ -257,6 +272,34 @@ class HttpApi:
                 "revokedAt": protocol.iso(revocation.revoked_at),
             },
         )
+
+    # -- connections (operators) ---------------------------------------------------------------------
+    async def connection_list(self, request: web.Request) -> web.Response:
+        """``?tenantId=&userId=&limit=``: this instance's connections (subscribed to that tenant, of that user),
+        oldest first."""
+        if not self._api_key_ok(request):
+            return _problem(401, "missing or wrong API key (Authorization: Bearer <ARDA_API_KEY>)")
+        tenant = request.query.get("tenantId") or None
+        if tenant is not None:
+            try:
+                validate_tenant_id(tenant)
+            except InvalidTenantError as exc:
+                return _problem(400, f"invalid tenantId: {exc.detail}")
+        user = request.query.get("userId") or None
+        raw_limit = request.query.get("limit", "100")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= admin.MAX_ROWS:
+            return _problem(400, f"limit must be an integer from 1 to {admin.MAX_ROWS}")
+        rows, total = self.connections.connection_list(tenant, user, int(raw_limit)) if self.connections else ([], 0)
+        return _response(200, {"connections": msgspec.to_builtins(rows), "total": total, "instance": os.getpid()})
+
+    async def disconnect(self, request: web.Request) -> web.Response:
+        """Close one connection with 4010 ``closed_by_operator`` (it reconnects and resumes)."""
+        if not self._api_key_ok(request):
+            return _problem(401, "missing or wrong API key (Authorization: Bearer <ARDA_API_KEY>)")
+        connection_id = request.match_info["id"]
+        if self.connections is None or not self.connections.disconnect(connection_id):
+            return _problem(404, f"no open connection {connection_id!r} on this instance")
+        return _response(202, {"id": connection_id, "closeCode": codes.CLOSED_BY_OPERATOR.code})
 
     # -- history ------------------------------------------------------------------------------------
     async def history(self, request: web.Request) -> web.Response:

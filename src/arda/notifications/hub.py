@@ -44,6 +44,7 @@ class Peer(Protocol):
     out: list[bytes]
     dirty: bool
     closed: bool
+    sent: int  # messages written (counted once per write, not per message)
 
     def write(self, data: bytes) -> None: ...
 
@@ -229,6 +230,7 @@ class Hub:
                 self.slow(peer)
                 continue
             data = peer.out[0] if len(peer.out) == 1 else b"".join(peer.out)
+            peer.sent += len(peer.out)
             peer.out.clear()
             peer.write(data)
             if peer.write_buffer_size() > BURST_FACTOR * max_bytes:

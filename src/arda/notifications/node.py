@@ -27,8 +27,9 @@ import msgspec
 from .. import logs
 from ..events import AnyEvent, BusError, EventBus, HistoryPage, Revocation
 from ..events.positions import parse_position
-from . import codes, frames, protocol
+from . import admin, codes, frames, protocol
 from .acks import NotificationAcknowledged
+from .admin import ConnectionInfo
 from .auth import Authenticator, Identity
 from .codes import CloseCode
 from .config import Settings
@@ -484,6 +485,18 @@ class Node:
                 conn.close(code, reason)
                 closed += 1
         return closed
+
+    def connection_list(self, tenant: str | None, user: str | None, limit: int) -> tuple[list[ConnectionInfo], int]:
+        """This node's connections for an operator (``GET /v1/connections``)."""
+        return admin.listing(self.connections, tenant, user, limit)
+
+    def disconnect(self, connection_id: str) -> bool:
+        """Close one connection for an operator (4010, it reconnects and resumes); False: no such connection."""
+        for conn in self.connections:
+            if conn.id == connection_id and not conn.closed:
+                conn.close(codes.CLOSED_BY_OPERATOR, "closed by an operator")
+                return True
+        return False
 
     def revoke(self, revocation: Revocation, applies: Callable[[Revocation, Identity], bool]) -> int:
         """Close (4009) every connection whose identity ``revocation`` ``applies`` to."""

@@ -79,6 +79,7 @@ class NotificationService:
             api_key,
             render=self.mapper.map,
             dev=DevSessions(self.jwt.secret, lambda: self.ws_port) if settings.is_dev else None,
+            connections=self.node,
         )
         self._ws_server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None

@@ -263,6 +263,7 @@ class Session:
         "identity",
         "inbox",
         "last_seen",
+        "messages_in",
         "opened_at",
         "ping_sent_at",
         "rules",
@@ -279,6 +280,7 @@ class Session:
         self.bucket = TokenBucket(rules.client_rate, rules.client_burst, now)
         self.violations = 0
         self.opened_at = now
+        self.messages_in = 0  # client messages, for the operators' view (GET /v1/connections)
         self.last_seen = now  # the connection updates it with every read
         self.ping_sent_at = 0.0
         self.expiry_warned_at = 0.0
@@ -300,6 +302,7 @@ class Session:
 
     def received(self, data: bytes, now: float) -> list[Action]:
         """A message from the client."""
+        self.messages_in += 1
         if not self.bucket.take(now):
             self.violations += 1
             if self.violations >= self.rules.client_burst:

@@ -82,6 +82,7 @@ class Connection(asyncio.Protocol):
         "out",
         "over_cap",
         "reader",
+        "sent",
         "session",
         "timer",
         "transport",
@@ -95,6 +96,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.ip = ""  # the client's address, once known (a trusted proxy's socket: from its request)
         self.out: list[bytes] = []
+        self.sent = 0  # messages written to the socket (counted per write by the hub)
         self.dirty = False
         self.closed = False  # no more writes: a close frame was sent or received (mirrors the framing's, for fan-out)
         self.over_cap = False  # accepted beyond the per-IP cap: answered 1013 once upgraded

@@ -49,6 +49,7 @@ export const CLOSE_CODES = {
   4006: { name: "resync", action: "reconnect", retry: true, meaning: "The server lost continuity for a subscription; reconnect and resume (may get recovered=false)." },
   4008: { name: "heartbeat_timeout", action: "reconnect", retry: true, meaning: "The client stopped answering pings." },
   4009: { name: "revoked", action: "sign_in", retry: false, meaning: "The user's access was revoked; only a token issued after the revocation is accepted (sign in again)." },
+  4010: { name: "closed_by_operator", action: "reconnect", retry: true, meaning: "An operator closed the connection (DELETE /v1/connections/{id}); reconnect and resume. To keep a user out, revoke them." },
 } as const satisfies Record<number, { name: string; action: CloseAction; retry: boolean; meaning: string }>;
 export type CloseCode = keyof typeof CLOSE_CODES;
 export type CloseCodeName = (typeof CLOSE_CODES)[CloseCode]["name"];
@@ -71,4 +72,5 @@ export const CLOSE_CODE = {
   resync: 4006,
   heartbeat_timeout: 4008,
   revoked: 4009,
+  closed_by_operator: 4010,
 } as const satisfies Record<CloseCodeName, CloseCode>;
