@@ -537,6 +537,17 @@ class EventBus:
         await self._ready()
         return await self.backend.revocations()
 
+    # -- instances ------------------------------------------------------------------------------
+    async def announce(self, instance_id: str, document: bytes, ttl_s: float = 5.0) -> None:
+        """Tell every bus on this Redis that ``instance_id`` is alive, with its figures (kept ``ttl_s``)."""
+        await self._ready()
+        await self.backend.announce(instance_id, document, int(ttl_s * 1000))
+
+    async def instances(self) -> list[bytes]:
+        """The figures of every instance that announced itself within its TTL (this one's too)."""
+        await self._ready()
+        return await self.backend.instances()
+
     async def dead_letters(self, count: int = 100) -> list[DeadLetter]:
         await self._ready()
         return await self.backend.dead_letters(count)

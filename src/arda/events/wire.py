@@ -27,6 +27,10 @@ from .positions import is_position
 from .registry import EventRegistry
 
 GLOBAL = "global"
+#: Live instances (a sorted set: member = instance id, score = until when, ms) and each one's figures
+#: (``INSTANCE_PREFIX + id``, a string with a TTL) — one hash slot on a Redis Cluster (the tag).
+INSTANCES_KEY = "arda:{instances}"
+INSTANCE_PREFIX = "arda:{instances}:"
 CHANNEL_PREFIX = "arda:events:"
 STREAM_PREFIX = "arda:stream:"
 IDEMPOTENCY_PREFIX = "arda:idem:"

@@ -7,6 +7,7 @@
                      event's id and position; 422 naming the invalid fields; 401; 429 with Retry-After
 ``GET /v1/tenants/{tenantId}/events?since=&limit=``  history: with the API key, events in wire form; with a
                      user's JWT allowed that tenant, that user's notifications (masked, recipients applied)
+``GET /v1/stats``  the live figures of this and every live instance, and their total (API key)
 ``GET /v1/connections?tenantId=&userId=&limit=``  this instance's connections (API key)
 ``DELETE /v1/connections/{id}``  close one with 4010 ``closed_by_operator`` (API key)
 ``GET /openapi.yaml``  the API's OpenAPI description
@@ -38,7 +39,7 @@ from ..events import (
 )
 from ..events.errors import BusError, InvalidTenantError
 from ..events.models import validate_tenant_id
-from . import admin, codes, protocol, webapp
+from . import admin, codes, protocol, stats, webapp
 from .admin import ConnectionInfo
 from .auth import Authenticator
 from .config import Settings
@@ -86,6 +87,7 @@ class HttpApi:
         render: Callable[[AnyEvent, str], Notification],
         dev: webapp.DevSessions | None = None,
         connections: ConnectionAdmin | None = None,
+        figures: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.settings = settings
         self.bus = bus
@@ -94,6 +96,7 @@ class HttpApi:
         self.api_key = api_key
         self.render = render
         self.connections = connections
+        self.figures = figures
         self.started_at = time.time()
         self.publish_limits = KeyedBuckets(settings.publish_rate, settings.publish_burst)
         self.app = web.Application(client_max_size=MAX_BODY)
@@ -106,6 +109,7 @@ class HttpApi:
                 web.post("/v1/revocations", self.revoke),
                 web.get("/v1/tenants/{tenant}/events", self.history),
                 web.get("/v1/connections", self.connection_list),
+                web.get("/v1/stats", self.stats),
                 web.delete("/v1/connections/{id}", self.disconnect),
                 web.get("/openapi.yaml", self.openapi),
             ]
@@ -272,6 +276,24 @@ class HttpApi:
                 "revokedAt": protocol.iso(revocation.revoked_at),
             },
         )
+
+    # -- live figures (the dashboard) --------------------------------------------------------------
+    async def stats(self, request: web.Request) -> web.Response:
+        """This instance's figures, each live instance's (announced through Redis), and their total."""
+        if not self._api_key_ok(request):
+            return _problem(401, "missing or wrong API key (Authorization: Bearer <ARDA_API_KEY>)")
+        mine = self.figures() if self.figures is not None else {"instance": str(os.getpid())}
+        others: list[dict[str, Any]] = []
+        try:
+            for document in await self.bus.instances():
+                with contextlib.suppress(msgspec.DecodeError):
+                    other = msgspec.json.decode(document)
+                    if isinstance(other, dict) and other.get("instance") != mine["instance"]:
+                        others.append(other)
+        except BusError:
+            pass  # Redis unreachable: this instance alone (its own figures say so: busReconnects, gaps)
+        instances = sorted([mine, *others], key=lambda doc: str(doc.get("instance")))
+        return _response(200, {**mine, "instances": instances, "total": stats.total(instances)})
 
     # -- connections (operators) ---------------------------------------------------------------------
     async def connection_list(self, request: web.Request) -> web.Response:

@@ -64,6 +64,7 @@ from .session import (
     Session,
     Verify,
 )
+from .stats import Window
 from .visibility import GLOBAL, As, audience
 from .websocket import Connection
 
@@ -101,6 +102,7 @@ class Node:
         self.metrics = metrics
         self.mapper = mapper
         self.clock = clock
+        self.window = Window()  # the live figures (GET /v1/stats)
         self.hub = Hub(settings.outbound_max_bytes, settings.outbound_max_messages, on_slow=self._slow)
         self.rules = Rules(
             client_rate=settings.client_rate,
@@ -223,7 +225,9 @@ class Node:
             if conn.session.identity is not None:
                 m.authenticated.dec()
             code = conn.close_code
-            m.disconnects.labels(str(code) if code in KNOWN_CLOSE_CODES else "other" if code else "1006").inc()
+            label = str(code) if code in KNOWN_CLOSE_CODES else "other" if code else "1006"
+            m.disconnects.labels(label).inc()
+            self.window.disconnected(label)
             m.connection_duration.observe(max(0.0, self.clock() - conn.session.opened_at))
             user = conn.session.user_id
             log.info(
@@ -239,6 +243,7 @@ class Node:
 
     def _slow(self, peer: Peer) -> None:
         self.metrics.failures.labels("slow_consumer").inc()
+        self.window.slow()
         logs.client_fault(log, "slow_consumer", "slow consumer closed", clientId=peer.id)
 
     # -- carrying out a session's actions ---------------------------------------------------------------
@@ -486,6 +491,21 @@ class Node:
                 closed += 1
         return closed
 
+    def figures(self) -> dict[str, Any]:
+        """This instance's live figures (``GET /v1/stats``): connections, subscriptions, rates, latency, closes,
+        and the bus's reconnects, gaps and dead letters."""
+        sessions = [conn.session for conn in self.connections]
+        bus = self.bus.stats
+        return {
+            "connections": len(sessions),
+            "authenticatedConnections": sum(s.identity is not None for s in sessions),
+            "subscriptions": sum(len(s.subs) for s in sessions),
+            **self.window.figures(self.clock()),
+            "busReconnects": bus.reconnects,
+            "gaps": bus.gaps,
+            "deadLetters": bus.dead_lettered,
+        }
+
     def connection_list(self, tenant: str | None, user: str | None, limit: int) -> tuple[list[ConnectionInfo], int]:
         """This node's connections for an operator (``GET /v1/connections``)."""
         return admin.listing(self.connections, tenant, user, limit)
@@ -637,7 +657,10 @@ class Node:
             return
         count = self.hub.fanout(stream, frame, event.position, seen.users, kind)
         metrics.deliveries.inc(count)
-        metrics.latency.observe(max(0.0, time.time() - event.timestamp.timestamp()))
+        now = time.time()
+        latency = max(0.0, now - event.timestamp.timestamp())
+        metrics.latency.observe(latency)
+        self.window.event(event.type, event.tenant_id, count, latency * 1000, now)
 
 
 __all__ = ["Node"]

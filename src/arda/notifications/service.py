@@ -12,10 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
+from typing import Any
 
-from ..events import EventBus, Gap, Revocation
-from . import codes
+import msgspec
+
+from ..events import BusError, EventBus, Gap, Revocation
+from . import codes, protocol
 from .auth import Authenticator, JwtSettings
 from .config import Settings
 from .devcreds import load_or_create
@@ -29,6 +34,10 @@ from .webapp import DevSessions
 from .websocket import serve
 
 log = logging.getLogger("arda.notifications")
+
+
+ANNOUNCE_INTERVAL_S = 1.0
+ANNOUNCE_TTL_S = 5.0
 
 
 class NotificationService:
@@ -80,7 +89,12 @@ class NotificationService:
             render=self.mapper.map,
             dev=DevSessions(self.jwt.secret, lambda: self.ws_port) if settings.is_dev else None,
             connections=self.node,
+            figures=self.figures,
         )
+        #: This instance on the dashboard: host and process (several workers, several hosts).
+        self.instance_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.started_at = time.time()
+        self._announcer: asyncio.Task[None] | None = None
         self._ws_server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -103,6 +117,7 @@ class NotificationService:
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
         self.http_port = await self.http.start(s.host, s.http_port)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="arda-sweep")
+        self._announcer = asyncio.create_task(self._announce_forever(), name="arda-announce")
         log.info(
             "[NotificationService] listening",
             extra={
@@ -135,6 +150,8 @@ class NotificationService:
         self.node.abort_all(codes.GOING_AWAY)  # whoever did not complete the close handshake in time
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._announcer is not None:
+            self._announcer.cancel()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(0.5, deadline - 1 - loop.time())):
@@ -148,6 +165,26 @@ class NotificationService:
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
+
+    def figures(self) -> dict[str, Any]:
+        """This instance's live figures, as ``GET /v1/stats`` shows them (without the other instances)."""
+        now = time.time()
+        return {
+            "instance": self.instance_id,
+            "at": protocol.iso(now),
+            "uptimeSeconds": round(now - self.started_at, 1),
+            **self.node.figures(),
+        }
+
+    async def _announce_forever(self) -> None:
+        """Every second: this instance's figures, through Redis, for the dashboards of every instance (kept 5 s:
+        an instance that stops announcing drops out)."""
+        while True:
+            try:
+                await self.bus.announce(self.instance_id, msgspec.json.encode(self.figures()), ttl_s=ANNOUNCE_TTL_S)
+            except BusError as exc:
+                log.debug("announcement failed", extra={"error": str(exc)})
+            await asyncio.sleep(ANNOUNCE_INTERVAL_S)
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -119,6 +119,14 @@ class Backend(Protocol):
         **newest first**, anchors left out; ``last`` is where the next page (``end=last``) starts."""
         ...
 
+    async def announce(self, instance_id: str, document: bytes, ttl_ms: int) -> None:
+        """Publish this instance's live figures for ``ttl_ms`` (:meth:`instances` lists the live ones)."""
+        ...
+
+    async def instances(self) -> list[bytes]:
+        """The figures every live instance announced (oldest announcement first)."""
+        ...
+
     async def top(self, stream: str) -> str:
         """The position of the newest entry (an anchor is stored in a stream that has none: a position is
         always a real entry)."""

@@ -47,6 +47,7 @@ from ..wire import (
 )
 from . import cluster_plan, cluster_scripts, replies, scripts, urls
 from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled
+from .instances import announce_on, instances_on
 from .shards import ShardedSubscriber
 
 log = logging.getLogger("arda.events.cluster")
@@ -238,6 +239,12 @@ class ClusterCommands:
     async def history(self, stream: str, since: str | None, limit: int) -> HistoryRead:
         keys = [CLUSTER.stream_key(stream), CLUSTER.meta_key(stream)]
         return replies.history_read(await self._script("history", keys, [since or "", limit]), limit)
+
+    async def announce(self, instance_id: str, document: bytes, ttl_ms: int) -> None:
+        await announce_on(self._redis(), instance_id, document, ttl_ms, self._failed)
+
+    async def instances(self) -> list[bytes]:
+        return await instances_on(self._redis(), self._failed)
 
     async def history_before(self, stream: str, end: str | None, limit: int, inclusive: bool = False) -> HistoryRead:
         bound = replies.reverse_bound(end, inclusive)

@@ -68,6 +68,7 @@ class MemoryBroker:
         self.read_at: dict[str, int] = {}  # tenant → when anyone of it last marked something read (ms)
         self.revoked: dict[tuple[str, str | None], Revocation] = {}
         self.backends: set[MemoryBackend] = set()  # the connected ones: revocations reach them all
+        self.instances: dict[str, tuple[float, bytes]] = {}  # instance id → (until when, its figures)
 
     @classmethod
     def named(cls, name: str, retention: Retention, clock: Clock = time.time) -> MemoryBroker:
@@ -253,6 +254,14 @@ class MemoryBackend:
 
     async def history_before(self, stream: str, end: str | None, limit: int, inclusive: bool = False) -> HistoryRead:
         return self.broker.history_before(stream, end, limit, inclusive)
+
+    async def announce(self, instance_id: str, document: bytes, ttl_ms: int) -> None:
+        self.broker.instances[instance_id] = (self.broker.clock() + ttl_ms / 1000, document)
+
+    async def instances(self) -> list[bytes]:
+        now = self.broker.clock()
+        live = sorted((until, doc) for until, doc in self.broker.instances.values() if until > now)
+        return [doc for _, doc in live]
 
     async def top(self, stream: str) -> str:
         return self.broker.top(stream)

@@ -46,6 +46,7 @@ from ..wire import (
 )
 from . import replies, scripts, urls
 from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled
+from .instances import announce_on, instances_on
 from .resp import PubSubConnection, keepalive
 
 log = logging.getLogger("arda.events.redis")
@@ -362,6 +363,12 @@ class RedisBackend:
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the command") from exc
         return replies.history_read(reply, limit)
+
+    async def announce(self, instance_id: str, document: bytes, ttl_ms: int) -> None:
+        await announce_on(self._redis(), instance_id, document, ttl_ms, self._failed)
+
+    async def instances(self) -> list[bytes]:
+        return await instances_on(self._redis(), self._failed)
 
     async def history_before(self, stream: str, end: str | None, limit: int, inclusive: bool = False) -> HistoryRead:
         try:
