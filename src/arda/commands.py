@@ -159,27 +159,27 @@ async def _http(method: str, url: str, path: str, api_key: str, **request: Any) 
             raise ArdaError(f"cannot reach the HTTP API at {url}: {exc}") from None
 
 
-async def _publish_http(url: str, api_key: str, body: Any) -> int:
-    status, text = await _http("POST", url, "/v1/events", api_key, json=body)
-    if status != 202:
-        print(f"arda: publish refused ({status}): {text}", file=sys.stderr)
+def _rows(what: str, answer: tuple[int, str], expected: int, key: str) -> int:
+    """Print the answer's ``key`` list as JSON lines (exit 0), or the refusal on one line of stderr (exit 1)."""
+    status, text = answer
+    if status != expected:
+        print(f"arda: {what} refused ({status}): {text}", file=sys.stderr)
         return 1
-    for row in json.loads(text)["events"]:
+    for row in json.loads(text)[key]:
         print(json.dumps(row))
     return 0
+
+
+async def _publish_http(url: str, api_key: str, body: Any) -> int:
+    return _rows("publish", await _http("POST", url, "/v1/events", api_key, json=body), 202, "events")
 
 
 # -- connections (operators) ------------------------------------------------------------------------
 def cmd_connections(args: argparse.Namespace) -> int:
     query = {k: v for k, v in (("tenantId", args.tenant), ("userId", args.user)) if v}
     query["limit"] = str(args.limit)
-    status, text = asyncio.run(_http("GET", args.url, "/v1/connections", _api_key(args), params=query))
-    if status != 200:
-        print(f"arda: connections refused ({status}): {text}", file=sys.stderr)
-        return 1
-    for row in json.loads(text)["connections"]:
-        print(json.dumps(row))
-    return 0
+    answer = asyncio.run(_http("GET", args.url, "/v1/connections", _api_key(args), params=query))
+    return _rows("connections", answer, 200, "connections")
 
 
 def cmd_disconnect(args: argparse.Namespace) -> int:

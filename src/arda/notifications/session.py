@@ -252,6 +252,19 @@ def _error(code: ErrorCode, message: str, message_id: str | None = None) -> Send
     return Send(frames.text_frame(protocol.error(code, message, message_id)))
 
 
+def _refused(identity: Identity, stream: str, mid: str | None) -> list[Action] | None:
+    """Why ``identity`` may not subscribe to (or read) ``stream``, as the error to send; None: it may."""
+    if stream != GLOBAL:
+        try:
+            validate_tenant_id(stream)
+        except InvalidTenantError as exc:
+            return [_error(ErrorCode.INVALID_MESSAGE, f"invalid tenantId: {exc.detail}", mid)]
+    if not identity.may_subscribe(stream):
+        what = "the global channel needs the monitor role" if stream == GLOBAL else f"not allowed for tenant {stream}"
+        return [Count("forbidden"), _error(ErrorCode.FORBIDDEN, what, mid)]
+    return None
+
+
 class Session:
     __slots__ = (
         "bucket",
@@ -399,16 +412,9 @@ class Session:
     def _subscribe(
         self, identity: Identity, stream: str, since: str | None, backlog: int, chosen: Filter | None, mid: str | None
     ) -> list[Action]:
-        if stream != GLOBAL:
-            try:
-                validate_tenant_id(stream)
-            except InvalidTenantError as exc:
-                return [_error(ErrorCode.INVALID_MESSAGE, f"invalid tenantId: {exc.detail}", mid)]
-        if not identity.may_subscribe(stream):
-            what = f"not allowed for tenant {stream}"
-            if stream == GLOBAL:
-                what = "the global channel needs the monitor role"
-            return [Count("forbidden"), _error(ErrorCode.FORBIDDEN, what, mid)]
+        refused = _refused(identity, stream, mid)
+        if refused is not None:
+            return refused
         if stream in self.subs:
             if self.filters.get(stream) == chosen:
                 return [self._subscribed(stream, None, True, mid)]
@@ -526,13 +532,9 @@ class Session:
     # -- history ------------------------------------------------------------------------------------
     def _history(self, identity: Identity, request: protocol.HistoryRequestPayload, mid: str | None) -> list[Action]:
         stream = request.tenant_id
-        if stream != GLOBAL:
-            try:
-                validate_tenant_id(stream)
-            except InvalidTenantError as exc:
-                return [_error(ErrorCode.INVALID_MESSAGE, f"invalid tenantId: {exc.detail}", mid)]
-        if not identity.may_subscribe(stream):
-            return [Count("forbidden"), _error(ErrorCode.FORBIDDEN, f"not allowed for tenant {stream}", mid)]
+        refused = _refused(identity, stream, mid)
+        if refused is not None:
+            return refused
         self.busy = True
         return [ReadHistory(stream, identity.user_id, request.before, request.limit, mid, self.filters.get(stream))]
 
