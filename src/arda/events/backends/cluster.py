@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Collection, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -41,13 +42,12 @@ from ..wire import (
     STREAM_PREFIX,
     DeadLetter,
     Revocation,
-    parse_revocation,
     parse_revocation_message,
     revocation_member,
 )
 from . import cluster_plan, cluster_scripts, replies, scripts, urls
 from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled
-from .instances import announce_on, instances_on
+from .commands import SharedCommands
 from .shards import ShardedSubscriber
 
 log = logging.getLogger("arda.events.cluster")
@@ -67,7 +67,7 @@ MARK_READ = _sharded(scripts.MARK_READ, "redis.call('PUBLISH', ARGV[4], ARGV[5])
 REVOKE = _sharded(scripts.REVOKE, "redis.call('PUBLISH', key,")
 
 
-class ClusterCommands:
+class ClusterCommands(SharedCommands):
     """Everything but live delivery, on a Redis Cluster (see the module docstring)."""
 
     def __init__(
@@ -84,6 +84,7 @@ class ClusterCommands:
         self.global_streams: tuple[str, ...] = GLOBAL_SHARD_STREAMS
         self.target = urls.parse_cluster_url(url)
         self.retention = retention
+        self.layout = CLUSTER  # the key names (SharedCommands)
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self.max_connections = max_connections
@@ -91,6 +92,9 @@ class ClusterCommands:
         self._scripts: dict[str, Any] = {}
         # redis-py's cluster pools fail past max_connections instead of waiting: calls wait here instead
         self._calls = asyncio.Semaphore(max_connections)
+
+    def _limit(self) -> AbstractAsyncContextManager[Any]:
+        return self._calls
 
     def _failed(self, exc: BaseException, what: str) -> BusError:
         if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
@@ -240,21 +244,6 @@ class ClusterCommands:
         keys = [CLUSTER.stream_key(stream), CLUSTER.meta_key(stream)]
         return replies.history_read(await self._script("history", keys, [since or "", limit]), limit)
 
-    async def announce(self, instance_id: str, document: bytes, ttl_ms: int) -> None:
-        await announce_on(self._redis(), instance_id, document, ttl_ms, self._failed)
-
-    async def instances(self) -> list[bytes]:
-        return await instances_on(self._redis(), self._failed)
-
-    async def history_before(self, stream: str, end: str | None, limit: int, inclusive: bool = False) -> HistoryRead:
-        bound = replies.reverse_bound(end, inclusive)
-        try:
-            async with self._calls:
-                rows: Any = await self._redis().xrevrange(CLUSTER.stream_key(stream), bound, "-", limit)
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc, "the command") from exc
-        return replies.rows_read(rows, limit)
-
     async def top(self, stream: str) -> str:
         newest: Any = await self._script("top", [CLUSTER.stream_key(stream)], [])
         return str(newest.decode())
@@ -280,13 +269,6 @@ class ClusterCommands:
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the command") from exc
 
-    async def dead_letters(self, count: int) -> list[DeadLetter]:
-        try:
-            rows: Any = await self._redis().xrevrange(DLQ_KEY, "+", "-", count=count)
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc, "the command") from exc
-        return replies.dead_letters(rows)
-
     async def ping(self) -> float:
         started = time.perf_counter()
         try:
@@ -302,15 +284,6 @@ class ClusterCommands:
         keys = [CLUSTER.read_key(tenant_id, user_id), CLUSTER.meta_key(tenant_id)]
         return int(await self._script("mark_read", keys, args, "the read mark")) == 1
 
-    async def read_marks(self, tenant_id: str, user_id: str, event_ids: Sequence[str]) -> list[bool]:
-        if not event_ids:
-            return []
-        try:
-            scores: Any = await self._redis().zmscore(CLUSTER.read_key(tenant_id, user_id), list(event_ids))
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc, "the command") from exc
-        return [score is not None for score in scores]
-
     async def latest_read(self, tenant_id: str) -> int | None:
         try:
             value: Any = await self._redis().hget(CLUSTER.meta_key(tenant_id), "read_at")
@@ -318,30 +291,12 @@ class ClusterCommands:
             raise self._failed(exc, "the command") from exc
         return int(value) if value is not None else None
 
-    async def read_since(self, tenant_id: str, user_id: str, since_ms: int) -> list[str]:
-        latest = await self.latest_read(tenant_id)
-        if latest is None or latest < since_ms:
-            return []
-        try:
-            members: Any = await self._redis().zrangebyscore(CLUSTER.read_key(tenant_id, user_id), since_ms, "+inf")
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc, "the command") from exc
-        return [m.decode() for m in members]
-
     # -- revocations --------------------------------------------------------------------------------
     async def revoke(self, user_id: str, tenant_id: str | None) -> Revocation:
         window_ms = int(self.retention.revocation_window_s * 1000)
         args: list[Any] = [revocation_member(user_id, tenant_id), window_ms]
         ms: Any = await self._script("revoke", [REVOCATIONS], args, "the revocation")
         return Revocation(user_id, tenant_id, int(ms) / 1000)
-
-    async def revocations(self) -> list[Revocation]:
-        since_ms = int((time.time() - self.retention.revocation_window_s) * 1000)
-        try:
-            rows: Any = await self._redis().zrangebyscore(REVOCATIONS, since_ms, "+inf", withscores=True)
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc, "the command") from exc
-        return [rev for member, ms in rows if (rev := parse_revocation(member, ms)) is not None]
 
 
 class ClusterBackend(ClusterCommands):

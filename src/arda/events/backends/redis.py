@@ -27,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..backoff import Backoff
 from ..errors import BackendUnavailableError, BusError, PublishError
+from ..layout import SINGLE
 from ..wire import (
     CHANNEL_PREFIX,
     DLQ_KEY,
@@ -38,7 +39,6 @@ from ..wire import (
     Revocation,
     channel_name,
     meta_key,
-    parse_revocation,
     parse_revocation_message,
     read_key,
     revocation_member,
@@ -46,7 +46,7 @@ from ..wire import (
 )
 from . import replies, scripts, urls
 from .base import BackendListener, HistoryRead, PublishItem, PublishOutcome, Retention, Settled
-from .instances import announce_on, instances_on
+from .commands import SharedCommands
 from .resp import PubSubConnection, keepalive
 
 log = logging.getLogger("arda.events.redis")
@@ -54,7 +54,7 @@ _REVOCATIONS = REVOCATIONS.encode()
 MIN_REDIS_VERSION = (7, 0)
 
 
-class RedisBackend:
+class RedisBackend(SharedCommands):
     def __init__(
         self,
         url: str,
@@ -72,6 +72,7 @@ class RedisBackend:
         self.safe_url = urls.redact(url)
         self.global_streams: tuple[str, ...] = (GLOBAL,)
         self.retention = retention
+        self.layout = SINGLE  # the key names (SharedCommands)
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self.ping_interval = ping_interval
@@ -364,21 +365,6 @@ class RedisBackend:
             raise self._failed(exc, "the command") from exc
         return replies.history_read(reply, limit)
 
-    async def announce(self, instance_id: str, document: bytes, ttl_ms: int) -> None:
-        await announce_on(self._redis(), instance_id, document, ttl_ms, self._failed)
-
-    async def instances(self) -> list[bytes]:
-        return await instances_on(self._redis(), self._failed)
-
-    async def history_before(self, stream: str, end: str | None, limit: int, inclusive: bool = False) -> HistoryRead:
-        try:
-            rows: Any = await self._redis().xrevrange(
-                stream_key(stream), replies.reverse_bound(end, inclusive), "-", limit
-            )
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc, "the command") from exc
-        return replies.rows_read(rows, limit)
-
     async def top(self, stream: str) -> str:
         try:
             newest: Any = await self._top_script(keys=[stream_key(stream)], args=[])
@@ -422,13 +408,6 @@ class RedisBackend:
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the command") from exc
 
-    async def dead_letters(self, count: int) -> list[DeadLetter]:
-        try:
-            rows: Any = await self._redis().xrevrange(DLQ_KEY, "+", "-", count=count)
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc, "the command") from exc
-        return replies.dead_letters(rows)
-
     async def ping(self) -> float:
         started = time.perf_counter()
         try:
@@ -454,25 +433,6 @@ class RedisBackend:
             raise self._failed(exc, "the read mark") from exc
         return int(added) == 1
 
-    async def read_marks(self, tenant_id: str, user_id: str, event_ids: Sequence[str]) -> list[bool]:
-        if not event_ids:
-            return []
-        try:
-            scores: Any = await self._redis().zmscore(read_key(tenant_id, user_id), list(event_ids))
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc, "the command") from exc
-        return [score is not None for score in scores]
-
-    async def read_since(self, tenant_id: str, user_id: str, since_ms: int) -> list[str]:
-        try:
-            latest = await self.latest_read(tenant_id)
-            if latest is None or latest < since_ms:
-                return []  # nobody of the tenant marked anything since: no user's set to ask
-            members: Any = await self._redis().zrangebyscore(read_key(tenant_id, user_id), since_ms, "+inf")
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc, "the command") from exc
-        return [m.decode() for m in members]
-
     async def latest_read(self, tenant_id: str) -> int | None:
         """When anyone of the tenant last marked something read (ms); one read shared by concurrent callers
         (a reconnect storm resumes thousands of a tenant's clients at once)."""
@@ -495,11 +455,3 @@ class RedisBackend:
         except (RedisError, OSError) as exc:
             raise self._failed(exc, "the revocation") from exc
         return Revocation(user_id, tenant_id, int(ms) / 1000)
-
-    async def revocations(self) -> list[Revocation]:
-        since_ms = int((time.time() - self.retention.revocation_window_s) * 1000)
-        try:
-            rows: Any = await self._redis().zrangebyscore(REVOCATIONS, since_ms, "+inf", withscores=True)
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc, "the command") from exc
-        return [r for member, ms in rows if (r := parse_revocation(member, ms)) is not None]
