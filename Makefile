@@ -28,7 +28,7 @@ run: $(STAMP)
 	@$(MAKE) --no-print-directory webapp || echo "(the notification center page could not be built; the service runs without it)"
 	$(BIN)/arda serve
 
-## webapp: build the notification center page into the service's package (served at / on the HTTP port)
+## webapp: build the notification center and the live dashboard into the service's package (served at / and /dashboard on the HTTP port)
 webapp: $(NODE_STAMP)
 	cd $(TS) && npm run --silent build:app
 

@@ -1,8 +1,12 @@
 /**
- * The notification center page (app/ + examples/NotificationCenter.tsx).
+ * The service's two pages, one build (app/):
  *
- *   npm run build:app   builds it into ../../src/arda/notifications/webapp/ (served by the service at GET /)
- *   npm run dev:app     Vite's dev server; /dev and /v1 are proxied to the service's HTTP port (3002)
+ *   index.html      the notification center (app/main.tsx + examples/NotificationCenter.tsx), served at GET /
+ *   dashboard.html  the live dashboard (app/dashboard/), served at GET /dashboard
+ *
+ *   npm run build:app   builds both into ../../src/arda/notifications/webapp/ (their assets shared in assets/)
+ *   npm run dev:app     Vite's dev server (/ and /dashboard.html); /dev and /v1 are proxied to the service's
+ *                       HTTP port (3002)
  *
  * JSX/TSX goes through Vite's esbuild (automatic runtime): no plugin.
  */
@@ -23,6 +27,14 @@ export default defineConfig({
     emptyOutDir: true,
     target: "es2022",
     sourcemap: false,
+    rollupOptions: {
+      input: {
+        index: here("./app/index.html"),
+        dashboard: here("./app/dashboard.html"),
+      },
+      // what both pages load (React, the shared styles): not named after whichever module Rollup meets first
+      output: { chunkFileNames: "assets/shared-[hash].js" },
+    },
   },
   server: {
     port: 5173,

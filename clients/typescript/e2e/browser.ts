@@ -1,6 +1,7 @@
 /**
  * Browser helpers of the end-to-end tests: Debian's Chromium through playwright-core (no browser download),
- * the built notification center page, and a recorder of the page's WebSocket traffic.
+ * the built pages (the notification center and the dashboard, one build), and a recorder of the notification
+ * center's WebSocket traffic.
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
@@ -20,7 +21,7 @@ export const CHROMIUM_ARGS = [
   "--disable-component-update",
   "--disable-sync",
 ];
-/** Where `npm run build:app` puts the page (the service serves it at `GET /`). */
+/** Where `npm run build:app` puts the pages (the service serves them at `GET /` and `GET /dashboard`). */
 export const WEBAPP_DIR = path.join(REPO_DIR, "src/arda/notifications/webapp");
 export const ARTIFACTS_DIR = path.join(PACKAGE_DIR, "e2e/artifacts");
 
@@ -53,11 +54,15 @@ function newestMtime(file: string): number {
   return fs.readdirSync(file).reduce((newest, name) => Math.max(newest, newestMtime(path.join(file, name))), stat.mtimeMs);
 }
 
-/** Whether the page in WEBAPP_DIR is missing or older than its sources (`make webapp` rebuilds it). */
+/** The pages of the one build: the notification center (`GET /`) and the dashboard (`GET /dashboard`). */
+export const PAGES = ["index.html", "dashboard.html"];
+
+/** Whether a page in WEBAPP_DIR is missing or older than its sources (`make webapp` rebuilds them). */
 export function bundledPageIsStale(): boolean {
-  const index = fs.statSync(path.join(WEBAPP_DIR, "index.html"), { throwIfNoEntry: false });
-  if (!index) return true;
-  return PAGE_SOURCES.some((source) => newestMtime(path.join(PACKAGE_DIR, source)) > index.mtimeMs);
+  const built = PAGES.map((page) => fs.statSync(path.join(WEBAPP_DIR, page), { throwIfNoEntry: false }));
+  if (built.some((stat) => !stat)) return true;
+  const oldest = Math.min(...built.map((stat) => stat?.mtimeMs ?? 0));
+  return PAGE_SOURCES.some((source) => newestMtime(path.join(PACKAGE_DIR, source)) > oldest);
 }
 
 /** A production build of the page (what `build:app` makes) into `dir`. */
@@ -66,7 +71,9 @@ async function productionBuild(dir: string): Promise<void> {
     ...process.env,
     NODE_ENV: "production",
   });
-  if (!fs.existsSync(path.join(dir, "index.html"))) throw new Error(`the production build wrote no index.html to ${dir}`);
+  for (const page of PAGES) {
+    if (!fs.existsSync(path.join(dir, page))) throw new Error(`the production build wrote no ${page} to ${dir}`);
+  }
 }
 
 /**
@@ -82,13 +89,14 @@ export async function builtPage(): Promise<string> {
     await productionBuild(dir);
     return dir;
   }
-  // index.html names its assets: copy, then check that every asset it names was copied (a rebuild in between)
+  // the pages name their assets: copy, then check that every asset they name was copied (a rebuild in between)
   for (let attempt = 0; ; attempt++) {
     fs.rmSync(dir, { recursive: true, force: true });
     fs.cpSync(WEBAPP_DIR, dir, { recursive: true });
-    const html = fs.readFileSync(path.join(dir, "index.html"), "utf8");
+    const pages = PAGES.map((page) => path.join(dir, page)).filter((file) => fs.existsSync(file));
+    const html = pages.map((file) => fs.readFileSync(file, "utf8")).join("\n");
     const assets = [...html.matchAll(/(?:src|href)="\/(assets\/[^"]+)"/g)].map((m) => m[1] as string);
-    if (assets.length > 0 && assets.every((a) => fs.existsSync(path.join(dir, a)))) return dir;
+    if (pages.length === PAGES.length && assets.length > 0 && assets.every((a) => fs.existsSync(path.join(dir, a)))) return dir;
     if (attempt >= 10) throw new Error(`the built page in ${WEBAPP_DIR} is incomplete (assets: ${assets.join(", ")})`);
     await sleep(1_000);
   }

@@ -1,8 +1,13 @@
-"""The notification center page, served on the HTTP port (``GET /``), and its development helpers.
+"""The pages served on the HTTP port, and the notification center's development helpers.
 
-The page is the TypeScript client's example app, built by Vite into ``arda/notifications/webapp/``
-(``make run`` builds it; ``ARDA_WEBAPP_DIR`` points elsewhere). In development mode two more routes let the
-page work with no configuration — never in production:
+``GET /``           the notification center (``index.html``)
+``GET /dashboard``  the live dashboard (``dashboard.html``): the figures of ``GET /v1/stats``, read with the API
+                    key the operator enters (kept in the page's memory only)
+
+Both are the TypeScript client's app, built by one Vite build into ``arda/notifications/webapp/`` with their
+assets shared in ``assets/`` (``make webapp``; ``make run`` builds them; ``ARDA_WEBAPP_DIR`` points elsewhere).
+In development mode two more routes let the notification center work with no configuration — never in
+production:
 
 ``GET /dev/session?user=&tenant=``  the WebSocket URL and a fresh development token for that user and tenant
 ``POST /dev/events``                 publish like ``POST /v1/events``, without the API key
@@ -25,8 +30,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DEFAULT_DIR = Path(__file__).parent / "webapp"
 _NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Arda notifications</title>
 <body style="font-family:system-ui;max-width:40rem;margin:4rem auto">
-<h1>The notification center is not built</h1>
-<p>Run <code>make run</code> (it builds the page with Vite),
+<h1>The {page} is not built</h1>
+<p>Run <code>make webapp</code> or <code>make run</code> (they build the pages with Vite),
 or <code>cd clients/typescript && npm run build:app</code>.</p>
 <p>The service itself is running: <a href="/healthz">/healthz</a>, <a href="/metrics">/metrics</a>,
 <a href="/openapi.yaml">/openapi.yaml</a>.</p></body>
@@ -59,19 +64,30 @@ class DevSessions:
 
 
 def add_routes(app: web.Application, webapp_dir: str | None, dev: DevSessions | None, publish: Handler) -> None:
-    """The page (from ``webapp_dir`` or the package's build), and in development mode ``/dev/session`` and
+    """The pages (from ``webapp_dir`` or the package's build), and in development mode ``/dev/session`` and
     ``POST /dev/events`` (``publish``: ``POST /v1/events`` without the key check)."""
     directory = Path(webapp_dir) if webapp_dir else DEFAULT_DIR
-
-    async def index(request: web.Request) -> web.StreamResponse:
-        page = directory / "index.html"
-        if page.is_file():
-            return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
-        return web.Response(text=_NOT_BUILT, content_type="text/html")
-
-    routes: list[web.AbstractRouteDef] = [web.get("/", index)]
+    routes: list[web.AbstractRouteDef] = [
+        web.get("/", _page(directory, "index.html", "notification center", {})),
+        # the dashboard may be opened with ?key=: no Referer carries it anywhere (the page takes it out of the
+        # address at once, too)
+        web.get("/dashboard", _page(directory, "dashboard.html", "dashboard", {"Referrer-Policy": "no-referrer"})),
+    ]
     if (directory / "assets").is_dir():
         routes.append(web.static("/assets", directory / "assets"))
     if dev is not None:
         routes += [web.get("/dev/session", dev.handle), web.post("/dev/events", publish)]
     app.add_routes(routes)
+
+
+def _page(directory: Path, filename: str, name: str, headers: dict[str, str]) -> Handler:
+    """The built page ``filename`` (revalidated on every load: its assets' names change with each build), or a
+    note that the ``name`` page is not built."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        page = directory / filename
+        if page.is_file():
+            return web.FileResponse(page, headers={"Cache-Control": "no-cache", **headers})
+        return web.Response(text=_NOT_BUILT.replace("{page}", name), content_type="text/html", headers=headers)
+
+    return handle
