@@ -262,6 +262,9 @@ async def test_page_and_development_routes(tmp_path: Path) -> None:
         status, text, _ = await svc.http("GET", "/", auth=None)
         assert status == 200
         assert "not built" in text
+        status, text, _ = await svc.http("GET", "/dashboard", auth=None)
+        assert status == 200
+        assert "not built" in text
         status, session, _ = await svc.http("GET", "/dev/session?user=ana&tenant=tenant-007", auth=None)
         assert status == 200
         assert session["wsUrl"] == svc.ws_url
@@ -277,11 +280,16 @@ async def test_page_and_development_routes(tmp_path: Path) -> None:
     built = tmp_path / "app"
     (built / "assets").mkdir(parents=True)
     (built / "index.html").write_text("<!doctype html><title>center</title>")
+    (built / "dashboard.html").write_text("<!doctype html><title>dashboard</title>")
     (built / "assets" / "app.js").write_text("console.log(1)")
     async with running_service(url, tmp_path, webapp_dir=str(built)) as svc:
         status, text, _ = await svc.http("GET", "/", auth=None)
         assert status == 200
         assert "<title>center</title>" in text
+        status, text, headers = await svc.http("GET", "/dashboard", auth=None)
+        assert status == 200
+        assert "<title>dashboard</title>" in text
+        assert headers.get("Referrer-Policy") == "no-referrer"  # the ?key= never leaves in a Referer
         assert (await svc.http("GET", "/assets/app.js", auth=None))[0] == 200
         assert (await svc.http("GET", "/dev/session", auth=None))[0] == 404  # not in production
         assert (await svc.http("POST", "/dev/events", body=order(), auth=None))[0] in (404, 405)
