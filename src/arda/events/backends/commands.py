@@ -5,6 +5,7 @@ layout and the retention, and keep what differs (scripts, ``ping``, ``latest_rea
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import time
 from collections.abc import Sequence
@@ -20,18 +21,21 @@ from . import replies
 from .base import HistoryRead, Retention
 
 
-class SharedCommands:
+class SharedCommands(abc.ABC):
     layout: Layout
     retention: Retention
 
+    @abc.abstractmethod
     def _redis(self) -> Any:
-        raise NotImplementedError
+        """The command client (redis-py's ``Redis`` or ``RedisCluster``)."""
 
+    @abc.abstractmethod
     def _failed(self, exc: BaseException, what: str) -> BusError:
-        raise NotImplementedError
+        """The error to raise for a failed command."""
 
+    @abc.abstractmethod
     async def latest_read(self, tenant_id: str) -> int | None:
-        raise NotImplementedError
+        """When anyone of the tenant last marked something read (ms)."""
 
     def _limit(self) -> AbstractAsyncContextManager[Any]:
         """What bounds concurrent commands: nothing here (one Redis's blocking pool waits for a connection); a
