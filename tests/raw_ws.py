@@ -12,7 +12,7 @@ from typing import Any
 
 UPGRADE = (
     "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    "Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{headers}\r\n"
 )
 
 
@@ -41,21 +41,34 @@ def message(message_type: str, payload: Any = None, message_id: str = "m") -> by
     return client_frame(0x1, json.dumps(body).encode())
 
 
+async def upgrade(
+    port: int, target: str = "/ws", *, rcvbuf: int | None = None, headers: dict[str, str] | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, dict[str, str]]:
+    """Open a TCP connection (with a small receive buffer if ``rcvbuf``), send the upgrade with ``headers`` added,
+    and complete it: the response's headers (lower-case names)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=rcvbuf or 2**16)
+    if rcvbuf is not None:
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(UPGRADE.format(target=target, key=key, headers=extra).encode())
+    response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert response.startswith(b"HTTP/1.1 101 "), response
+    lines = response.decode("latin-1").split("\r\n")[1:]
+    fields = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines if line)}
+    return reader, writer, fields
+
+
 async def connect(
     port: int, target: str = "/ws", *, rcvbuf: int | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Open a TCP connection (with a small receive buffer if ``rcvbuf``) and complete the upgrade."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=rcvbuf or 2**16)
-    if rcvbuf is not None:
-        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    writer.write(UPGRADE.format(target=target, key=base64.b64encode(os.urandom(16)).decode()).encode())
-    response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-    assert response.startswith(b"HTTP/1.1 101 "), response
+    reader, writer, _ = await upgrade(port, target, rcvbuf=rcvbuf)
     return reader, writer
 
 
-async def read_frame(reader: asyncio.StreamReader, timeout: float = 5) -> tuple[int, bytes]:
-    """(opcode, payload) of the next server frame (server frames are unmasked)."""
+async def read_raw_frame(reader: asyncio.StreamReader, timeout: float = 5) -> tuple[int, bytes]:
+    """(first byte: FIN, RSV bits and opcode; payload) of the next server frame (server frames are unmasked)."""
     head = await asyncio.wait_for(reader.readexactly(2), timeout)
     assert not head[1] & 0x80, "server frames are never masked"
     n = head[1] & 0x7F
@@ -63,7 +76,14 @@ async def read_frame(reader: asyncio.StreamReader, timeout: float = 5) -> tuple[
         n = int.from_bytes(await reader.readexactly(2), "big")
     elif n == 127:
         n = int.from_bytes(await reader.readexactly(8), "big")
-    return head[0] & 0x0F, await asyncio.wait_for(reader.readexactly(n), timeout)
+    return head[0], await asyncio.wait_for(reader.readexactly(n), timeout)
+
+
+async def read_frame(reader: asyncio.StreamReader, timeout: float = 5) -> tuple[int, bytes]:
+    """(opcode, payload) of the next server frame."""
+    b0, payload = await read_raw_frame(reader, timeout)
+    assert not b0 & 0x70, "no reserved bit without an extension"
+    return b0 & 0x0F, payload
 
 
 async def read_close(reader: asyncio.StreamReader, timeout: float = 5) -> tuple[int, str]:

@@ -11,6 +11,7 @@ import pytest
 from arda.events.catchup import Catchup
 from arda.events.positions import fast_key
 from arda.notifications.codes import SLOW_CONSUMER, CloseCode
+from arda.notifications.deflate import Deflater
 from arda.notifications.hub import BURST_FACTOR, Hub, Peer
 
 TENANT = "tenant-a"
@@ -27,6 +28,7 @@ class FakePeer:
         self.dirty = False
         self.closed = False
         self.sent = 0
+        self.deflater: Deflater | None = None
         self.writes: list[bytes] = []
         self.buffered = buffered
         self.keeps = keeps  # the client reads nothing: what is written stays in the buffer

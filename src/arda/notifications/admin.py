@@ -9,6 +9,7 @@ from typing import Protocol
 
 import msgspec
 
+from .deflate import EXTENSION, Deflater
 from .protocol import iso
 from .session import Session
 
@@ -24,6 +25,7 @@ class Described(Protocol):
     sent: int
     out: list[bytes]
     session: Session
+    deflater: Deflater | None
 
     def write_buffer_size(self) -> int: ...
 
@@ -38,6 +40,7 @@ class ConnectionInfo(msgspec.Struct, kw_only=True, rename="camel"):
     queued_bytes: int  # waiting for this turn's write, and in the socket's buffer
     messages_in: int
     messages_out: int
+    compression: str | None  # "permessage-deflate" when negotiated
 
 
 def describe(conn: Described) -> ConnectionInfo:
@@ -53,6 +56,7 @@ def describe(conn: Described) -> ConnectionInfo:
         queued_bytes=sum(len(frame) for frame in conn.out) + conn.write_buffer_size(),
         messages_in=session.messages_in,
         messages_out=conn.sent,
+        compression=EXTENSION if conn.deflater is not None else None,
     )
 
 

@@ -70,6 +70,18 @@ SETTINGS: tuple[Setting, ...] = (
         1000,
         "Open sockets per address, upgraded or not; beyond: 1013.",
     ),
+    Setting(
+        "compression",
+        "ARDA_COMPRESSION",
+        "on",
+        "permessage-deflate for clients that offer it (on/off); no per-connection compressor either way.",
+    ),
+    Setting(
+        "compression_min_bytes",
+        "ARDA_COMPRESSION_MIN_BYTES",
+        1024,
+        "Smallest message sent compressed; smaller ones go as they are.",
+    ),
     Setting("max_subscriptions", "ARDA_MAX_SUBSCRIPTIONS", 100, "Subscriptions per connection."),
     Setting("auth_timeout_s", "ARDA_AUTH_TIMEOUT_S", 10.0, "Close (4003) connections not authenticated by then."),
     Setting("token_grace_s", "ARDA_TOKEN_GRACE_S", 15.0, "After `token_expired`, close (4002) unless refreshed."),
@@ -149,6 +161,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webapp_dir: str | None = None
     max_message_bytes: int = 65536
     max_connections_per_ip: int = 1000
+    compression: str = "on"
+    compression_min_bytes: int = 1024
     max_subscriptions: int = 100
     auth_timeout_s: float = 10.0
     token_grace_s: float = 15.0
@@ -192,6 +206,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return tuple(
             ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()
         )
+
+    @property
+    def compresses(self) -> bool:
+        return self.compression.lower() in ("on", "true", "1", "yes")
 
     @property
     def has_jwt_key(self) -> bool:
@@ -299,6 +317,11 @@ def load(environ: Mapping[str, str] | None = None, args: argparse.Namespace | No
             "ARDA_WORKERS / --workers: several workers share events through Redis: set ARDA_REDIS_URL "
             "(the embedded bus lives inside one process)"
         )
+    if settings.compression.lower() not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"ARDA_COMPRESSION / --compression: expected on or off, got {settings.compression!r}")
+    if settings.compression_min_bytes < 0:
+        got = settings.compression_min_bytes
+        raise ConfigError(f"ARDA_COMPRESSION_MIN_BYTES / --compression-min-bytes: must be 0 or more, got {got}")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(
             f"ARDA_LOG_LEVEL / --log-level: expected debug, info, warning or error, got {settings.log_level!r}"

@@ -4,7 +4,8 @@ Pure logic, no I/O. The connection (:mod:`.websocket`) feeds the bytes it reads 
 writes the bytes these functions build.
 
 What a client may send is checked strictly, as the RFC requires of a server: frames must be masked,
-reserved bits clear (no extension is negotiated), opcodes known, control frames unfragmented and at most
+reserved bits clear (but RSV1 on the first frame of a data message when permessage-deflate was negotiated:
+:mod:`.deflate`), opcodes known, control frames unfragmented and at most
 125 bytes, lengths in their shortest encoding (RFC 6455 §5.2: "the minimal number of bytes MUST be used"), the
 64-bit length's top bit clear. A violation raises :class:`~.errors.FrameError` with the close
 code to send (1002; 1007 for a close reason that is not UTF-8). A frame longer than the caller's limit
@@ -29,12 +30,14 @@ PONG = 0xA
 _OPCODES = frozenset({CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG})
 
 NO_STATUS = 1005  # "no code in the close frame": never sent on the wire
+RSV1 = 0x40  # "this message is compressed" under permessage-deflate (RFC 7692 §6)
 
 
 class Frame(NamedTuple):
     fin: bool
     opcode: int
     payload: bytes
+    compressed: bool = False  # RSV1 set (only where the caller allowed it)
 
 
 def unmask(mask: bytes, data: bytes | bytearray | memoryview) -> bytes:
@@ -46,20 +49,25 @@ def unmask(mask: bytes, data: bytes | bytearray | memoryview) -> bytes:
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
-def parse_frame(data: bytes | bytearray, start: int, max_payload: int) -> tuple[Frame, int] | None:
+def parse_frame(data: bytes | bytearray, start: int, max_payload: int, rsv1: bool = False) -> tuple[Frame, int] | None:
     """The frame beginning at ``data[start]`` and the offset after it, or None while it is incomplete.
 
-    Raises :class:`FrameError` on a framing violation and :class:`FrameTooLarge` when the frame declares a
-    payload longer than ``max_payload`` (control frames are held to 125 bytes regardless).
+    ``rsv1``: permessage-deflate was negotiated, so RSV1 may be set on a text or binary frame (whether it may be
+    set on *this* frame — the first of its message — is the caller's to check). Raises :class:`FrameError` on a
+    framing violation and :class:`FrameTooLarge` when the frame declares a payload longer than ``max_payload``
+    (control frames are held to 125 bytes regardless).
     """
     available = len(data) - start
     if available < 2:
         return None
     b0 = data[start]
     b1 = data[start + 1]
-    if b0 & 0x70:
-        raise FrameError(codes.PROTOCOL_ERROR, "reserved bits set (no extension was negotiated)")
     opcode = b0 & 0x0F
+    if b0 & 0x70:
+        if b0 & 0x30 or not rsv1:
+            raise FrameError(codes.PROTOCOL_ERROR, "reserved bits set (no extension was negotiated that uses them)")
+        if opcode != TEXT and opcode != BINARY:
+            raise FrameError(codes.PROTOCOL_ERROR, "RSV1 set on a frame that does not begin a data message")
     if opcode not in _OPCODES:
         raise FrameError(codes.PROTOCOL_ERROR, f"unknown opcode {opcode:#x}")
     if not b1 & 0x80:
@@ -94,7 +102,7 @@ def parse_frame(data: bytes | bytearray, start: int, max_payload: int) -> tuple[
     if len(data) < end:
         return None
     mask = bytes(data[offset : offset + 4])
-    return Frame(fin, opcode, unmask(mask, data[offset + 4 : end])), end
+    return Frame(fin, opcode, unmask(mask, data[offset + 4 : end]), bool(b0 & RSV1)), end
 
 
 def parse_close(payload: bytes) -> tuple[int, str]:
@@ -114,15 +122,21 @@ def parse_close(payload: bytes) -> tuple[int, str]:
     return code, reason
 
 
-def frame(opcode: int, payload: bytes) -> bytes:
-    """A final, unmasked server frame."""
+def frame(opcode: int, payload: bytes, rsv: int = 0) -> bytes:
+    """A final, unmasked server frame (``rsv``: :data:`RSV1` for a compressed message)."""
     n = len(payload)
-    head = 0x80 | opcode
+    head = 0x80 | rsv | opcode
     if n < 126:
         return bytes((head, n)) + payload
     if n < 65536:
         return bytes((head, 126)) + n.to_bytes(2, "big") + payload
     return bytes((head, 127)) + n.to_bytes(8, "big") + payload
+
+
+def payload_of(server_frame: bytes) -> bytes:
+    """The payload of an unmasked frame built by :func:`frame`."""
+    n = server_frame[1] & 0x7F
+    return server_frame[2 + (2 if n == 126 else 8 if n == 127 else 0) :]
 
 
 def text_frame(payload: bytes) -> bytes:

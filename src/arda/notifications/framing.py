@@ -8,8 +8,10 @@ close received gives the answer, and after either no more messages are handled. 
 :class:`~.websocket.Connection` pumps bytes through it and carries out the rest (writes, half-close, timers).
 
 Overflow policies: a frame or fragmented message over ``max_message_bytes`` is a :data:`TOO_LARGE` failure
-before its payload is read; every frame — data, continuation, ping, pong, close — and every KiB of them is
-charged to the connection's budget (:class:`InboundBudget`), and beyond it the failure is :data:`FLOODED`
+before its payload is read, and so is a compressed message (permessage-deflate, :mod:`.deflate`) as soon as
+inflating it would pass that size; every frame — data, continuation, ping, pong, close — and every KiB of them is
+charged to the connection's budget (:class:`InboundBudget`) — a compressed message's KiB once more as
+inflated — and beyond it the failure is :data:`FLOODED`
 (the service closes with 4005). After a failure or a close the input is given up: what the client still sends
 is read and discarded, up to :data:`DISCARD_KIB`, then reading pauses.
 """
@@ -19,8 +21,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from . import codes, frames
+from .deflate import inflate
 from .errors import FrameError, FrameTooLarge
-from .frames import CLOSE, CONTINUATION, PING, PONG, TEXT
+from .frames import CLOSE, CONTINUATION, PING, PONG, RSV1, TEXT
 
 #: After a refusal, how much more input is read and discarded (KiB) before reading stops until the deadline.
 DISCARD_KIB = 1024
@@ -77,7 +80,19 @@ FLOODED = "flooded"
 
 
 class Framing:
-    __slots__ = ("budget", "close_code", "closed", "deaf", "earned_at", "fragments", "limit", "pending", "rates")
+    __slots__ = (
+        "budget",
+        "close_code",
+        "closed",
+        "deaf",
+        "earned_at",
+        "fragments",
+        "inflate",
+        "inflated",
+        "limit",
+        "pending",
+        "rates",
+    )
 
     def __init__(self, rates: InboundBudget, max_message_bytes: int) -> None:
         self.rates = rates
@@ -89,6 +104,8 @@ class Framing:
         self.closed = False  # a close frame was sent or received: no more messages are handled
         self.close_code = 0  # the code the connection was closed with (sent or received)
         self.deaf = False  # input given up (a failure, or the close handshake)
+        self.inflate = False  # permessage-deflate negotiated: messages with RSV1 are compressed
+        self.inflated = 0  # bytes inflated by the last frame handled (charged to the budget)
 
     def authenticated(self, now: float) -> None:
         """From the small pre-authentication allowance to the full budget."""
@@ -121,7 +138,7 @@ class Framing:
             while start < len(buf):
                 fragments = self.fragments  # a message under way: its next frame may only fill what is left
                 room = limit if fragments is None else limit - (len(fragments) - 1)
-                parsed = frames.parse_frame(buf, start, room)
+                parsed = frames.parse_frame(buf, start, room, self.inflate)
                 if parsed is None:
                     break
                 frame, end = parsed
@@ -131,7 +148,11 @@ class Framing:
                     return out
                 self.budget = budget
                 start = end
-                event = self._frame(frame.fin, frame.opcode, frame.payload)
+                event = self._frame(frame.fin, frame.opcode, frame.payload, frame.compressed)
+                if self.inflated:
+                    budget -= self.inflated / 1024  # what inflating it produced
+                    self.inflated = 0
+                    self.budget = budget
                 if event is not None:
                     out.append(event)
                     if self.deaf:
@@ -156,7 +177,7 @@ class Framing:
         """Input given up and :data:`DISCARD_KIB` read since: stop reading (the deadline drops the socket)."""
         return self.deaf and self.budget < 0
 
-    def _frame(self, fin: bool, opcode: int, payload: bytes) -> Inbound | None:
+    def _frame(self, fin: bool, opcode: int, payload: bytes, compressed: bool) -> Inbound | None:
         if opcode == CLOSE:
             return self._close_received(payload)
         if opcode == PING:
@@ -167,6 +188,8 @@ class Framing:
             fragments = self.fragments
             if fragments is None:
                 raise FrameError(codes.PROTOCOL_ERROR, "continuation frame without a message to continue")
+            if compressed:
+                raise FrameError(codes.PROTOCOL_ERROR, "RSV1 set on a continuation frame")
             fragments += payload  # within the limit: parse_frame was given the room left
             if not fin:
                 return None
@@ -174,13 +197,18 @@ class Framing:
             return self._message(fragments[0], bytes(memoryview(fragments)[1:]))
         if self.fragments is not None:
             raise FrameError(codes.PROTOCOL_ERROR, "a new message began before the previous one ended")
+        if compressed:
+            opcode |= RSV1
         if fin:
             return self._message(opcode, payload)
         self.fragments = bytearray((opcode,)) + payload
         return None
 
-    @staticmethod
-    def _message(opcode: int, data: bytes) -> Message:
+    def _message(self, opcode: int, data: bytes) -> Message:
+        if opcode & RSV1:  # compressed (permessage-deflate)
+            opcode &= ~RSV1
+            data = inflate(data, self.limit)
+            self.inflated = len(data)
         if opcode == TEXT:
             try:
                 data.decode("utf-8")

@@ -125,9 +125,10 @@ def _tokens(value: str | None) -> set[str]:
     return {part.strip().lower() for part in value.split(",")} if value else set()
 
 
-def validate(request: Request) -> bytes:
-    """The ``101 Switching Protocols`` response for a valid WebSocket upgrade to one of :data:`ROUTES`;
-    raises :class:`~.errors.HandshakeError` (404, 405, 426, 400) otherwise."""
+def validate(request: Request, extensions: str | None = None) -> bytes:
+    """The ``101 Switching Protocols`` response for a valid WebSocket upgrade to one of :data:`ROUTES` (with
+    ``Sec-WebSocket-Extensions: extensions`` when an extension was agreed); raises
+    :class:`~.errors.HandshakeError` (404, 405, 426, 400) otherwise."""
     if request.route not in ROUTES:
         raise HandshakeError(404, "not found: the WebSocket endpoint is /ws")
     if request.method != b"GET":
@@ -158,14 +159,15 @@ def validate(request: Request) -> bytes:
         valid_key = False
     if not valid_key:
         raise HandshakeError(400, "missing or invalid Sec-WebSocket-Key")
-    return accept_response(key)
+    return accept_response(key, extensions)
 
 
-def accept_response(key: str) -> bytes:
+def accept_response(key: str, extensions: str | None = None) -> bytes:
     accept = base64.b64encode(hashlib.sha1(key.encode("ascii") + GUID, usedforsecurity=False).digest())
+    agreed = b"Sec-WebSocket-Extensions: " + extensions.encode("ascii") + b"\r\n" if extensions else b""
     return (
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\n" + agreed + b"\r\n"
     )
 
 

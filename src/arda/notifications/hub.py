@@ -4,7 +4,8 @@ Fan-out does no I/O per recipient and never awaits: a notification is mapped, en
 event; the same frame bytes are appended to each recipient's outbound list, and one callback at the end
 of the event-loop turn writes each connection's list with a single ``write()`` (one ``send()`` syscall per
 connection per turn, whatever the number of events — the write coalescing measured in
-``docs/benchmarks.md``).
+``docs/benchmarks.md``). A connection that negotiated permessage-deflate gets its frames compressed on that write
+by the service's shared :class:`~.deflate.Deflater` — once per frame, not per recipient.
 
 Outbound queues are bounded: a connection that still holds more than ``max_bytes`` unsent when the next write
 comes (or more than ``BURST_FACTOR`` times that right after one), or whose list passes ``max_messages``
@@ -27,6 +28,7 @@ from typing import Protocol
 from ..events.catchup import AnyKey, Catchup
 from ..events.positions import position_key
 from .codes import SLOW_CONSUMER, CloseCode
+from .deflate import Deflater
 from .filters import Filter
 
 Members = dict["Peer", Catchup[bytes]]
@@ -45,6 +47,7 @@ class Peer(Protocol):
     dirty: bool
     closed: bool
     sent: int  # messages written (counted once per write, not per message)
+    deflater: Deflater | None  # permessage-deflate negotiated: frames go out as this compresses them
 
     def write(self, data: bytes) -> None: ...
 
@@ -229,7 +232,8 @@ class Hub:
             if peer.write_buffer_size() > max_bytes:
                 self.slow(peer)
                 continue
-            data = peer.out[0] if len(peer.out) == 1 else b"".join(peer.out)
+            out = peer.out if peer.deflater is None else peer.deflater.frames(peer.out)
+            data = out[0] if len(out) == 1 else b"".join(out)
             peer.sent += len(peer.out)
             peer.out.clear()
             peer.write(data)

@@ -33,6 +33,7 @@ from .admin import ConnectionInfo
 from .auth import Authenticator, Identity
 from .codes import CloseCode
 from .config import Settings
+from .deflate import Compression
 from .errors import AuthError, HandshakeError
 from .filters import Filter
 from .framing import FLOODED, PROTOCOL_ERROR, Failure, Framing, InboundBudget, Message
@@ -103,6 +104,7 @@ class Node:
         self.mapper = mapper
         self.clock = clock
         self.window = Window()  # the live figures (GET /v1/stats)
+        self.compression = Compression(settings.compression_min_bytes) if settings.compresses else None
         self.hub = Hub(settings.outbound_max_bytes, settings.outbound_max_messages, on_slow=self._slow)
         self.rules = Rules(
             client_rate=settings.client_rate,

@@ -34,6 +34,7 @@ from typing import Protocol, cast
 
 from . import codes, frames
 from .codes import CloseCode
+from .deflate import Compression, Deflater
 from .errors import HandshakeError
 from .framing import CloseReceived, Failure, Framing, Inbound, Message, Ping
 from .handshake import Request, RequestReader, bearer_token, error_response, validate
@@ -53,6 +54,7 @@ class Host(Protocol):
     """What a connection needs of the node that runs it (:class:`~.node.Node`)."""
 
     clock: Callable[[], float]
+    compression: Compression | None  # None: permessage-deflate is never negotiated (ARDA_COMPRESSION=off)
 
     def accepted(self, conn: Connection, peer: str) -> bool: ...
 
@@ -74,6 +76,7 @@ class Connection(asyncio.Protocol):
 
     __slots__ = (
         "closed",
+        "deflater",
         "dirty",
         "framing",
         "host",
@@ -100,6 +103,7 @@ class Connection(asyncio.Protocol):
         self.dirty = False
         self.closed = False  # no more writes: a close frame was sent or received (mirrors the framing's, for fan-out)
         self.over_cap = False  # accepted beyond the per-IP cap: answered 1013 once upgraded
+        self.deflater: Deflater | None = None  # permessage-deflate negotiated: the shared compressor of its window
         # The handshake: the request reader, and the deadline's timer (both dropped once upgraded).
         self.reader: RequestReader | None = RequestReader()
         self.timer: asyncio.TimerHandle | None = None
@@ -168,7 +172,9 @@ class Connection(asyncio.Protocol):
             if parsed is None:
                 return
             request, rest = parsed
-            response = validate(request)
+            compression = self.host.compression
+            agreed = compression.negotiate(request.headers.get("sec-websocket-extensions")) if compression else None
+            response = validate(request, agreed[1] if agreed is not None else None)
             peer = transport.get_extra_info("peername")
             admitted = self.host.upgraded(self, request, str(peer[0]) if peer else "")  # Origin, the per-IP cap
         except HandshakeError as exc:
@@ -184,6 +190,9 @@ class Connection(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         transport.write(response)
+        if agreed is not None:
+            self.deflater = agreed[0]
+            self.framing.inflate = True
         if not admitted:
             self.close(codes.TRY_AGAIN_LATER, "too many connections from this address")
             return
@@ -206,7 +215,7 @@ class Connection(asyncio.Protocol):
     def _flush(self) -> None:
         """Write what the hub queued this turn now (before a close frame)."""
         if self.out:
-            data = b"".join(self.out)
+            data = b"".join(self.out if self.deflater is None else self.deflater.frames(self.out))
             self.out.clear()
             self.write(data)
 
