@@ -9,7 +9,7 @@ TS := clients/typescript
 NODE_STAMP := $(TS)/node_modules/.installed
 ARDA_BIN := $(CURDIR)/$(BIN)/arda
 
-.PHONY: run test lint typecheck pytest chaos chaos-quick bench-bus bench-flood bench-ws redis-server nginx chromium webapp ts-check ts-integration ts-e2e clean
+.PHONY: run test lint typecheck pytest chaos chaos-quick bench-bus bench-flood bench-ws redis-server nginx chromium webapp ts-check ts-integration ts-e2e ts-package clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (found $$($(PYTHON) --version))"; exit 1; }
@@ -78,9 +78,14 @@ ts-integration: $(NODE_STAMP) $(STAMP) redis-server
 ts-e2e: $(NODE_STAMP) $(STAMP) redis-server chromium webapp
 	cd $(TS) && ARDA_BIN=$(ARDA_BIN) npm run --silent test:e2e
 
+## ts-package: npm pack (the prepack build), then a fresh Vite + React + TypeScript app installs the tarball,
+## type-checks (strict), builds, and shows a notification from the real service and Redis in Debian's Chromium
+ts-package: $(NODE_STAMP) $(STAMP) redis-server chromium
+	cd $(TS) && ARDA_BIN=$(ARDA_BIN) npm run --silent test:package
+
 ## test: install everything needed and run every check: ruff, mypy --strict, pytest, the browser client's,
 ## the fault suite's short run, and the benchmark harness's smoke test (correctness only) against the peers
-test: lint typecheck pytest ts-check ts-integration ts-e2e chaos-quick bench-quick
+test: lint typecheck pytest ts-check ts-integration ts-e2e ts-package chaos-quick bench-quick
 
 ## chaos: the fault suite against real processes (every fault, then a 20-minute soak); one table of results
 chaos: $(STAMP) redis-server
