@@ -41,6 +41,7 @@ from typing import Any  # noqa: E402
 
 from bench.ws.fleet import FleetError  # noqa: E402
 from bench.ws.harness import LAUNCHERS, LOAD_CORE, ServiceError, Stack, pin, raise_nofile  # noqa: E402
+from bench.ws.large import large_events  # noqa: E402
 from bench.ws.report import problems, table  # noqa: E402
 from bench.ws.scenarios import (  # noqa: E402
     Settings,
@@ -52,7 +53,7 @@ from bench.ws.scenarios import (  # noqa: E402
 )
 from bench.ws.wire import SYSTEMS  # noqa: E402
 
-SCENARIOS = ("latency", "throughput", "memory", "subscribe_storm", "reconnect_storm")
+SCENARIOS = ("latency", "throughput", "memory", "subscribe_storm", "reconnect_storm", "large_events")
 
 
 def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
@@ -65,6 +66,10 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
     parser.add_argument("--memory-connections", type=int, help="memory: idle connections (10000; quick 200)")
     parser.add_argument("--storm-connections", type=int, help="subscribe_storm: clients (2000; quick 200)")
     parser.add_argument("--reconnect-connections", type=int, help="reconnect_storm: clients (10000; quick 200)")
+    parser.add_argument(
+        "--large-connections", type=int, help="large_events: connections, with and without deflate (2000; quick 200)"
+    )
+    parser.add_argument("--large-events", type=int, help="large_events: ~8 KiB events per mode (200; quick 20)")
     parser.add_argument("--processes", type=int, default=4, help="client processes (4)")
     parser.add_argument(
         "--batch",
@@ -120,6 +125,8 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
         window=max(0, args.window),
         flood_batch=max(1, args.flood_batch),
         filters=max(0, args.filters),
+        large_connections=args.large_connections or (200 if quick else 2000),
+        large_events=args.large_events or (20 if quick else 200),
     )
     return args, settings
 
@@ -176,6 +183,9 @@ def run_system(system: str, args: argparse.Namespace, s: Settings, nofile: int) 
             if "reconnect_storm" in wanted:
                 results["reconnect_storm"], report = reconnect_storm(stack, s)
                 services.append(report)
+                stack.flush_redis()
+            if "large_events" in wanted and system == "arda":  # permessage-deflate: arda's row only
+                results["large_events"] = large_events(stack, s.large_connections, s.tenants, s.large_events, 50.0)
         except (FleetError, ServiceError) as exc:
             say(f"FAILED: {exc}")
             for service in stack.services:

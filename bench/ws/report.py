@@ -41,8 +41,9 @@ def percentiles(samples: array[float]) -> dict[str, float | None]:
 
 
 def problems(result: dict[str, Any]) -> int:
-    """Loss + duplicates + wrong-tenant deliveries + reorders of one scenario."""
-    return sum(int(result.get(key) or 0) for key in CHECKS)
+    """Loss + duplicates + wrong-tenant deliveries + reorders of one scenario (large_events: + compression
+    negotiated or used where it should not be, or not where it should)."""
+    return sum(int(result.get(key) or 0) for key in (*CHECKS, "wrong_negotiation"))
 
 
 def checks_text(result: dict[str, Any]) -> str:
@@ -190,6 +191,30 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             rows.append(("", "closes seen at the restart", _counts(rec["closes_at_restart"])))
         if rec.get("failures"):
             rows.append(("", "failures", _counts(rec["failures"])))
+    large = results.get("large_events")
+    if large:
+        plain, deflate = large["plain"], large["deflate"]
+        rows.append(
+            (
+                "large_events",
+                "connections / events / notification size",
+                f"{plain['connections']:,} / {plain['events']:,} / {plain['notification_bytes'] / 1024:.1f} KiB",
+            )
+        )
+        agreed = f"{deflate['negotiated']:,} of {deflate['connections']:,}"
+        rows.append(("", "deflate negotiated (of connections)", agreed))
+        for mode, r in (("without", plain), ("with", deflate)):
+            rows.append(
+                (
+                    "",
+                    f"{mode} compression: bytes on the wire per delivery",
+                    f"{r['wire_bytes_per_delivery']:,.0f} B",
+                )
+            )
+            rows.append(("", f"{mode} compression: server CPU per delivery", f"{r['server_us_per_delivery']:.2f} µs"))
+            rows.append(("", f"{mode} compression: RSS per idle connection", f"{r['kib_per_connection']:.2f} KiB"))
+            counts = f"{r['received']:,} ({r['expected']:,}), {r['lost']:,}"
+            rows.append(("", f"{mode} compression: deliveries (expected), lost", counts))
     width = [max(len(r[i]) for r in rows) for i in range(2)] if rows else [0, 0]
     lines = [f"{'scenario':<{width[0]}}  {'measure':<{width[1]}}  value", "-" * (width[0] + width[1] + 40)]
     lines += [f"{a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows]

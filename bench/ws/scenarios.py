@@ -47,6 +47,8 @@ class Settings:
     flood_batch: int  # throughput: events per publish_many call
     reconnect_connections: int = 10_000  # reconnect_storm: clients
     filters: int = 0  # arda: connections spread over this many distinct subscription filters (0: none)
+    large_connections: int = 2000  # large_events: connections per mode (with and without permessage-deflate)
+    large_events: int = 200  # large_events: ~8 KiB events per mode
 
 
 def say(text: str) -> None:

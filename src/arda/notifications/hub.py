@@ -232,9 +232,12 @@ class Hub:
             if peer.write_buffer_size() > max_bytes:
                 self.slow(peer)
                 continue
-            out = peer.out if peer.deflater is None else peer.deflater.frames(peer.out)
-            data = out[0] if len(out) == 1 else b"".join(out)
-            peer.sent += len(peer.out)
+            out, deflater = peer.out, peer.deflater
+            if len(out) == 1:
+                data = out[0] if deflater is None else deflater.frame(out[0])
+            else:
+                data = b"".join(out if deflater is None else deflater.frames(out))
+            peer.sent += len(out)
             peer.out.clear()
             peer.write(data)
             if peer.write_buffer_size() > BURST_FACTOR * max_bytes:
