@@ -87,6 +87,8 @@ def test_an_acceptable_offer_is_answered_without_context_takeover_either_way(
         "permessage-deflate; server_max_window_bits=16",
         "permessage-deflate; client_max_window_bits=7",
         "permessage-deflate; client_max_window_bits=1x",
+        "permessage-deflate; server_max_window_bits=\u00b2",  # a digit to str.isdigit, not to int()
+        "permessage-deflate; server_max_window_bits=0012",
         "permessage-deflate; server_no_context_takeover=1",
         "permessage-deflate; server_no_context_takeover; server_no_context_takeover",  # repeated
         "permessage-deflate; mystery",

@@ -37,6 +37,8 @@ LEVEL = 6
 #: many connections it reaches during its turn, and a replayed one again only when it has fallen out.
 CACHE_SIZE = 256
 
+#: RFC 7692 §7.1.2.1: ``%x38-39 / "1" %x30-35`` — 8 to 15, no leading zero.
+_WINDOW_BITS = re.compile(r"[89]|1[0-5]")
 _OFFER = re.compile(r'\s*([^\s;,="]+)\s*(?:=\s*(?:"([^"]*)"|([^\s;,"]+)))?\s*')
 
 
@@ -60,7 +62,7 @@ def _params(offer: str) -> list[tuple[str, str | None]] | None:
 
 
 def _bits(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() and 8 <= int(value) <= 15 else None
+    return int(value) if value is not None and _WINDOW_BITS.fullmatch(value) else None
 
 
 def accept(offer: str) -> Agreement | None:
