@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.asyncio.client import connect as ws_connect
 
 from arda.notifications import codes, config, frames
@@ -99,6 +101,37 @@ def test_an_acceptable_offer_is_answered_without_context_takeover_either_way(
 )
 def test_an_offer_that_cannot_be_accepted_as_sent_is_declined(header: str | None) -> None:
     assert negotiate(header) is None
+
+
+PIECES = st.sampled_from(
+    [
+        "permessage-deflate",
+        "server_max_window_bits",
+        "client_max_window_bits",
+        "server_no_context_takeover",
+        "client_no_context_takeover",
+        ";",
+        ",",
+        "=",
+        '"',
+        " ",
+        "8",
+        "9",
+        "15",
+        "16",
+        "\u00b2",
+        "x",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(PIECES, max_size=12).map("".join) | st.text(max_size=60))
+def test_negotiation_never_raises_and_answers_only_what_it_can_honour(header: str) -> None:
+    agreement = negotiate(header)
+    if agreement is not None:
+        assert 9 <= agreement.window_bits <= 15
+        assert agreement.response.startswith(AGREED)
 
 
 def test_accept_takes_one_offer_only() -> None:
