@@ -152,6 +152,15 @@ export async function newContext(browser: Browser): Promise<BrowserContext> {
   return context;
 }
 
+export interface OpenOptions {
+  user?: string;
+  tenant?: string;
+  /** The port the page's sockets go to, when not the service's own (a proxy in front of it). */
+  wsPort?: number;
+  /** Called with the new page before it is loaded (routes, a CDP session…). */
+  beforeLoad?: (page: Page) => Promise<void>;
+}
+
 /**
  * Open the notification center for `user` and `tenant` in a new page of `context`, recording its sockets,
  * and wait until it is connected and its subscription confirmed (so nothing published after it is missed).
@@ -159,14 +168,14 @@ export async function newContext(browser: Browser): Promise<BrowserContext> {
 export async function openCenter(
   context: BrowserContext,
   service: ArdaService,
-  { user = "u-1", tenant = "tenant-001" }: { user?: string; tenant?: string } = {},
+  { user = "u-1", tenant = "tenant-001", wsPort = service.wsPort, beforeLoad }: OpenOptions = {},
 ): Promise<NotificationCenterPage> {
   const page = await context.newPage();
   const sockets: SocketRecord[] = [];
   let sessions = 0;
   const center: NotificationCenterPage = { page, sockets, sessionRequests: () => sessions, console: [], pageErrors: [] };
   page.on("websocket", (ws) => {
-    if (new URL(ws.url()).port !== String(service.wsPort)) return;
+    if (new URL(ws.url()).port !== String(wsPort)) return;
     const record: SocketRecord = { url: ws.url(), openedAt: Date.now(), closed: false, sent: [], received: [] };
     sockets.push(record);
     ws.on("framesent", ({ payload }) => {
@@ -184,6 +193,7 @@ export async function openCenter(
   });
   page.on("console", (message) => center.console.push(`${message.type()}: ${message.text()}`));
   page.on("pageerror", (error) => center.pageErrors.push(String(error)));
+  await beforeLoad?.(page);
   await page.goto(`${service.httpUrl}/?${new URLSearchParams({ user, tenant })}`);
   await waitForText(page, "status", "connected");
   await waitUntil(
