@@ -104,6 +104,8 @@ class Client(WSListener):
         "record",
         "tally",
         "tenant",
+        "token",
+        "token_exp",
         "transport",
         "waiter",
     )
@@ -123,6 +125,8 @@ class Client(WSListener):
         self.disconnected = False
         self.index = -1  # the user index (its token's ``sub``), set when opened
         self.position: str | None = None  # arda: the last stream position seen (resume point)
+        self.token: str | None = None  # its JWT, made once and reused on every reconnect (as a browser's is)
+        self.token_exp = 0
         self.on_lost: Callable[[Client], None] | None = None  # reconnect_storm: called when the connection drops
 
     def on_ws_connected(self, transport: WSTransport) -> None:
@@ -334,10 +338,15 @@ class ClientProcess:
         self.lost_clients = 0
 
     # -- opening -----------------------------------------------------------------------------------
-    def _token(self, index: int, tenant: str) -> str:
+    def _token(self, client: Client) -> str:
+        """The client's token: made on its first connection, reused on reconnects until it is near expiry (what
+        an application's token provider does)."""
         now = int(time.time())
-        claims = {"sub": f"u-{index}", "tenants": [tenant], "iat": now, "exp": now + 3600}
-        return jwt.encode(claims, self.spec.secret, algorithm="HS256")
+        if client.token is None or now > client.token_exp - 600:
+            client.token_exp = now + 3600
+            claims = {"sub": f"u-{client.index}", "tenants": [client.tenant], "iat": now, "exp": client.token_exp}
+            client.token = jwt.encode(claims, self.spec.secret, algorithm="HS256")
+        return client.token
 
     async def _subscribe(self, client: Client, resume: bool = False) -> str | None:
         """Subscribe ``client`` to its tenant; None when ``subscribed``, else why not. An ``internal_error``
@@ -407,9 +416,9 @@ class ClientProcess:
     async def _authenticate(self, client: Client) -> str | None:
         """arda: ``authenticate`` with a JWT; Socket.IO: the namespace connect with it. None when accepted."""
         if isinstance(client, SioClient):
-            return await self._sio_connect(client, client.index, client.tenant)
+            return await self._sio_connect(client)
         try:
-            token = self._token(client.index, client.tenant)
+            token = self._token(client)
             reply = await client.request(_message("authenticate", {"token": token}, "a"))
         except (ConnectionError, TimeoutError) as exc:
             return f"authenticate: {type(exc).__name__}"
@@ -417,14 +426,14 @@ class ClientProcess:
             return f"authenticate: {reply.type} {reply.payload.code if reply.payload else ''}"
         return None
 
-    async def _sio_connect(self, client: SioClient, index: int, tenant: str) -> str | None:
+    async def _sio_connect(self, client: SioClient) -> str | None:
         """Engine.IO open (``0{...}`` from the server), then the Socket.IO connect to the default namespace with
         the token as auth (``40{"token":…}``), answered ``40{"sid":…}`` or ``44{…}`` (refused)."""
         try:
             opening = await client.reply()
             if not opening.startswith(b"0{"):
                 return f"open: {opening[:40]!r}"
-            answer = await client.reply(b"40" + msgspec.json.encode({"token": self._token(index, tenant)}))
+            answer = await client.reply(b"40" + msgspec.json.encode({"token": self._token(client)}))
         except (ConnectionError, TimeoutError) as exc:
             return f"authenticate: {type(exc).__name__}"
         return None if answer.startswith(b"40") else f"authenticate: {answer[:40]!r}"
