@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
@@ -34,14 +33,13 @@ from arda.events import AnyEvent, EventBus
 from arda.testing.redis_server import RedisServer, free_port
 from conftest import eventually
 from doc_blocks import RUN_LANGUAGES, TS_LANGUAGES, Block, blocks, console_commands
-from service_process import ARDA, wait_ready
+from user_session import Service, start_service, stop_services, user_env
 from ws_client import API_KEY, SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 GUIDE = ROOT / "INTEGRATION_GUIDE.md"
 DOCS = (README, GUIDE)
-BIN = Path(sys.executable).parent
 MAX_NOT_RUN = 6  # across both documents: a block not run is a block nobody checks
 BLOCK_TIMEOUT_S = 30
 
@@ -164,62 +162,12 @@ def private_redis() -> Iterator[RedisServer]:
     server.close()
 
 
-def user_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a user's shell: no ARDA_* of ours, the venv's bin first, a home of its own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARDA_", "XDG_", "PYTEST_"))}
-    (home / "state").mkdir(parents=True, exist_ok=True)
-    env.update(
-        HOME=str(home),
-        XDG_STATE_HOME=str(home / "state"),
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        PYTHONDONTWRITEBYTECODE="1",
-        **extra,
-    )
-    return env
-
-
-@dataclass
-class Service:
-    process: subprocess.Popen[bytes]
-    ws: int
-    http: int
-    log: Path
-
-    @property
-    def env(self) -> dict[str, str]:
-        """How the CLI's clients find it (its ports are free ones, not 3001 and 3002)."""
-        return {"ARDA_HTTP_URL": f"http://127.0.0.1:{self.http}", "ARDA_WS_URL": f"ws://127.0.0.1:{self.ws}/ws"}
-
-
 @pytest.fixture
 async def serve_fixture() -> AsyncIterator[list[Service]]:
-    """Starts the documents' `arda serve` (see ``start_service``) and stops what it started."""
+    """The documents' `arda serve` (see ``start_service``): stopped at the end, cleanly."""
     started: list[Service] = []
     yield started
-    for service in started:
-        service.process.terminate()
-        try:
-            service.process.wait(10)
-        except subprocess.TimeoutExpired:
-            service.process.kill()
-            service.process.wait()
-        assert service.process.returncode == 0, service.log.read_text()  # a clean stop on SIGTERM
-
-
-async def start_service(started: list[Service], cwd: Path, env: dict[str, str]) -> Service:
-    """``arda serve`` as the document's fixture block says, with ``env`` plus free ports."""
-    ws, http = free_port(), free_port()
-    environ = {**env, "ARDA_PORT": str(ws), "ARDA_HTTP_PORT": str(http)}
-    log = cwd.parent / f"serve-{ws}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([ARDA, "serve"], cwd=cwd, env=environ, stdout=sink, stderr=subprocess.STDOUT)
-    service = Service(process, ws, http, log)
-    started.append(service)
-    try:
-        await wait_ready(http, process, timeout=20)  # type: ignore[arg-type]  # it reads no output
-    except (AssertionError, TimeoutError) as exc:
-        raise AssertionError(f"arda serve did not get ready ({exc}):\n{log.read_text()}") from None
-    return service
+    stop_services(started)
 
 
 def fixture_blocks(doc: Path) -> list[Block]:
