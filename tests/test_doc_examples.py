@@ -3,7 +3,8 @@
 Every ``python`` and ``sh``/``bash``/``console`` block runs, in document order, in a working directory of its
 own (a temporary one), as a user would: Python blocks with this venv's Python, shell blocks with ``bash -e -o
 pipefail``, the venv's ``bin`` first on the ``PATH``, ``HOME`` and ``XDG_STATE_HOME`` in the temporary
-directory, and a private redis-server as ``ARDA_REDIS_URL``. ``arda serve`` is not run by a block: the test
+directory, and a private redis-server as ``ARDA_REDIS_URL`` (README's shell examples follow `make run`, so they
+run without it, against the embedded bus). ``arda serve`` is not run by a block: the test
 starts it in the background, in the same directory and environment, on free ports that the blocks find through
 ``ARDA_HTTP_URL`` and ``ARDA_WS_URL`` (what ``arda publish`` and ``arda tail`` read). Blocks that are not meant
 to run carry a marker with the reason (see ``doc_blocks``); there are few, and each says why.
@@ -113,20 +114,23 @@ class Workspace:
 
     directory: Path
     env: dict[str, str]
+    python_env: dict[str, str] = field(default_factory=dict)  # only for the Python blocks
     runs: list[Run] = field(default_factory=list)
 
     def run_block(self, block: Block) -> Run:
+        env = self.env
         if block.language == "python":
             script = self.directory / f".block-{block.line}.py"
             script.write_text(block.code)
             argv = [sys.executable, script.name]
+            env = {**env, **self.python_env}
         else:
             script = self.directory / f".block-{block.line}.sh"
             script.write_text(console_commands(block.code) if block.language == "console" else block.code)
             argv = ["bash", "-e", "-o", "pipefail", script.name]
         try:
             done = subprocess.run(
-                argv, cwd=self.directory, env=self.env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT_S
+                argv, cwd=self.directory, env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT_S
             )
         except subprocess.TimeoutExpired as exc:
             raise AssertionError(f"{block.where}: still running after {BLOCK_TIMEOUT_S} s: {exc.stderr!r}") from None
@@ -178,15 +182,15 @@ def fixture_blocks(doc: Path) -> list[Block]:
 async def test_the_readme_runs_as_written(
     tmp_path: Path, private_redis: RedisServer, serve_fixture: list[Service]
 ) -> None:
-    """`make run`'s service (development mode, the embedded bus), the CLI against it, and the bus examples
-    against a private Redis."""
+    """`make run`'s service (development mode, the embedded bus) and the CLI against it, from another terminal
+    where ARDA_REDIS_URL is not set, as README says; the bus examples (Python) against a private Redis."""
     private_redis.client().flushall()
     work = tmp_path / "work"
     work.mkdir()
     env = user_env(tmp_path / "home")
     assert len(fixture_blocks(README)) == 1, "README starts the service in one block"
     service = await start_service(serve_fixture, work, env)  # no ARDA_REDIS_URL: the embedded bus, as make run
-    workspace = Workspace(work, {**env, **service.env, "ARDA_REDIS_URL": private_redis.url})
+    workspace = Workspace(work, {**env, **service.env}, python_env={"ARDA_REDIS_URL": private_redis.url})
     runs = await workspace.run_all(README)
     assert len(runs) >= 4
 
