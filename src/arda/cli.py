@@ -25,7 +25,7 @@ import msgspec
 
 from . import __version__, logs
 from . import notifications as _notifications  # noqa: F401 - registers notification.acknowledged
-from .commands import add_service_commands
+from .commands import MissingExtraError, add_service_commands
 from .events import AnyEvent, ArdaError, EventBus, default_registry
 from .samples import demo_events
 
@@ -125,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(args.log_level or "WARNING")
     try:
         code: int = args.func(args)
+    except MissingExtraError as exc:
+        print(f"arda: error: {exc}", file=sys.stderr)
+        return 4
     except ArdaError as exc:
         print(f"arda: error: {exc}", file=sys.stderr)
         return 2

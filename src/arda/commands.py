@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import sys
@@ -17,6 +18,33 @@ from .events import ArdaError
 
 DEFAULT_WS = "ws://127.0.0.1:3001/ws"
 DEFAULT_HTTP = "http://127.0.0.1:3002"
+
+#: The service extra's libraries (`pip install 'arda-realtime[service]'`): import name → distribution.
+SERVICE_LIBRARIES = {
+    "aiohttp": "aiohttp",
+    "jwt": "pyjwt",
+    "cryptography": "cryptography",
+    "prometheus_client": "prometheus-client",
+    "httptools": "httptools",
+}
+INSTALL_SERVICE = "pip install 'arda-realtime[service]'"
+
+
+class MissingExtraError(ArdaError):
+    """A command needs the ``service`` extra's libraries and some are not installed (exit status 4)."""
+
+    code = "missing_extra"
+
+
+def need_service(command: str, *modules: str) -> None:
+    """Raise :class:`MissingExtraError` naming the install command when any of ``modules`` (all of the service
+    extra's libraries when none is named) cannot be imported."""
+    wanted = modules or tuple(SERVICE_LIBRARIES)
+    missing = [SERVICE_LIBRARIES[m] for m in wanted if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtraError(
+            f"`arda {command}` needs the service extra ({', '.join(missing)} not installed): {INSTALL_SERVICE}"
+        )
 
 
 def _state_dir(args: argparse.Namespace) -> str:
@@ -56,6 +84,7 @@ def mint_token(secret: str, user: str, tenants: list[str], roles: list[str], ttl
 
 # -- serve ------------------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
+    need_service("serve")
     from .notifications import config
     from .notifications.service import run
 
@@ -98,6 +127,7 @@ def _banner(settings: Any) -> None:
 
 # -- token ------------------------------------------------------------------------------------------
 def cmd_token(args: argparse.Namespace) -> int:
+    need_service("token", "jwt")
     print(mint_token(_secret(args), args.user, args.tenant or ["tenant-001"], args.role or [], args.ttl))
     return 0
 
@@ -132,6 +162,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         raise ArdaError("give an event as JSON (or - for stdin), or --sample TYPE")
     if args.redis_url:
         return asyncio.run(_publish_bus(args.redis_url, body))
+    need_service("publish", "aiohttp")
     return asyncio.run(_publish_http(args.url, _api_key(args), body))
 
 
@@ -176,6 +207,7 @@ async def _publish_http(url: str, api_key: str, body: Any) -> int:
 
 # -- connections (operators) ------------------------------------------------------------------------
 def cmd_connections(args: argparse.Namespace) -> int:
+    need_service("connections", "aiohttp")
     query = {k: v for k, v in (("tenantId", args.tenant), ("userId", args.user)) if v}
     query["limit"] = str(args.limit)
     answer = asyncio.run(_http("GET", args.url, "/v1/connections", _api_key(args), params=query))
@@ -183,6 +215,7 @@ def cmd_connections(args: argparse.Namespace) -> int:
 
 
 def cmd_disconnect(args: argparse.Namespace) -> int:
+    need_service("disconnect", "aiohttp")
     status, text = asyncio.run(_http("DELETE", args.url, f"/v1/connections/{args.id}", _api_key(args)))
     if status != 202:
         print(f"arda: disconnect refused ({status}): {text}", file=sys.stderr)
@@ -193,6 +226,7 @@ def cmd_disconnect(args: argparse.Namespace) -> int:
 
 # -- tail -------------------------------------------------------------------------------------------
 def cmd_tail(args: argparse.Namespace) -> int:
+    need_service("tail", "aiohttp", "jwt")
     token = args.token or mint_token(_secret(args), args.user, [args.tenant], args.role or [], 3600)
     return asyncio.run(_tail(args.url, token, args.tenant, args.since, args.count, args.timeout))
 
