@@ -1,8 +1,19 @@
 # Arda notification service. Build: docker build -t arda-realtime .   Run: see deploy/docker-compose.yml
+# The notification center and the dashboard (served at / and /dashboard): the client's Vite build, which writes
+# them into the package (src/arda/notifications/webapp/); the wheel refuses to build without them.
+FROM node:20-slim AS pages
+WORKDIR /src/clients/typescript
+COPY clients/typescript/package.json clients/typescript/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY clients/typescript ./
+RUN npm run build:app
+
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE MANIFEST.in ./
+COPY tools ./tools
 COPY src ./src
+COPY --from=pages /src/src/arda/notifications/webapp ./src/arda/notifications/webapp
 RUN pip install --no-cache-dir --prefix=/install '.[service]'
 
 FROM python:3.11-slim
