@@ -173,8 +173,8 @@ async def test_the_wheel_in_a_fresh_venv_is_the_bus_alone_then_the_service(
     run(python, "-m", "pip", "install", "--quiet", f"{wheel}[service]", env=env)
     ws, http = free_port(), free_port()
     serve = subprocess.Popen(
-        [arda, "serve", "--port", str(ws), "--http-port", str(http)],
-        env={**env, "ARDA_DEV": "1"},
+        [arda, "serve", "--dev", "--port", str(ws), "--http-port", str(http)],
+        env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
