@@ -112,7 +112,7 @@ def test_the_build_refuses_without_the_pages_unless_told(tmp_path: Path) -> None
         assert not [n for n in archive.getnames() if "/webapp/" in n]
 
 
-def test_both_archives_hold_the_pages_the_api_description_and_the_license(dist: tuple[Path, Path]) -> None:
+def test_both_archives_hold_the_pages_the_api_description_the_license_and_the_metadata(dist: tuple[Path, Path]) -> None:
     sdist, wheel = dist
     pages = page_files()
     assert {"index.html", "dashboard.html"} <= pages
@@ -133,6 +133,15 @@ def test_both_archives_hold_the_pages_the_api_description_and_the_license(dist: 
     assert {"arda/notifications/openapi.yaml", "arda/py.typed"} <= names
     assert "Apache License" in license_text
     assert license_text == (ROOT / "LICENSE").read_text()
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert metadata.get_all("License-File") == ["LICENSE"]
+    urls = dict(url.split(", ", 1) for url in metadata.get_all("Project-URL") or [])
+    assert urls["Source"] == "https://github.com/arda-realtime/arda-realtime"
+    assert set(urls) == {"Homepage", "Documentation", "Source", "Issues", "Changelog"}
+    classifiers = metadata.get_all("Classifier") or []
+    assert "Typing :: Typed" in classifiers
+    assert "Programming Language :: Python :: 3.11" in classifiers
+    assert "websocket" in (metadata["Keywords"] or "")
     requires = metadata.get_all("Requires-Dist") or []
 
     def name(requirement: str) -> str:
