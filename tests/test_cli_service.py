@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -201,3 +203,181 @@ async def test_serve_on_redis_delivers_through_tail(
         _, err = serve.communicate(timeout=15)
     assert "Traceback" not in err
     assert serve.returncode == 0
+
+
+# -- failures of serve: one line, status 2 ----------------------------------------------------------------------
+def _one_line(err: str) -> str:
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("which", ["ws", "http"])
+def test_serve_on_a_port_in_use_says_which_in_one_line(tmp_path: Path, which: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        ports = (
+            ["--port", str(port), "--http-port", "0"] if which == "ws" else ["--port", "0", "--http-port", str(port)]
+        )
+        out = subprocess.run(
+            [ARDA, "serve", *ports], env=_env(tmp_path), capture_output=True, text=True, timeout=30, check=False
+        )
+    assert out.returncode == 2
+    line = _one_line(out.stderr)
+    setting = "ARDA_PORT / --port" if which == "ws" else "ARDA_HTTP_PORT / --http-port"
+    assert line.startswith(f"arda: error: cannot listen on 127.0.0.1:{port} ({setting}")
+    assert "the port is in use" in line
+
+
+def test_serve_with_workers_on_a_port_in_use_says_it_once(tmp_path: Path, redis_url: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [
+                ARDA,
+                "serve",
+                "--workers",
+                "2",
+                "--redis-url",
+                redis_url,
+                "--port",
+                str(free_port()),
+                "--http-port",
+                str(port),
+            ],
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert out.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port} (ARDA_HTTP_PORT / --http-port" in _one_line(out.stderr)
+
+
+def test_serve_with_redis_down_says_so_in_one_line_without_the_banner(tmp_path: Path) -> None:
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    for workers in ("1", "2"):
+        out = subprocess.run(
+            [
+                ARDA,
+                "serve",
+                "--redis-url",
+                down,
+                "--workers",
+                workers,
+                "--port",
+                str(free_port()),
+                "--http-port",
+                str(free_port()),
+            ],
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert out.returncode == 2, workers
+        assert _one_line(out.stderr).startswith("arda: error: cannot reach Redis at redis://127.0.0.1:")
+
+
+# -- the banner, the state directory, the embedded bus's history ------------------------------------------------
+async def _read_banner(proc: asyncio.subprocess.Process) -> list[str]:
+    """stderr up to the banner's last line."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    async with asyncio.timeout(20):
+        while not lines or "a token for your own client" not in lines[-1]:
+            line = await proc.stderr.readline()
+            if not line:
+                raise AssertionError("the service exited before its banner:\n" + "\n".join(lines))
+            lines.append(line.decode().rstrip("\n"))
+    return lines
+
+
+def _port(pattern: str, lines: list[str]) -> int:
+    found = re.search(pattern, "\n".join(lines))
+    assert found is not None, lines
+    return int(found.group(1))
+
+
+async def test_banner_names_the_bound_ports_and_credentials_are_found_from_any_directory(tmp_path: Path) -> None:
+    """``--port 0 --http-port 0``: the banner comes once both are bound and names them; the service keeps its
+    dev credentials in $XDG_STATE_HOME/arda, where publish, history and token find them from another directory;
+    history without a Redis URL asks the running service (the embedded bus lives in it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARDA_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "xdg")
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    proc = await asyncio.create_subprocess_exec(
+        ARDA,
+        "serve",
+        "--dev",
+        "--port",
+        "0",
+        "--http-port",
+        "0",
+        env=env,
+        cwd=tmp_path / "here",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        lines = await _read_banner(proc)
+        listening = next(i for i, line in enumerate(lines) if '"[NotificationService] listening"' in line)
+        banner = lines.index(
+            "  Arda notification service (development mode; secrets in " + str(tmp_path / "xdg" / "arda") + "/)"
+        )
+        assert listening < banner  # printed once the ports were bound
+        http = _port(r"HTTP API +http://127\.0\.0\.1:(\d+)", lines)
+        ws = _port(r"WebSocket +ws://127\.0\.0\.1:(\d+)/ws", lines)
+        assert 0 not in (http, ws)
+        assert f"--url http://127.0.0.1:{http}" in "\n".join(lines)  # the next steps name the ports too
+        with socket.create_connection(("127.0.0.1", ws), timeout=5):
+            pass
+        creds = json.loads((tmp_path / "xdg" / "arda" / "dev-credentials.json").read_text())
+        assert not (tmp_path / "here" / ".arda").exists()
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [ARDA, *args],
+                env=env,
+                cwd=tmp_path / "elsewhere",
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+
+        url = f"http://127.0.0.1:{http}"
+        published = await asyncio.to_thread(run, "publish", "--url", url, "--sample", "order.created")
+        assert published.returncode == 0, published.stderr
+        event_id = json.loads(published.stdout)["id"]
+        token = await asyncio.to_thread(run, "token", "--user", "ana")
+        assert jwt.decode(token.stdout.strip(), creds["jwtSecret"], algorithms=["HS256"])["sub"] == "ana"
+
+        history = await asyncio.to_thread(run, "history", "tenant-001", "--url", url)
+        assert history.returncode == 0, history.stderr
+        assert [json.loads(line)["id"] for line in history.stdout.splitlines()] == [event_id]
+        gap = await asyncio.to_thread(run, "history", "tenant-001", "--url", url, "--since", "1-0")
+        assert gap.returncode == 3
+        assert "cannot be recovered" in gap.stderr
+        wrong_key = await asyncio.to_thread(run, "history", "tenant-001", "--url", url, "--api-key", "wrong")
+        assert wrong_key.returncode == 1
+        assert _one_line(wrong_key.stderr).startswith("arda: history refused (401)")
+        unknown = await asyncio.to_thread(
+            run, "publish", "--url", url, '{"type": "nope.nothing", "tenantId": "tenant-001"}'
+        )
+        assert unknown.returncode == 1
+        assert "unknown event type 'nope.nothing'" in _one_line(unknown.stderr)
+        bad = await asyncio.to_thread(run, "publish", "--url", url, "{oops")
+        assert bad.returncode == 2
+        assert _one_line(bad.stderr).startswith("arda: error: not valid JSON")
+        dlq = await asyncio.to_thread(run, "dlq")
+        assert dlq.returncode == 2
+        assert "the embedded bus lives inside the running `arda serve`" in _one_line(dlq.stderr)
+    finally:
+        proc.terminate()
+        _, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()

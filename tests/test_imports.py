@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import subprocess
+import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -66,3 +68,25 @@ def test_a_cycle_is_found(tmp_path: Path) -> None:
     except graphlib.CycleError:
         return
     raise AssertionError("the cycle a -> b -> a was not found")
+
+
+#: What only the service needs (the ``service`` extra). ``cryptography`` is left out: redis-py probes for it.
+SERVICE_ONLY = ("aiohttp", "jwt", "prometheus_client", "httptools", "uvloop")
+
+
+def test_the_bus_and_the_cli_import_no_service_library() -> None:
+    """``pip install arda-realtime`` (no extra) is enough for the bus, the sync publisher and the ``arda``
+    command's parser: none of them imports a library of the service extra (tests/test_packaging.py proves it
+    in a fresh environment without them)."""
+    code = (
+        "import sys, arda, arda.events, arda.events.sync, arda.cli\n"
+        "from arda.events import EventBus, SyncPublisher\n"
+        "arda.cli.build_parser()\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({SERVICE_ONLY!r})))\n"
+        "import arda.notifications.service\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({SERVICE_ONLY!r})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    light, service = out.splitlines()
+    assert light == "[]"
+    assert {"aiohttp", "jwt", "prometheus_client", "httptools"} <= set(ast.literal_eval(service))  # the check sees them

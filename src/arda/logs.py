@@ -46,12 +46,14 @@ def _encodable(entry: dict[str, Any]) -> bool:
     return True
 
 
-def configure(level: str = "INFO") -> None:
+def configure(level: str = "INFO") -> logging.Handler:
+    """JSON lines on stderr at ``level`` for the whole process; returns the handler."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    return handler
 
 
 class LogBudget:

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from ..events.backends import urls
+from .devcreds import default_state_dir
 from .errors import ConfigError
 
 
@@ -61,7 +62,12 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Development mode (generated secrets, test-publish form). Default: on with no JWT key on a loopback host.",
     ),
-    Setting("state_dir", "ARDA_STATE_DIR", ".arda", "Where dev secrets are kept."),
+    Setting(
+        "state_dir",
+        "ARDA_STATE_DIR",
+        "$XDG_STATE_HOME/arda",
+        "Where dev secrets are kept (else ~/.local/state/arda); the other commands find them there from any cwd.",
+    ),
     Setting("webapp_dir", "ARDA_WEBAPP_DIR", None, "The built notification center served at / (default: bundled)."),
     Setting("max_message_bytes", "ARDA_MAX_MESSAGE_BYTES", 65536, "Largest inbound message; beyond: close 1009."),
     Setting(
@@ -157,7 +163,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     allowed_origins: str | None = None
     trusted_proxies: str | None = None
     dev: bool | None = None
-    state_dir: str = ".arda"
+    state_dir: str = msgspec.field(default_factory=default_state_dir)
     webapp_dir: str | None = None
     max_message_bytes: int = 65536
     max_connections_per_ip: int = 1000
@@ -272,7 +278,11 @@ _POSITIVE = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for s in SETTINGS:
-        parser.add_argument(s.flag, dest=s.name, default=None, help=f"{s.help} [{s.env}; default {s.default}]")
+        help = f"{s.help} [{s.env}; default {s.default}]"
+        if s.name == "dev":  # a flag (`--dev`), which also takes a value (`--dev false`)
+            parser.add_argument(s.flag, dest=s.name, default=None, nargs="?", const="true", metavar="BOOL", help=help)
+        else:
+            parser.add_argument(s.flag, dest=s.name, default=None, help=help)
 
 
 def load(environ: Mapping[str, str] | None = None, args: argparse.Namespace | None = None) -> Settings:
@@ -288,7 +298,10 @@ def load(environ: Mapping[str, str] | None = None, args: argparse.Namespace | No
     if env.get("ARDA_WORKER_DIR"):
         raw["worker_dir"] = env["ARDA_WORKER_DIR"]
     if "dev" in raw:
-        raw["dev"] = str(raw["dev"]).lower() in ("1", "true", "yes", "on")
+        flag = str(raw["dev"]).lower()
+        if flag not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ConfigError(f"ARDA_DEV / --dev: expected true or false (1/0, yes/no, on/off), got {raw['dev']!r}")
+        raw["dev"] = flag in ("1", "true", "yes", "on")
     try:
         settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:

@@ -9,7 +9,8 @@
         ├── HandshakeError           an upgrade request refused with an HTTP status (400, 403, 404, 426, 431)
         ├── FrameError               a client broke the WebSocket framing rules (close 1002 or 1007)
         ├── FrameTooLarge            a client frame declared a payload over the limit (close 1009)
-        └── ConfigError              invalid configuration at startup (names the setting)
+        ├── ConfigError              invalid configuration at startup (names the setting)
+        └── ListenError              a port cannot be listened on (in use, not allowed; names the setting)
 
 Errors that reach a client carry an :class:`~arda.notifications.codes.ErrorCode`.
 """
@@ -75,3 +76,10 @@ class ConfigError(NotificationError):
     """A setting is missing or invalid; the message names the setting (environment variable and flag)."""
 
     code = "config"
+
+
+class ListenError(NotificationError):
+    """One of the service's ports cannot be listened on (in use, not permitted, no such address); the message
+    names the address and the setting."""
+
+    code = "listen"

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -24,7 +26,7 @@ from . import codes, protocol
 from .auth import Authenticator, JwtSettings
 from .config import Settings
 from .devcreds import load_or_create
-from .errors import ConfigError
+from .errors import ConfigError, ListenError
 from .http_api import HttpApi
 from .mapper import NotificationMapper
 from .metrics import Metrics
@@ -113,9 +115,15 @@ class NotificationService:
             self.revocations.add(revocation)
         s = self.settings
         reuse = s.worker_dir is not None  # --workers: every worker listens on the same port
-        self._ws_server = await serve(self.node.connection, s.host, s.port, s.send_buffer_bytes, reuse)
+        try:
+            self._ws_server = await serve(self.node.connection, s.host, s.port, s.send_buffer_bytes, reuse)
+        except OSError as exc:
+            raise listen_error(exc, s.host, s.port, "ARDA_PORT / --port, the WebSocket port") from None
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
-        self.http_port = await self.http.start(s.host, s.http_port)
+        try:
+            self.http_port = await self.http.start(s.host, s.http_port)
+        except OSError as exc:
+            raise listen_error(exc, s.host, s.http_port, "ARDA_HTTP_PORT / --http-port, the HTTP API's port") from None
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="arda-sweep")
         self._announcer = asyncio.create_task(self._announce_forever(), name="arda-announce")
         log.info(
@@ -226,12 +234,33 @@ class NotificationService:
         self.node.resync(gap.stream)
 
 
-async def run(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then stop gracefully."""
+def listen_error(exc: OSError, host: str, port: int, setting: str) -> ListenError:
+    """The one line that says why ``host:port`` (the port of ``setting``) cannot be listened on."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        reason = "the port is in use (another `arda serve`?): stop that process or choose another port"
+    elif exc.errno == errno.EACCES:
+        reason = "permission denied (ports below 1024 need privileges)"
+    elif isinstance(exc, socket.gaierror):
+        reason = f"unknown host ({exc.strerror})"
+    return ListenError(f"cannot listen on {host}:{port} ({setting}): {reason}")
+
+
+async def run(settings: Settings, on_listening: Callable[[NotificationService], None] | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then stop gracefully. ``on_listening`` is called once both ports are bound
+    (``service.ws_port`` and ``service.http_port`` are the ports bound, also when 0 was asked for). Raises what
+    :meth:`NotificationService.start` raises (:class:`ListenError`, :class:`BackendUnavailableError`…), after
+    closing what was started."""
     import signal
 
     service = NotificationService(settings)
-    await service.start()
+    try:
+        await service.start()
+    except BaseException:
+        await service.stop()
+        raise
+    if on_listening is not None:
+        on_listening(service)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

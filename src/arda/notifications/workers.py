@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -149,9 +149,11 @@ def _worker_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def supervise(settings: Settings, argv: Sequence[str]) -> int:
+def supervise(settings: Settings, argv: Sequence[str], on_ready: Callable[[], None] | None = None) -> int:
     """Run ``settings.worker_count`` workers of ``arda serve <argv>`` until SIGTERM/SIGINT; exit status 0 after a
-    graceful stop (1 if the workers had to be killed)."""
+    graceful stop (1 if the workers had to be killed). ``on_ready`` is called once every worker is listening.
+    A worker that exits before they all were (a port in use, Redis unreachable: it said why) stops the others,
+    and the supervisor exits with that worker's status."""
     count = settings.worker_count
     directory = tempfile.mkdtemp(prefix="arda-workers-")
     command = [sys.executable, "-m", "arda", "serve", *_worker_argv(argv)]
@@ -170,11 +172,20 @@ def supervise(settings: Settings, argv: Sequence[str]) -> int:
     failures = [0] * count
     due = [0.0] * count  # when a dead worker is started again
     log.info("supervisor: starting workers", extra={"workers": count, "dir": directory})
+    ready = False
     try:
         while not stopping:
             now = time.monotonic()
+            if not ready and len(list(Path(directory).glob("*.port"))) >= count:
+                ready = True
+                if on_ready is not None:
+                    on_ready()
             for i in range(count):
                 proc = procs[i]
+                if proc is not None and proc.poll() is not None and not ready:
+                    log.info("supervisor: a worker could not start; stopping", extra={"status": proc.returncode})
+                    _stop_all([p for p in procs if p is not None and p is not proc], settings.shutdown_timeout_s + 5)
+                    return proc.returncode or 1
                 if proc is not None and proc.poll() is not None:
                     lived = now - started[i]
                     failures[i] = 0 if lived >= STABLE_AFTER_S else failures[i] + 1
