@@ -2,7 +2,7 @@
 
 ``GET /healthz``  alive (200)
 ``GET /readyz``   the bus answers and its subscriptions are live (200), else 503 with the reasons
-``GET /metrics``  Prometheus text format
+``GET /metrics``  Prometheus text format (prometheus_client's exposition)
 ``POST /v1/events``  one event or a JSON array; ``Authorization: Bearer <ARDA_API_KEY>``; 202 with each
                      event's id and position; 422 naming the invalid fields; 401; 429 with Retry-After
 ``GET /v1/tenants/{tenantId}/events?since=&limit=``  history: with the API key, events in wire form; with a
@@ -45,6 +45,7 @@ from .auth import Authenticator
 from .config import Settings
 from .errors import AuthError
 from .mapper import Notification
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 from .ratelimit import KeyedBuckets
 from .responses import problem as _problem
@@ -188,7 +189,7 @@ class HttpApi:
             answers = await ask_siblings(directory, "/metrics")
             texts = [body.decode(), *(a.body.decode() for a in answers if a.status == 200)]
             body = merge_metrics(texts).encode()
-        return web.Response(body=body, content_type="text/plain", charset="utf-8")
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def openapi(self, request: web.Request) -> web.Response:
         text = resources.files("arda.notifications").joinpath("openapi.yaml").read_text()
