@@ -148,9 +148,14 @@ async def test_publish_status_codes(tmp_path: Path) -> None:
         status, _, _ = await svc.http("POST", "/v1/events", body=order(), auth="wrong")
         assert status == 401
         async with aiohttp.ClientSession() as session:
-            headers = {"Authorization": f"Bearer {API_KEY}"}
+            headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
             async with session.post(svc.http_url + "/v1/events", data=b"{nope", headers=headers) as resp:
                 assert resp.status == 400
+                assert resp.content_type == "application/problem+json"
+            headers["Content-Type"] = "text/plain"
+            async with session.post(svc.http_url + "/v1/events", data=b"{}", headers=headers) as resp:
+                assert resp.status == 415
+                assert "Content-Type: application/json" in (await resp.json())["detail"]
         status, _, _ = await svc.http("POST", "/v1/events", body=[order(n=n) for n in range(2)])
         assert status == 202
         status, body, headers = await svc.http("POST", "/v1/events", body=order(n=9))
