@@ -1,4 +1,5 @@
-"""The documentation stays true to the repository: no links out of it, every counted failure reason listed."""
+"""The documentation stays true to the repository: no links out of it, every counted failure reason listed (and
+given its zero series in /metrics)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from arda.notifications.codes import CLOSE_CODES, ERRORS, ErrorCode
+from arda.notifications.metrics import FAILURE_REASONS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +55,8 @@ def test_docs_list_every_failure_reason_the_service_counts() -> None:
     listed = set(re.findall(r"^- `([a-z_]+)` — ", section, re.MULTILINE))
     assert sorted(counted - listed) == [], "docs/service.md does not explain these reasons"
     assert sorted(listed - counted) == [], "docs/service.md lists reasons the service never counts"
+    # /metrics has a zero series for each reason from the start: the reasons the code counts, no others
+    assert sorted(counted ^ set(FAILURE_REASONS)) == [], "metrics.FAILURE_REASONS is not what the code counts"
 
 
 def _table_rows(markdown: str, heading: str) -> list[list[str]]:

@@ -148,9 +148,14 @@ async def test_publish_status_codes(tmp_path: Path) -> None:
         status, _, _ = await svc.http("POST", "/v1/events", body=order(), auth="wrong")
         assert status == 401
         async with aiohttp.ClientSession() as session:
-            headers = {"Authorization": f"Bearer {API_KEY}"}
+            headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
             async with session.post(svc.http_url + "/v1/events", data=b"{nope", headers=headers) as resp:
                 assert resp.status == 400
+                assert resp.content_type == "application/problem+json"
+            headers["Content-Type"] = "text/plain"
+            async with session.post(svc.http_url + "/v1/events", data=b"{}", headers=headers) as resp:
+                assert resp.status == 415
+                assert "Content-Type: application/json" in (await resp.json())["detail"]
         status, _, _ = await svc.http("POST", "/v1/events", body=[order(n=n) for n in range(2)])
         assert status == 202
         status, body, headers = await svc.http("POST", "/v1/events", body=order(n=9))
@@ -211,7 +216,8 @@ async def test_metrics_cover_the_key_metrics(mem: Running) -> None:
         await c.notifications(2)
         await c.send("subscribe", {"tenantId": "tenant-009"})
         await c.expect("error")
-    await eventually(lambda: "arda_disconnects_total" in mem.service.metrics.render().decode())
+    closed = 'arda_disconnects_total{code="1000"} 1.0'  # (every code's series is there from the start, at 0)
+    await eventually(lambda: closed in mem.service.metrics.render().decode())
     status, text, _ = await mem.http("GET", "/metrics", auth=None)
     assert status == 200
     for line in (

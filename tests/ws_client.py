@@ -174,6 +174,8 @@ class Running:
         self, method: str, path: str, *, body: Any = None, auth: str | None = API_KEY
     ) -> tuple[int, Any, dict[str, str]]:
         headers = {"Authorization": f"Bearer {auth}"} if auth else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         async with aiohttp.ClientSession() as session:
             data = msgspec.json.encode(body) if body is not None else None
             async with session.request(method, self.http_url + path, data=data, headers=headers) as resp:

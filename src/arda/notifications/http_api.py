@@ -2,15 +2,21 @@
 
 ``GET /healthz``  alive (200)
 ``GET /readyz``   the bus answers and its subscriptions are live (200), else 503 with the reasons
-``GET /metrics``  Prometheus text format
+``GET /metrics``  Prometheus text format (prometheus_client's exposition)
 ``POST /v1/events``  one event or a JSON array; ``Authorization: Bearer <ARDA_API_KEY>``; 202 with each
                      event's id and position; 422 naming the invalid fields; 401; 429 with Retry-After
+``POST /v1/revocations``  revoke a user's tokens issued until now (API key)
 ``GET /v1/tenants/{tenantId}/events?since=&limit=``  history: with the API key, events in wire form; with a
                      user's JWT allowed that tenant, that user's notifications (masked, recipients applied)
 ``GET /v1/stats``  the live figures of this and every live instance, and their total (API key)
 ``GET /v1/connections?tenantId=&userId=&limit=``  this instance's connections (API key)
 ``DELETE /v1/connections/{id}``  close one with 4010 ``closed_by_operator`` (API key)
-``GET /openapi.yaml``  the API's OpenAPI description
+``GET /openapi.yaml``  the API's OpenAPI description (``openapi.yaml`` beside this module)
+
+Every refusal is a problem (:mod:`.responses`, ``application/problem+json``) — aiohttp's own too (no route 404,
+405 with ``Allow``, a body over :data:`MAX_BODY` 413): nothing answers in plain text, and a bug answers 500 as
+a problem. Request bodies are JSON: another ``Content-Type`` is refused with 415 before the body is read.
+Parameters are checked as the OpenAPI document states them (a present parameter must be valid: 400).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -27,7 +34,9 @@ from typing import Annotated, Any, Protocol
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from .. import logs
 from ..events import (
     AnyEvent,
     EventBus,
@@ -38,13 +47,14 @@ from ..events import (
     jsonlimits,
 )
 from ..events.errors import BusError, InvalidTenantError
-from ..events.models import validate_tenant_id
+from ..events.models import TenantId, validate_tenant_id
 from . import admin, codes, protocol, stats, webapp
 from .admin import ConnectionInfo
 from .auth import Authenticator
 from .config import Settings
 from .errors import AuthError
 from .mapper import Notification
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 from .ratelimit import KeyedBuckets
 from .responses import problem as _problem
@@ -52,13 +62,41 @@ from .responses import response as _response
 from .visibility import As, audience
 from .workers import announce, ask_siblings, merge_metrics
 
+log = logging.getLogger("arda.notifications.http")
+
+
+class _ClientFaults(logging.Filter):
+    """aiohttp logs a request its HTTP parser refused (malformed, a NUL in a header, a line too long: a 4xx it
+    answers itself) as an error with a traceback. It is the client's fault: logged as one, once in a while."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            reason = str(exc.message).strip().splitlines()[0][:200] if exc.message else ""
+            logs.client_fault(
+                log, "bad_http_request", "HTTP request refused", logging.INFO, status=exc.code, reason=reason
+            )
+            return False
+        return True
+
+
+#: The aiohttp server's logger for this API (its requests' errors), with :class:`_ClientFaults`.
+_server_log = logging.getLogger("arda.notifications.http.server")
+_server_log.addFilter(_ClientFaults())
+
 MAX_BODY = 1024 * 1024
 MAX_EVENTS = 1000
+#: The longest user id (a JWT ``sub``) the API takes, as events and revocations do.
+MAX_USER_ID = 256
+#: Rows of one history page: the default and the most.
+HISTORY_LIMIT = 100
+MAX_HISTORY_LIMIT = 1000
 
 
 class RevocationRequest(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
-    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-    tenant_id: str | None = None
+    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_USER_ID)]
+    #: Only that tenant is taken out of the user's tokens (null or absent: every tenant).
+    tenant_id: TenantId | None = None
 
 
 _revocation_request = msgspec.json.Decoder(RevocationRequest)
@@ -99,7 +137,7 @@ class HttpApi:
         self.figures = figures
         self.started_at = time.time()
         self.publish_limits = KeyedBuckets(settings.publish_rate, settings.publish_burst)
-        self.app = web.Application(client_max_size=MAX_BODY)
+        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[_problems])
         self.app.add_routes(
             [
                 web.get("/healthz", self.healthz),
@@ -122,7 +160,9 @@ class HttpApi:
         127.0.0.1 for them to ask this one); returns the port."""
         settings = self.settings
         timeout = max(0.5, settings.shutdown_timeout_s / 3)
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=timeout)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=timeout, logger=_server_log
+        )
         await self._runner.setup()
         worker = settings.worker_dir is not None
         site = web.TCPSite(self._runner, host, port, backlog=1024, reuse_port=worker or None)
@@ -188,7 +228,7 @@ class HttpApi:
             answers = await ask_siblings(directory, "/metrics")
             texts = [body.decode(), *(a.body.decode() for a in answers if a.status == 200)]
             body = merge_metrics(texts).encode()
-        return web.Response(body=body, content_type="text/plain", charset="utf-8")
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def openapi(self, request: web.Request) -> web.Response:
         text = resources.files("arda.notifications").joinpath("openapi.yaml").read_text()
@@ -209,8 +249,11 @@ class HttpApi:
 
     async def publish_unauthenticated(self, request: web.Request) -> web.Response:
         """``POST /v1/events`` after the key check (also ``POST /dev/events`` in development mode)."""
+        refused = _not_json(request)
+        if refused is not None:
+            return refused
         try:
-            body = jsonlimits.decode_any(await request.read())
+            body = _whole_numbers(jsonlimits.decode_any(await request.read()))
         except jsonlimits.JsonInputError as exc:
             return _problem(400, f"body refused: {exc}")
         items = body if isinstance(body, list) else [body]
@@ -238,9 +281,7 @@ class HttpApi:
             wait = self.publish_limits.take(tenant, now, count)
             if wait:
                 retry_after = str(max(1, int(wait + 0.999)))
-                return _response(
-                    429, {"error": f"publish rate limit for tenant {tenant}"}, {"Retry-After": retry_after}
-                )
+                return _problem(429, f"publish rate limit for tenant {tenant}", {"Retry-After": retry_after})
         try:
             results = await self.bus.publish_many(prepared)
         except PublishError as exc:
@@ -256,6 +297,9 @@ class HttpApi:
         instance, for that tenant or all), and their connections closed with 4009."""
         if not self._api_key_ok(request):
             return _problem(401, "missing or wrong API key (Authorization: Bearer <ARDA_API_KEY>)")
+        refused = _not_json(request)
+        if refused is not None:
+            return refused
         try:
             body = jsonlimits.decode(_revocation_request, await request.read())
         except jsonlimits.JsonInputError as exc:
@@ -301,17 +345,19 @@ class HttpApi:
         oldest first."""
         if not self._api_key_ok(request):
             return _problem(401, "missing or wrong API key (Authorization: Bearer <ARDA_API_KEY>)")
-        tenant = request.query.get("tenantId") or None
+        tenant = request.query.get("tenantId")
         if tenant is not None:
             try:
                 validate_tenant_id(tenant)
             except InvalidTenantError as exc:
                 return _problem(400, f"invalid tenantId: {exc.detail}")
-        user = request.query.get("userId") or None
-        raw_limit = request.query.get("limit", "100")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= admin.MAX_ROWS:
-            return _problem(400, f"limit must be an integer from 1 to {admin.MAX_ROWS}")
-        rows, total = self.connections.connection_list(tenant, user, int(raw_limit)) if self.connections else ([], 0)
+        user = request.query.get("userId")
+        if user is not None and not 1 <= len(user) <= MAX_USER_ID:
+            return _problem(400, f"userId must be 1 to {MAX_USER_ID} characters")
+        limit = _limit(request, admin.MAX_ROWS, admin.MAX_ROWS)
+        if isinstance(limit, web.Response):
+            return limit
+        rows, total = self.connections.connection_list(tenant, user, limit) if self.connections else ([], 0)
         return _response(200, {"connections": msgspec.to_builtins(rows), "total": total, "instance": os.getpid()})
 
     async def disconnect(self, request: web.Request) -> web.Response:
@@ -330,12 +376,12 @@ class HttpApi:
             validate_tenant_id(tenant)
         except InvalidTenantError as exc:
             return _problem(400, f"invalid tenant id: {exc.detail}")
-        since = request.query.get("since") or None
-        try:
-            limit = int(request.query.get("limit", "100"))
-        except ValueError:
-            return _problem(400, "limit must be an integer")
-        limit = max(1, min(limit, 1000))
+        since = request.query.get("since")
+        if since == "":
+            return _problem(400, "since must be a position ('<milliseconds>-<sequence>'); leave it out for the oldest")
+        limit = _limit(request, HISTORY_LIMIT, MAX_HISTORY_LIMIT)
+        if isinstance(limit, web.Response):
+            return limit
         user = None
         if not self._api_key_ok(request):
             header = request.headers.get("Authorization", "")
@@ -371,3 +417,69 @@ class HttpApi:
         return _response(
             200, {key: events, "reachesBack": page.reaches_back, "position": page.position, "hasMore": page.has_more}
         )
+
+
+# -- shared checks ----------------------------------------------------------------------------------------
+def _limit(request: web.Request, default: int, most: int) -> int | web.Response:
+    """The ``limit`` query parameter (``default`` when absent), or the 400 problem for a value that is not a
+    whole number from 1 to ``most``."""
+    raw = request.query.get("limit")
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= most:
+        return _problem(400, f"limit must be a whole number from 1 to {most}, not {raw[:40]!r}")
+    return int(raw)
+
+
+#: Whole floats up to this magnitude are read as integers (beyond it a float is not exact anyway).
+_EXACT = 2**53
+
+
+def _whole_numbers(value: Any) -> Any:
+    """``value`` (decoded JSON) with every whole float an int: JSON numbers are read by their value, as JSON
+    Schema does (``2.0`` is the integer 2), so an integer field takes ``2.0`` as the schema says it does.
+    Recursion is bounded by the decoder's depth limit."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and -_EXACT <= value <= _EXACT else value
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    return value
+
+
+def _not_json(request: web.Request) -> web.Response | None:
+    """The 415 problem for a request body that is not ``application/json`` (None: it is)."""
+    if request.content_type == "application/json":
+        return None
+    sent = request.headers.get("Content-Type", "none")
+    return _problem(415, f"send the body as Content-Type: application/json, not {sent[:80]!r}")
+
+
+@web.middleware
+async def _problems(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    """aiohttp's own refusals (no route, method not allowed, body too large …) as problems, and a bug as a 500
+    problem (logged), instead of plain text."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {name: exc.headers[name] for name in ("Allow",) if name in exc.headers}
+        if exc.status == 404:
+            message = f"no such resource: {request.path[:200]}"
+        elif exc.status == 405:
+            message = (
+                f"{request.method} is not allowed on {request.path[:200]} (allowed: {exc.headers.get('Allow', '')})"
+            )
+        elif exc.status == 413:
+            message = f"body over {MAX_BODY} bytes"
+        else:
+            message = exc.text or exc.reason
+        return _problem(exc.status, message, headers)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("HTTP request failed", extra={"method": request.method, "path": request.path[:200]})
+        return _problem(500, "internal error (logged); retry, and report it if it persists")

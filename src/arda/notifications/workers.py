@@ -23,12 +23,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import aiohttp
+from prometheus_client import generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from ..events.backoff import Backoff
 from .config import Settings
@@ -92,43 +96,44 @@ async def ask_siblings(directory: str, path: str) -> list[Answer]:
         return list(await asyncio.gather(*(one(pid, port) for pid, port in ports.items())))
 
 
+#: Gauges whose workers' values are not summed but the least of them taken: a timestamp per process.
+EARLIEST = frozenset({"process_start_time_seconds"})
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
 def merge_metrics(texts: Sequence[str]) -> str:
-    """Prometheus text expositions of several processes merged into one: each series summed over them (counts,
-    sums, buckets, gauges of connections and bytes alike — process memory and CPU too: the host's total), HELP
-    and TYPE kept once, ``_created`` timestamps left out. Pure."""
-    order: list[str] = []
-    families: dict[str, tuple[str, str]] = {}  # name → (type, help)
-    samples: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    """Prometheus text expositions of several processes merged into one, written by prometheus_client: each
+    series summed over them (counts, sums, buckets, gauges of connections and bytes alike — process memory and
+    CPU too: the host's total; the start time is the earliest), HELP and TYPE kept once, ``_created`` left out
+    (a timestamp per process: no sum of them means anything). Pure."""
+    families: dict[str, Metric] = {}
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
     for text in texts:
         for family in text_string_to_metric_families(text):
             if family.name not in families:
-                order.append(family.name)
-                families[family.name] = (family.type, family.documentation)
-                samples[family.name] = {}
-            series = samples[family.name]
+                families[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+                values[family.name] = {}
+            series = values[family.name]
+            earliest = family.name in EARLIEST
             for sample in family.samples:
                 if sample.name.endswith("_created"):
-                    continue  # a timestamp per process: no sum of them means anything
+                    continue
                 key = (sample.name, tuple(sorted(sample.labels.items())))
-                series[key] = series.get(key, 0.0) + sample.value
-    lines: list[str] = []
-    for name in order:
-        kind, doc = families[name]
-        title = f"{name}_total" if kind == "counter" else name  # as prometheus_client writes counters
-        lines.append(f"# HELP {title} {_escape_help(doc)}")
-        lines.append(f"# TYPE {title} {kind}")
-        for (sample_name, labels), value in samples[name].items():
-            rendered = ",".join(f'{k}="{_escape_label(v)}"' for k, v in labels)
-            lines.append(f"{sample_name}{{{rendered}}} {value!r}" if rendered else f"{sample_name} {value!r}")
-    return "\n".join(lines) + "\n"
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _escape_label(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+                known = series.get(key)
+                if known is None:
+                    series[key] = sample.value
+                else:
+                    series[key] = min(known, sample.value) if earliest else known + sample.value
+    for name, merged in families.items():
+        merged.samples = [Sample(sample, dict(labels), value) for (sample, labels), value in values[name].items()]
+    return generate_latest(_Families(list(families.values()))).decode()
 
 
 # -- the supervisor ----------------------------------------------------------------------------------------

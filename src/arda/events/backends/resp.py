@@ -335,11 +335,13 @@ async def keepalive(conn: PubSubConnection, ping_interval: float, ping_timeout: 
         if now - heard >= deadline:
             conn.abort(f"nothing received for {deadline:g} s, PING included (half-open connection?)")
             return
-        if now - heard >= ping_interval and pinged_at < heard:
+        # A PING is unanswered while nothing came at or after the time it was sent: uvloop's clock moves in whole
+        # milliseconds, once per loop turn, so a PONG from a nearby Redis arrives at the very time of its PING.
+        if now - heard >= ping_interval and pinged_at <= heard:
             try:
                 conn.ping()
             except ConnectionError:
                 return
             pinged_at = now
-        due = heard + (deadline if pinged_at >= heard else ping_interval)
+        due = heard + (deadline if pinged_at > heard else ping_interval)
         await asyncio.sleep(max(0.01, due - now))
