@@ -6,7 +6,7 @@
  */
 import * as net from "node:net";
 import * as zlib from "node:zlib";
-import { defer } from "../integration/harness.js";
+import { defer, listenOnLoopback } from "../integration/harness.js";
 
 export type Direction = "toServer" | "toClient";
 
@@ -152,13 +152,7 @@ export class WireTap {
   ) {}
 
   static async start(targetPort: number): Promise<WireTap> {
-    const server = net.createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve());
-    });
-    const address = server.address();
-    const port = typeof address === "object" && address ? address.port : 0;
+    const { server, port } = await listenOnLoopback();
     const tap = new WireTap(server, port, targetPort);
     server.on("connection", (socket) => tap.accept(socket));
     defer(`close wire tap :${port}`, () => tap.close());

@@ -124,6 +124,17 @@ export async function waitUntil<T>(
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
+/** A TCP server listening on a free loopback port (for the proxies the tests put in front of the service). */
+export async function listenOnLoopback(): Promise<{ server: net.Server; port: number }> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const address = server.address();
+  return { server, port: typeof address === "object" && address ? address.port : 0 };
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -564,13 +575,7 @@ export class TcpProxy {
   ) {}
 
   static async start(targetPort: number): Promise<TcpProxy> {
-    const server = net.createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve());
-    });
-    const address = server.address();
-    const port = typeof address === "object" && address ? address.port : 0;
+    const { server, port } = await listenOnLoopback();
     const proxy = new TcpProxy(server, port, targetPort);
     server.on("connection", (socket) => proxy.accept(socket));
     defer(`close proxy :${port}`, () => proxy.close());
