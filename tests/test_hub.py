@@ -274,11 +274,13 @@ def test_subscribe_tells_the_first_and_unsubscribe_the_last(hub: Hub) -> None:
     assert hub.unsubscribe(a1, TENANT, "alice") is False
     assert hub.unsubscribe(a1, TENANT, "alice") is False  # not subscribed any more
     assert hub.unsubscribe(b1, TENANT, "bob") is False
-    assert ("tenant-a", "bob") not in hub.users
-    assert hub.users[(TENANT, "alice")] == [a2]
+    assert hub.connections_of(TENANT, "bob") == ()
+    assert "bob" not in hub.users[TENANT]
+    assert hub.connections_of(TENANT, "alice") == (a2,)
     assert hub.unsubscribe(a2, TENANT, "alice") is True  # the last one: the node drops the bus subscription
     assert TENANT not in hub.tenants
-    assert (TENANT, "alice") not in hub.users
+    assert TENANT not in hub.users  # no empty per-tenant table is left behind
+    assert hub.connections_of(TENANT, "alice") == ()
     assert list(hub.subscribers(TENANT)) == []
     assert hub.unsubscribe(a2, "tenant-z", "alice") is False
     assert hub.subscribers("tenant-b") == (a1,)

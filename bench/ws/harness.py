@@ -162,9 +162,14 @@ def core_busy(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, in
 
 
 def rss_kib(pid: int) -> int:
-    """VmRSS of ``pid`` in KiB, from /proc/<pid>/status."""
-    match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
-    return int(match.group(1)) if match else 0
+    """VmRSS of ``pid`` and of its living descendants (the workers of ``--workers``) in KiB, from
+    /proc/<pid>/status."""
+    total = 0
+    for each in [pid, *_descendants(pid)]:
+        with contextlib.suppress(OSError):
+            match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{each}/status").read_text(), re.MULTILINE)
+            total += int(match.group(1)) if match else 0
+    return total
 
 
 def listen_overflows() -> int:

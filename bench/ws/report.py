@@ -117,10 +117,11 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     mem = results.get("memory")
     if mem:
         rows.append(("memory", "connections (requested)", f"{mem['connections']:,} ({mem['requested']:,})"))
+        processes = mem.get("processes", 1)
         rows.append(
             (
                 "",
-                "server RSS before → after",
+                "server RSS before → after" + (f" ({processes} processes)" if processes > 1 else ""),
                 f"{mem['rss_before_kib'] / 1024:,.1f} → {mem['rss_after_kib'] / 1024:,.1f} MiB",
             )
         )

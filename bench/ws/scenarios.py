@@ -254,6 +254,7 @@ def memory(stack: Stack, s: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
             "subscribe_retries": opened["subscribe_retries"],
             "open_seconds": round(opened["seconds"], 2),
             "listen_overflows": opened["listen_overflows"],
+            "processes": stack.workers + 1 if stack.workers > 1 else 1,  # a supervisor and its workers
             "rss_before_kib": before,
             "rss_after_kib": after,
             "kib_per_connection": (after - before) / count if count else float("nan"),

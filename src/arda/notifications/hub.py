@@ -66,8 +66,9 @@ class Hub:
         self.tenants: dict[str, Members] = {}
         self.filtered: dict[str, dict[Filter, Members]] = {}
         self._filters: dict[tuple[str, str], Filter] = {}  # (stream, peer id) → its filter, when it has one
-        # (tenant, user) → that user's connections on the tenant; a list, as most users have one or two
-        self.users: dict[tuple[str, str], list[Peer]] = {}
+        # tenant → user → that user's connections on the tenant; a list, as most users have one or two (nested
+        # rather than keyed by a (tenant, user) tuple: 56 B less per subscribed user)
+        self.users: dict[str, dict[str, list[Peer]]] = {}
         self._dirty: list[Peer] = []
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -81,7 +82,7 @@ class Hub:
         after)."""
         first = tenant not in self.tenants and tenant not in self.filtered
         self._place(peer, tenant, catchup, filter_)
-        same_user = self.users.setdefault((tenant, user_id), [])
+        same_user = self.users.setdefault(tenant, {}).setdefault(user_id, [])
         if peer not in same_user:
             same_user.append(peer)
         return first
@@ -120,13 +121,15 @@ class Hub:
         """Remove ``peer`` from ``tenant``; True when the tenant has no local subscriber left."""
         if self._remove(peer, tenant) is None:
             return False
-        key = (tenant, user_id)
-        same_user = self.users.get(key)
-        if same_user is not None:
+        users = self.users.get(tenant)
+        same_user = users.get(user_id) if users is not None else None
+        if users is not None and same_user is not None:
             if peer in same_user:
                 same_user.remove(peer)
             if not same_user:
-                del self.users[key]
+                del users[user_id]
+                if not users:
+                    del self.users[tenant]
         return tenant not in self.tenants and tenant not in self.filtered
 
     def subscribers(self, tenant: str) -> Iterable[Peer]:
@@ -163,9 +166,10 @@ class Hub:
     def _targets(self, tenant: str, recipients: Iterable[str], kind: Kind | None) -> list[tuple[Peer, Catchup[bytes]]]:
         """The connections of ``recipients`` on ``tenant`` that take a notification of ``kind``."""
         members = self.tenants.get(tenant, {})
+        users = self.users.get(tenant, {})
         out = []
         for user in set(recipients):
-            for peer in self.users.get((tenant, user), ()):
+            for peer in users.get(user, ()):
                 catchup = members.get(peer)
                 if catchup is None:
                     filter_ = self._filters.get((tenant, peer.id))
@@ -190,9 +194,13 @@ class Hub:
             count += 1
         return count
 
+    def connections_of(self, tenant: str, user_id: str) -> tuple[Peer, ...]:
+        """``user_id``'s connections subscribed to ``tenant`` (a copy: sending may close one)."""
+        return tuple(self.users.get(tenant, {}).get(user_id, ()))
+
     def send_to_user(self, tenant: str, user_id: str, frame: bytes, skip_id: str | None = None) -> int:
         count = 0
-        for peer in tuple(self.users.get((tenant, user_id), ())):
+        for peer in self.connections_of(tenant, user_id):
             if peer.id != skip_id:
                 self.send(peer, frame)
                 count += 1

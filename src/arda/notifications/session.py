@@ -289,7 +289,7 @@ class Session:
         self.id = session_id
         self.identity: Identity | None = None
         self.subs: dict[str, Catchup[bytes]] = {}
-        self.filters: dict[str, Filter] = {}  # the subscriptions that have one
+        self.filters: dict[str, Filter] | None = None  # the subscriptions that have one (None: none has; saves 64 B)
         self.bucket = TokenBucket(rules.client_rate, rules.client_burst, now)
         self.violations = 0
         self.opened_at = now
@@ -416,7 +416,7 @@ class Session:
         if refused is not None:
             return refused
         if stream in self.subs:
-            if self.filters.get(stream) == chosen:
+            if self.filter_of(stream) == chosen:
                 return [self._subscribed(stream, None, True, mid)]
             self._set_filter(stream, chosen)  # subscribing again with another filter replaces it
             return [Refilter(stream, chosen), self._subscribed(stream, None, True, mid)]
@@ -431,11 +431,17 @@ class Session:
         user = identity.user_id
         return [Join(stream, catchup, user, chosen), Locate(stream, since, backlog, user, chosen)]
 
+    def filter_of(self, stream: str) -> Filter | None:
+        """The filter of the subscription to ``stream``; None: it has none (or there is no such subscription)."""
+        return self.filters.get(stream) if self.filters is not None else None
+
     def _set_filter(self, stream: str, chosen: Filter | None) -> None:
-        if chosen is None:
-            self.filters.pop(stream, None)
-        else:
+        if chosen is not None:
+            if self.filters is None:
+                self.filters = {}
             self.filters[stream] = chosen
+        elif self.filters is not None:
+            self.filters.pop(stream, None)
 
     def _subscribed(
         self, stream: str, position: str | None, recovered: bool, mid: str | None, backlog: int = 0
@@ -494,7 +500,7 @@ class Session:
         user = self.user_id
         render = self.rules.render
         page, read = replay
-        wanted = self.filters.get(flow.stream)
+        wanted = self.filter_of(flow.stream)
         kind = self.rules.kind
         for event in page.events:
             seen = audience(flow.stream, event).sees(user)
@@ -536,7 +542,7 @@ class Session:
         if refused is not None:
             return refused
         self.busy = True
-        return [ReadHistory(stream, identity.user_id, request.before, request.limit, mid, self.filters.get(stream))]
+        return [ReadHistory(stream, identity.user_id, request.before, request.limit, mid, self.filter_of(stream))]
 
     def history(self, stream: str, result: Inbox | Exception, message_id: str | None, now: float) -> list[Action]:
         """The page of a :class:`ReadHistory` (newest first), or why it could not be read."""
@@ -560,7 +566,7 @@ class Session:
 
     def _leave(self, stream: str) -> Leave:
         del self.subs[stream]
-        self.filters.pop(stream, None)
+        self._set_filter(stream, None)
         user = self.user_id
         assert user is not None
         return Leave(stream, user)
@@ -569,7 +575,7 @@ class Session:
         """The connection is gone: leave every stream."""
         user = self.user_id
         streams, self.subs = list(self.subs), {}
-        self.filters.clear()
+        self.filters = None
         self.flow = None
         return [Leave(stream, user) for stream in streams] if user is not None else []
 
