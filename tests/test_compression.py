@@ -13,9 +13,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect as ws_connect
 
 from arda.notifications import codes, config, frames
@@ -156,6 +158,29 @@ def test_a_frame_is_compressed_once_however_many_connections_it_goes_to() -> Non
     # another connection with the same parameters gets the same deflater
     again = Compression(1024)
     assert again.negotiate("permessage-deflate")[0] is again.negotiate("permessage-deflate; client_max_window_bits")[0]  # type: ignore[index]
+
+
+def test_compression_counts_its_frames_deliveries_and_the_bytes_it_saved() -> None:
+    compression = Compression(1024)
+    agreed = compression.negotiate("permessage-deflate")
+    assert agreed is not None
+    deflater = agreed[0]
+    big = frames.text_frame(json.dumps({"lines": ["order line"] * 300}).encode())
+    small = frames.text_frame(b'{"type":"pong"}')
+    noise = frames.frame(frames.BINARY, os.urandom(4096))
+    for _ in range(3):
+        deflater.frames([big, small, noise])
+    compressed = deflater.frame(big)
+    stats = compression.stats()
+    assert stats.frames == 1  # big only: small is under the minimum, noise did not get smaller
+    assert stats.deliveries == 4  # big, to each of four connections
+    assert stats.saved_bytes == 4 * (len(big) - len(compressed)) > 0
+    windowed = compression.negotiate("permessage-deflate; server_max_window_bits=10")
+    assert windowed is not None
+    assert windowed[0] is not deflater
+    windowed[0].frame(big)
+    assert compression.stats().frames == 2
+    assert compression.stats().deliveries == 5
 
 
 def test_small_control_and_incompressible_frames_go_as_they_are() -> None:
@@ -342,7 +367,7 @@ async def test_one_event_is_compressed_once_for_all_its_recipients(svc: Running)
     clients = [await _raw_subscriber(svc, "permessage-deflate") for _ in range(20)]
     compression = svc.service.node.compression
     assert compression is not None
-    before = compression.compressed
+    before, counted = compression.compressed, compression.stats()
     await svc.publish(big_order())
     received = [await _next_notification(reader) for reader, _, _ in clients]
     assert all(compressed for compressed, _ in received)
@@ -350,6 +375,13 @@ async def test_one_event_is_compressed_once_for_all_its_recipients(svc: Running)
     assert compression.compressed - before == 1
     for _, writer, _ in clients:
         await hang_up(writer)
+    async with aiohttp.ClientSession() as session, session.get(f"{svc.http_url}/metrics") as response:
+        scraped = {f.name: f for f in text_string_to_metric_families(await response.text())}
+    assert scraped["arda_compression_frames"].samples[0].value == counted.frames + 1
+    assert scraped["arda_compression_deliveries"].samples[0].value == counted.deliveries + 20
+    saved = scraped["arda_compression_saved_bytes"].samples[0].value - counted.saved_bytes
+    assert saved % 20 == 0
+    assert saved / 20 > 3000
 
 
 async def test_python_websockets_with_compression_receives_the_same_payloads(svc: Running) -> None:

@@ -117,13 +117,16 @@ class Deflater:
     :data:`CACHE_SIZE` entries (a frame compressed again after that costs ~30 µs, never a wrong answer: entries are
     checked by identity)."""
 
-    __slots__ = ("_cache", "compressed", "min_bytes", "window_bits")
+    __slots__ = ("_cache", "compressed", "deliveries", "min_bytes", "saved_bytes", "window_bits")
 
     def __init__(self, window_bits: int, min_bytes: int) -> None:
         self.window_bits = window_bits
         self.min_bytes = min_bytes
-        self._cache: dict[int, tuple[bytes, bytes]] = {}
+        # id(plain frame) → (the plain frame, what goes out, the bytes that saves)
+        self._cache: dict[int, tuple[bytes, bytes, int]] = {}
         self.compressed = 0  # frames compressed (once each, however many recipients)
+        self.deliveries = 0  # compressed frames handed to connections (one per recipient)
+        self.saved_bytes = 0  # what those deliveries did not put on the wire: plain minus compressed sizes
 
     def frame(self, plain: bytes) -> bytes:
         """``plain`` (a final, unmasked server frame) as it goes to a connection that negotiated compression: the
@@ -133,6 +136,9 @@ class Deflater:
             return plain
         hit = self._cache.get(id(plain))
         if hit is not None and hit[0] is plain:
+            if hit[2]:
+                self.deliveries += 1
+                self.saved_bytes += hit[2]
             return hit[1]
         payload = payload_of(plain)
         out = plain
@@ -144,9 +150,13 @@ class Deflater:
             if len(data) < len(payload):
                 out = frame(opcode, data, RSV1)
                 self.compressed += 1
+        saved = len(plain) - len(out)
+        if saved:
+            self.deliveries += 1
+            self.saved_bytes += saved
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()
-        self._cache[id(plain)] = (plain, out)
+        self._cache[id(plain)] = (plain, out, saved)
         return out
 
     def frames(self, plain: Sequence[bytes]) -> list[bytes]:
@@ -179,6 +189,26 @@ class Compression:
         """Frames compressed so far (once per frame and window size)."""
         return sum(d.compressed for d in self._deflaters.values())
 
+    def stats(self) -> CompressionStats:
+        """What compression did so far, over every window size (the metrics read it when scraped)."""
+        deflaters = self._deflaters.values()
+        return CompressionStats(
+            frames=sum(d.compressed for d in deflaters),
+            deliveries=sum(d.deliveries for d in deflaters),
+            saved_bytes=sum(d.saved_bytes for d in deflaters),
+        )
+
+
+class CompressionStats(NamedTuple):
+    """Counters of outbound permessage-deflate (``arda_compression_*`` in the metrics)."""
+
+    frames: int  # distinct frames compressed: the CPU spent (once per event and window size)
+    deliveries: int  # frames that went to a connection compressed
+    saved_bytes: int  # bytes those deliveries did not put on the wire
+
+
+NO_COMPRESSION = CompressionStats(0, 0, 0)
+
 
 def inflate(data: bytes, limit: int) -> bytes:
     """A compressed message's payload inflated, with a fresh decompressor (the client keeps no context). Raises
@@ -194,4 +224,14 @@ def inflate(data: bytes, limit: int) -> bytes:
     return out
 
 
-__all__ = ["EXTENSION", "Agreement", "Compression", "Deflater", "accept", "inflate", "negotiate"]
+__all__ = [
+    "EXTENSION",
+    "NO_COMPRESSION",
+    "Agreement",
+    "Compression",
+    "CompressionStats",
+    "Deflater",
+    "accept",
+    "inflate",
+    "negotiate",
+]

@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from ..events.stats import BusStats
 from . import codes
+from .deflate import NO_COMPRESSION, CompressionStats
 
 #: The media type of :meth:`Metrics.render` (and of the workers' merge): prometheus_client's text format.
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -99,6 +100,28 @@ class _BusCollector(Collector):
             yield family
 
 
+#: ``arda_compression_<name>_total``: each :class:`~.deflate.CompressionStats` field and its HELP.
+COMPRESSION_COUNTERS: dict[str, str] = {
+    "frames": "Distinct frames compressed with permessage-deflate: the CPU it costs (once per event and window "
+    "size, however many connections it reaches).",
+    "deliveries": "Frames sent compressed to WebSocket connections (permessage-deflate; one per connection).",
+    "saved_bytes": "Bytes permessage-deflate kept off the wire: the uncompressed minus the compressed sizes of "
+    "the frames sent compressed.",
+}
+
+
+class _CompressionCollector(Collector):
+    def __init__(self, stats: Callable[[], CompressionStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._stats()
+        for name, text in COMPRESSION_COUNTERS.items():
+            family = CounterMetricFamily(f"arda_compression_{name}", text)
+            family.add_metric([], getattr(stats, name))
+            yield family
+
+
 def _task_count() -> float:
     try:
         return float(len(asyncio.all_tasks()))
@@ -107,7 +130,12 @@ def _task_count() -> float:
 
 
 class Metrics:
-    def __init__(self, bus_stats: Callable[[], BusStats], known_types: Callable[[], Iterable[str]]) -> None:
+    def __init__(
+        self,
+        bus_stats: Callable[[], BusStats],
+        known_types: Callable[[], Iterable[str]],
+        compression: Callable[[], CompressionStats] = lambda: NO_COMPRESSION,
+    ) -> None:
         # prometheus_client 0.26 has no per-registry switch: this turns _created off for the process (the
         # service's, whose only registry this is)
         disable_created_metrics()  # type: ignore[no-untyped-call]  # (untyped in prometheus_client)
@@ -177,6 +205,7 @@ class Metrics:
         )
         self.tasks.set_function(_task_count)
         r.register(_BusCollector(bus_stats))
+        r.register(_CompressionCollector(compression))  # read when scraped: no counting on the hot path
         ProcessCollector(registry=r)  # process_resident_memory_bytes, cpu seconds, open fds
         for reason in FAILURE_REASONS:
             self.failures.labels(reason)

@@ -25,6 +25,7 @@ from ..events import BusError, EventBus, Gap, Revocation
 from . import codes, protocol
 from .auth import Authenticator, JwtSettings
 from .config import Settings
+from .deflate import NO_COMPRESSION, CompressionStats
 from .devcreds import load_or_create
 from .errors import ConfigError, ListenError
 from .http_api import HttpApi
@@ -79,7 +80,7 @@ class NotificationService:
         self.mapper = mapper or NotificationMapper()
         self.revocations = Revocations()
         self.authenticator = Authenticator(self.jwt, admit=self.revocations.admit)
-        self.metrics = Metrics(lambda: self.bus.stats, lambda: self.bus.registry.types)
+        self.metrics = Metrics(lambda: self.bus.stats, lambda: self.bus.registry.types, self._compression_stats)
         self.node = Node(settings, self.bus, self.authenticator, self.metrics, self.mapper)
         self.hub = self.node.hub
         self.http = HttpApi(
@@ -228,6 +229,10 @@ class NotificationService:
         closed = self.node.revoke(revocation, self.revocations.applies)
         if closed:
             log.info("connections closed: access revoked", extra={"userId": revocation.user_id, "count": closed})
+
+    def _compression_stats(self) -> CompressionStats:
+        compression = self.node.compression
+        return compression.stats() if compression is not None else NO_COMPRESSION
 
     def _on_gap(self, gap: Gap) -> None:
         self.metrics.failures.labels("bus_gap").inc()
