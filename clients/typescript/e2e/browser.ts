@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll } from "vitest";
 import { defer, PACKAGE_DIR, REPO_DIR, sleep, tempDir, waitUntil, type ArdaService } from "../integration/harness.js";
 
 export const CHROMIUM = process.env["CHROMIUM_BIN"] ?? "/usr/bin/chromium";
@@ -32,6 +33,35 @@ export async function launchChromium(): Promise<Browser> {
     intervalMs: 1_000,
   });
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+}
+
+/** What a test file shares: one Chromium and one snapshot of the built pages, made before its first test and gone
+ * after its last (`useBrowser()` at the top of the file registers both hooks). */
+export interface BrowserFixture {
+  browser: Browser;
+  webappDir: string;
+}
+
+export function useBrowser(): BrowserFixture {
+  const fixture: Partial<BrowserFixture> = {};
+  beforeAll(async () => {
+    fixture.browser = await launchChromium();
+    fixture.webappDir = await builtPage();
+  });
+  afterAll(async () => {
+    await fixture.browser?.close();
+    if (fixture.webappDir) fs.rmSync(fixture.webappDir, { recursive: true, force: true });
+  });
+  return {
+    get browser(): Browser {
+      if (!fixture.browser) throw new Error("useBrowser(): Chromium is launched in beforeAll, read it inside a test");
+      return fixture.browser;
+    },
+    get webappDir(): string {
+      if (!fixture.webappDir) throw new Error("useBrowser(): the pages are copied in beforeAll, read them inside a test");
+      return fixture.webappDir;
+    },
+  };
 }
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
@@ -83,7 +113,7 @@ async function productionBuild(dir: string): Promise<void> {
  * webapp` rebuilds it). The caller removes the directory.
  */
 export async function builtPage(): Promise<string> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "arda-tsit-webapp-")); // removed by afterAll (see the test file)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "arda-tsit-webapp-")); // removed by useBrowser's afterAll
   if (bundledPageIsStale()) {
     console.warn(`[e2e] ${WEBAPP_DIR} is missing or stale (make webapp rebuilds it): testing a fresh build instead`);
     await productionBuild(dir);

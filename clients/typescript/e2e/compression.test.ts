@@ -5,9 +5,8 @@
  * through a proxy that reads the frames (e2e/wiretap.ts), since DevTools only shows inflated payloads. With
  * `--compression off` the same page works uncompressed.
  */
-import * as fs from "node:fs";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import {
   API_KEY,
   notificationId,
@@ -17,7 +16,7 @@ import {
   waitUntil,
   type ArdaService,
 } from "../integration/harness.js";
-import { builtPage, itemsOf, launchChromium, newContext, openCenter, waitForItems, waitForText, type NotificationCenterPage } from "./browser.js";
+import { itemsOf, newContext, openCenter, useBrowser, waitForItems, waitForText, type NotificationCenterPage } from "./browser.js";
 import { WireTap, type WireMessage } from "./wiretap.js";
 
 useCleanup();
@@ -25,18 +24,7 @@ useCleanup();
 const T1 = "tenant-001";
 const USER = "u-1";
 const NEGOTIATED = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
-let browser: Browser;
-let webappDir: string;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-  webappDir = await builtPage(); // a snapshot of the built page, kept for the whole file
-});
-
-afterAll(async () => {
-  await browser?.close();
-  if (webappDir) fs.rmSync(webappDir, { recursive: true, force: true });
-});
+const chrome = useBrowser(); // Chromium and a snapshot of the built pages, for the whole file
 
 /** An `order.created` with 60 lines: its notification (the lines are in `data`) is several KiB of JSON. */
 function largeOrder(orderNumber: string): object {
@@ -71,7 +59,7 @@ interface Run {
  * (`/dev/session`'s `wsUrl` is rewritten to the tap's port); the handshake recorded through CDP.
  */
 async function openThroughTap(compression: "on" | "off"): Promise<Run> {
-  const { service } = await startStack({ extraArgs: ["--webapp-dir", webappDir, "--compression", compression] });
+  const { service } = await startStack({ extraArgs: ["--webapp-dir", chrome.webappDir, "--compression", compression] });
   const tap = await WireTap.start(service.wsPort);
   const handshakes = new Map<string, Handshake>();
   const beforeLoad = async (page: Page): Promise<void> => {
@@ -103,7 +91,7 @@ async function openThroughTap(compression: "on" | "off"): Promise<Run> {
     });
     await cdp.send("Network.enable");
   };
-  const context = await newContext(browser);
+  const context = await newContext(chrome.browser);
   const center = await openCenter(context, service, { user: USER, tenant: T1, wsPort: tap.port, beforeLoad });
   await waitUntil(() => [...handshakes.values()].some((h) => h.status !== 0), "the handshake's response in DevTools");
   return { service, tap, center, handshakes: [...handshakes.values()] };

@@ -4,8 +4,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BrowserContext, Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import { startClient, type TestClient } from "../integration/clients.js";
 import {
   API_KEY,
@@ -18,26 +18,15 @@ import {
   useCleanup,
   waitUntil,
 } from "../integration/harness.js";
-import { ARTIFACTS_DIR, builtPage, launchChromium, newContext, textOf } from "./browser.js";
+import { ARTIFACTS_DIR, newContext, textOf, useBrowser } from "./browser.js";
 
 useCleanup();
 
 const T1 = "tenant-001";
 const T2 = "tenant-002";
-let browser: Browser;
-let webappDir: string;
+const chrome = useBrowser(); // Chromium and a snapshot of the built pages, for the whole file
 
-beforeAll(async () => {
-  browser = await launchChromium();
-  webappDir = await builtPage(); // a snapshot of the built pages, kept for the whole file
-});
-
-afterAll(async () => {
-  await browser?.close();
-  if (webappDir) fs.rmSync(webappDir, { recursive: true, force: true });
-});
-
-const serviceArgs = (): string[] => ["--webapp-dir", webappDir];
+const serviceArgs = (): string[] => ["--webapp-dir", chrome.webappDir];
 
 interface DashboardPage {
   page: Page;
@@ -125,7 +114,7 @@ function traffic(service: ArdaService): { stop: () => Promise<number> } {
 describe("the live dashboard in Chromium", () => {
   it("shows the connections of real clients, delivery rates that rise with traffic, each instance and the total, and the banner while the feed is down", async () => {
     const { redis, service } = await startStack({ extraArgs: serviceArgs() });
-    const context = await newContext(browser);
+    const context = await newContext(chrome.browser);
     const { page, statsRequests, pageErrors } = await openDashboard(context, service, API_KEY);
     await waitForPhase(page, "up");
     expect(new URL(page.url()).search).toBe(""); // the key was taken out of the address
@@ -217,7 +206,7 @@ describe("the live dashboard in Chromium", () => {
   it("a wrong key: the 401 banner, retried every second; the right key entered in the form brings the figures", async () => {
     const { service } = await startStack({ extraArgs: serviceArgs() });
     await clients(service, 2, [T1], "u");
-    const context = await newContext(browser);
+    const context = await newContext(chrome.browser);
     const { page, statsRequests, pageErrors } = await openDashboard(context, service, "not-the-key");
     await waitUntil(async () => (await page.getByTestId("feed-down").count()) === 1, "the feed-down banner");
     expect(await page.getByTestId("feed-down").getAttribute("data-problem")).toBe("unauthorized");
@@ -241,7 +230,7 @@ describe("the live dashboard in Chromium", () => {
 
   it("without ?key= it asks for the key first, and asks nothing of the feed meanwhile", async () => {
     const { service } = await startStack({ extraArgs: serviceArgs() });
-    const context = await newContext(browser);
+    const context = await newContext(chrome.browser);
     const { page, statsRequests } = await openDashboard(context, service, null);
     await page.getByTestId("key-form").waitFor();
     await sleep(1_500);

@@ -4,8 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   API_KEY,
   ArdaService,
@@ -21,13 +20,12 @@ import {
 } from "../integration/harness.js";
 import {
   ARTIFACTS_DIR,
-  builtPage,
   developmentBuild,
   itemsOf,
-  launchChromium,
   newContext,
   openCenter,
   textOf,
+  useBrowser,
   waitForItems,
   waitForText,
 } from "./browser.js";
@@ -35,21 +33,10 @@ import {
 useCleanup();
 
 const T1 = "tenant-001";
-let browser: Browser;
-let webappDir: string;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-  webappDir = await builtPage(); // a snapshot of the built page, kept for the whole file
-});
-
-afterAll(async () => {
-  await browser?.close();
-  if (webappDir) fs.rmSync(webappDir, { recursive: true, force: true });
-});
+const chrome = useBrowser(); // Chromium and a snapshot of the built pages, for the whole file
 
 /** Redis and a service serving the built page. */
-const stackWithPage = (dir = webappDir) => startStack({ extraArgs: ["--webapp-dir", dir] });
+const stackWithPage = (dir = chrome.webappDir) => startStack({ extraArgs: ["--webapp-dir", dir] });
 
 const ids = (events: PublishedEvent[], tenantId = T1): string[] => events.map((e) => notificationId(tenantId, e.id));
 
@@ -63,7 +50,7 @@ async function countsById(page: import("playwright-core").Page): Promise<Map<str
 describe("the notification center in Chromium", () => {
   it("shows events published through the HTTP API: titles, severities, newest first, the unread count", async () => {
     const { service } = await stackWithPage();
-    const context = await newContext(browser);
+    const context = await newContext(chrome.browser);
     const { page, pageErrors } = await openCenter(context, service, { user: "u-1", tenant: T1 });
     expect(await textOf(page, "user")).toBe("u-1");
     expect(await textOf(page, "unread-count")).toBe("0");
@@ -130,7 +117,7 @@ describe("the notification center in Chromium", () => {
   it("the service killed and restarted (same ports): events published meanwhile appear once", async () => {
     const { redis, service } = await stackWithPage();
     const publisher = await ArdaService.start(redis); // another instance on the same Redis
-    const context = await newContext(browser);
+    const context = await newContext(chrome.browser);
     const { page, sockets } = await openCenter(context, service);
     const before = await service.publish([orderCreated(T1), orderCreated(T1)]);
     await waitForItems(page, 2);
@@ -161,7 +148,7 @@ describe("the notification center in Chromium", () => {
 
   it("context.setOffline: the status goes offline, and back online the events missed meanwhile appear once", async () => {
     const { service } = await stackWithPage();
-    const context = await newContext(browser);
+    const context = await newContext(chrome.browser);
     const { page, sockets } = await openCenter(context, service);
     const before = await service.publish(orderCreated(T1));
     await waitForItems(page, 1);
@@ -189,7 +176,7 @@ describe("the notification center in Chromium", () => {
 
   it("history lost (Redis restarted empty): the page shows the recovery warning, and goes on", async () => {
     const { redis, service } = await stackWithPage();
-    const context = await newContext(browser);
+    const context = await newContext(chrome.browser);
     const { page } = await openCenter(context, service);
     expect(await page.getByTestId("recovery-warning").count()).toBe(0);
     await service.publish(orderCreated(T1));
@@ -214,7 +201,7 @@ describe("the notification center in Chromium", () => {
     );
     // StrictMode mounts twice only with React's development build: build the page that way for this test
     const { service } = await stackWithPage(await developmentBuild());
-    const context = await newContext(browser);
+    const context = await newContext(chrome.browser);
     const center = await openCenter(context, service);
     expect(center.console.some((line) => line.includes("React DevTools")), "React's development build is running").toBe(true);
     // the double mount did happen: the app's boot effect ran twice (two /dev/session fetches), and the one
@@ -235,7 +222,7 @@ describe("the notification center in Chromium", () => {
 
     // the production build (what `build:app` ships) likewise
     const prod = await stackWithPage();
-    const served = await openCenter(await newContext(browser), prod.service);
+    const served = await openCenter(await newContext(chrome.browser), prod.service);
     await sleep(2_000);
     expect(served.sockets).toHaveLength(1);
     expect(served.sockets[0]?.sent.filter((m) => m.type === "subscribe")).toHaveLength(1);
@@ -243,10 +230,10 @@ describe("the notification center in Chromium", () => {
 
   it("mark as read in one tab updates another tab of the same user (and not another user's)", async () => {
     const { service } = await stackWithPage();
-    const context = await newContext(browser);
+    const context = await newContext(chrome.browser);
     const tabA = await openCenter(context, service, { user: "u-1" });
     const tabB = await openCenter(context, service, { user: "u-1" });
-    const stranger = await openCenter(await newContext(browser), service, { user: "u-2" });
+    const stranger = await openCenter(await newContext(chrome.browser), service, { user: "u-2" });
     const events = await service.publish([orderCreated(T1), orderCreated(T1), orderCreated(T1)]);
     const [, target] = ids(events) as [string, string, string];
     for (const tab of [tabA, tabB, stranger]) {
@@ -281,7 +268,7 @@ describe("the notification center in Chromium", () => {
 
   it("the publish form publishes an event that appears in the list", async () => {
     const { service } = await stackWithPage();
-    const context = await newContext(browser);
+    const context = await newContext(chrome.browser);
     const { page } = await openCenter(context, service);
     const published: string[] = [];
     for (const [type, title, severity] of [
@@ -322,7 +309,7 @@ describe("the notification center in Chromium", () => {
     );
     await service.publish(orderCreated(T1, "PO-799", { recipients: ["u-2"] }));
     const expected = ids(mine).reverse(); // newest first
-    const context = await newContext(browser);
+    const context = await newContext(chrome.browser);
     const center = await openCenter(context, service, { user: "u-1" });
     const { page } = center;
     await waitForItems(page, 5);
@@ -354,7 +341,7 @@ describe("the notification center in Chromium", () => {
     expect(center.sockets[1]?.sent.find((m) => m.type === "subscribe")?.payload).toEqual({ tenantId: T1, backlog: 50 });
 
     // another browser (its own storage, like another device) of the same user
-    const other = await openCenter(await newContext(browser), service, { user: "u-1" });
+    const other = await openCenter(await newContext(chrome.browser), service, { user: "u-1" });
     await waitForItems(other.page, 5);
     const seen = await itemsOf(other.page);
     expect(seen.map((i) => i.id)).toEqual(expected);
@@ -368,7 +355,7 @@ describe("the notification center in Chromium", () => {
     const { service } = await stackWithPage();
     const published = await service.publish(Array.from({ length: 62 }, () => orderCreated(T1)));
     const expected = ids(published).reverse();
-    const context = await newContext(browser);
+    const context = await newContext(chrome.browser);
     const { page, sockets } = await openCenter(context, service);
     await waitForItems(page, 50);
     expect((await itemsOf(page)).map((i) => i.id)).toEqual(expected.slice(0, 50));
