@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -110,6 +110,16 @@ async def test_a_fresh_service_serves_prometheus_clients_exposition_with_every_z
     assert len(buckets) == 13
     assert {s.value for s in buckets} == {0.0}
     assert found["arda_connected_clients"].samples[0].value == 0.0
+
+
+def test_leaving_out_created_is_the_services_own_choice() -> None:
+    """An application that embeds the service keeps prometheus_client's ``_created`` series on its own registry."""
+    Metrics(BusStats, lambda: {"order.created"}).deliveries.inc()
+    theirs = CollectorRegistry()
+    Counter("app_orders", "The application's own counter.", registry=theirs).inc()
+    Histogram("app_seconds", "The application's own histogram.", registry=theirs).observe(0.1)
+    names = {sample.name for family in theirs.collect() for sample in family.samples}
+    assert {"app_orders_created", "app_seconds_created"} <= names
 
 
 def test_the_disconnect_codes_are_the_ones_the_node_labels() -> None:

@@ -3,13 +3,15 @@
 No label takes unbounded values: event types are the registered ones (others count as ``other``), failure
 reasons and close codes are fixed sets. Every series of a labelled family exists from the start, at zero, so
 dashboards and alerts see zeros rather than absent series. No ``_created`` series (a timestamp per series that
-no dashboard reads and that doubles the counters' output).
+no dashboard reads and that doubles the counters' output): the service's registry leaves them out of what it
+collects, so an application that embeds the service keeps its own (prometheus_client's switch,
+``disable_created_metrics()``, is process-wide).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,7 +19,6 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -89,6 +90,21 @@ BUS_COUNTERS: dict[str, str] = {
 }
 
 
+#: The family types whose samples include a ``<name>_created`` timestamp in prometheus_client.
+_WITH_CREATED = frozenset({"counter", "histogram", "summary", "gauge_histogram"})
+
+
+class _Registry(CollectorRegistry):
+    """The service's registry: what it collects has no ``_created`` samples (see the module's docstring)."""
+
+    def collect(self) -> Iterator[Metric]:
+        for family in super().collect():
+            if family.type in _WITH_CREATED:
+                created = family.name + "_created"
+                family.samples = [sample for sample in family.samples if sample.name != created]
+            yield family
+
+
 class _BusCollector(Collector):
     def __init__(self, stats: Callable[[], BusStats]) -> None:
         self._stats = stats
@@ -136,10 +152,7 @@ class Metrics:
         known_types: Callable[[], Iterable[str]],
         compression: Callable[[], CompressionStats] = lambda: NO_COMPRESSION,
     ) -> None:
-        # prometheus_client 0.26 has no per-registry switch: this turns _created off for the process (the
-        # service's, whose only registry this is)
-        disable_created_metrics()  # type: ignore[no-untyped-call]  # (untyped in prometheus_client)
-        self.registry = CollectorRegistry()
+        self.registry = _Registry()
         r = self.registry
         self._known_types = known_types
         self.events_received = Counter(
