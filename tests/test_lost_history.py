@@ -4,6 +4,7 @@ findings 1–3), and readiness follows the primary (finding 4)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -109,6 +110,43 @@ async def test_the_bus_notices_a_deleted_stream_within_the_check_interval(redis_
         assert gaps[0].stream == "tenant-x"
         published = await bus.publish(order("tenant-x", 2))  # and it goes on, from the new stream
         assert (await got.wait_for(2))[1].id == published.id
+
+
+class _LosesOneCancellation(MemoryBackend):
+    """A backend whose primary check loses the first cancellation it gets, as a redis-py command can on Python
+    3.11: its writes go through ``asyncio.wait_for``, which returns the result and drops a cancellation that
+    arrives as the write completes (fixed in 3.12)."""
+
+    def __init__(self) -> None:
+        super().__init__("loses-one-cancellation")
+        self.checking = asyncio.Event()
+        self.lost = 0
+
+    async def primary(self) -> bool:
+        self.checking.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self.lost or task is None:
+                raise
+            self.lost += 1
+            task.uncancel()  # what the race leaves: no cancellation pending
+        return True
+
+
+async def test_shutdown_stops_the_periodic_check_even_when_a_command_lost_the_cancellation() -> None:
+    """A full run of the suite once hung for 60 s in teardown: the bus's periodic check had lost its
+    cancellation inside a Redis command, and went on checking after the bus was shut down."""
+    backend = _LosesOneCancellation()
+    bus = EventBus(backend=backend, check_interval=0.05)
+    await bus.subscribe_tenant("tenant-x", Collector())
+    await asyncio.wait_for(backend.checking.wait(), 5)
+    await bus.shutdown(drain_timeout=1)
+    await asyncio.sleep(0.2)  # four check intervals
+    assert backend.lost == 1
+    checks = [task for task in asyncio.all_tasks() if task.get_name() == "arda-watch"]
+    assert checks == [], "the periodic check outlived the bus"
 
 
 # -- finding 2: a failover to a replica that lags -------------------------------------------------------------

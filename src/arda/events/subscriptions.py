@@ -107,6 +107,10 @@ class Subscriber:
         #: primary, even with nothing published (:meth:`watch`).
         self.check_interval = CHECK_INTERVAL_S
         self._watcher: asyncio.Task[None] | None = None
+        # Set first by close(). Every loop here ends on it, not on cancellation alone: on Python 3.11 a redis-py
+        # command can lose a cancellation (its writes go through asyncio.wait_for, which drops one that arrives
+        # as the write completes), and a loop that missed it would run on after the bus is shut down.
+        self._closing = False
 
     # -- subscribe / unsubscribe --------------------------------------------------------------------
     async def add(self, stream: str, handler: Handler) -> None:
@@ -163,7 +167,9 @@ class Subscriber:
         return [q for sub in self.streams.values() for q in sub.queues.values()]
 
     async def close(self, drain_timeout: float) -> None:
-        """Let handler queues drain (up to ``drain_timeout``), then stop everything."""
+        """Let handler queues drain (up to ``drain_timeout``), then stop everything; the periodic check is
+        gone when this returns (or ``drain_timeout`` later, when a Redis command it is in does not end)."""
+        self._closing = True
         waiters = [asyncio.create_task(q.idle.wait()) for q in self.queues()]
         if waiters:
             await asyncio.wait(waiters, timeout=drain_timeout)
@@ -177,6 +183,7 @@ class Subscriber:
         self.streams.clear()
         if self._watcher is not None:
             self._watcher.cancel()
+            await asyncio.wait([self._watcher], timeout=drain_timeout)
         if self._dlq_task is not None:
             await asyncio.wait([self._dlq_task], timeout=drain_timeout)
 
@@ -186,8 +193,10 @@ class Subscriber:
         does history still reach back to each subscribed stream's cursor? A stream that lost its history while
         idle (FLUSHALL, a restart without persistence, a failover) is noticed here — with nothing published
         after — and recovered: ``on_gap`` reports it. Never ends on an error (Redis down: next time)."""
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.check_interval)
+            if self._closing:
+                return
             try:
                 await self.backend.primary()
                 due = [
@@ -255,6 +264,8 @@ class Subscriber:
                 revocations = await self.backend.revocations()
                 break
             except Exception as exc:
+                if self._closing:
+                    return
                 log.warning("revocations could not be read again", extra={"error": repr(exc)})
                 await asyncio.sleep(self.backoff.delay(attempt))
                 attempt += 1
@@ -285,6 +296,8 @@ class Subscriber:
                 gap_top = await self._replay(sub)
                 break
             except Exception as exc:  # Redis trouble, or anything unexpected: never leave the stream buffering
+                if self._closing:
+                    return
                 log.warning("history read failed during recovery", extra={"stream": sub.stream, "error": repr(exc)})
                 await asyncio.sleep(self.backoff.delay(attempt))
                 attempt += 1

@@ -100,6 +100,10 @@ class NotificationService:
         self._announcer: asyncio.Task[None] | None = None
         self._ws_server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        # Set by stop() as it cancels the sweep and the announcements: they end on it too, since on Python 3.11 a
+        # redis-py command can lose a cancellation (its writes go through asyncio.wait_for, which drops one that
+        # arrives as the write completes).
+        self._ending = False
         self._stopped = asyncio.Event()
         self._bus_down_since: float | None = None  # monotonic time the bus was first seen unable to receive
         self._bus_outage_told = False
@@ -157,6 +161,7 @@ class NotificationService:
                 self.node.all_closed.wait(), max(0.1, deadline - 2 - asyncio.get_running_loop().time())
             )
         self.node.abort_all(codes.GOING_AWAY)  # whoever did not complete the close handshake in time
+        self._ending = True  # the loops end on it, not only on cancellation (see __init__)
         if self._sweeper is not None:
             self._sweeper.cancel()
         if self._announcer is not None:
@@ -188,7 +193,7 @@ class NotificationService:
     async def _announce_forever(self) -> None:
         """Every second: this instance's figures, through Redis, for the dashboards of every instance (kept 5 s:
         an instance that stops announcing drops out)."""
-        while True:
+        while not self._ending:
             try:
                 await self.bus.announce(self.instance_id, msgspec.json.encode(self.figures()), ttl_s=ANNOUNCE_TTL_S)
             except BusError as exc:
@@ -196,7 +201,7 @@ class NotificationService:
             await asyncio.sleep(ANNOUNCE_INTERVAL_S)
 
     async def _sweep_forever(self) -> None:
-        while True:
+        while not self._ending:
             await asyncio.sleep(self.settings.sweep_interval_s)
             try:
                 self.node.sweep()

@@ -368,7 +368,7 @@ class ShardedSubscriber:
             log.warning("cluster subscriber lost", extra={"reason": reason, "channels": len(self._desired)})
             self._notify(self._on_lost, reason)
             attempt = 0
-            while True:
+            while not self._closing:  # not only cancellation: a redis-py command can lose it (Python 3.11)
                 await asyncio.sleep(self.backoff.delay(attempt))
                 seen = self._troubles
                 try:
@@ -379,6 +379,8 @@ class ShardedSubscriber:
                     continue
                 if self._troubles == seen:
                     break
+            if self._closing:
+                return
             self._incident = None
             self._witnesses.clear()
             self.reconnects += 1
