@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from ..events import EventBus, EventValidationError, OrderCreated, OrderLine
-from .invariant import Accepted, ClientLog, Seen
+from .invariant import Accepted, ClientLog, Seen, Told
 
 
 class RecordingClient:
@@ -66,7 +66,7 @@ class RecordingClient:
                 if kind == "subscribed":
                     self.log.subscribed = min(self.log.subscribed, time.monotonic())
                     if "since" in payload and not p["recovered"]:
-                        self.log.told.append(time.monotonic())
+                        self.log.told.append(Told(time.monotonic(), p["position"]))
                     self.position = p["position"] or self.position
                 elif kind == "notification":
                     self.log.seen.append(Seen(p["eventId"], p["tenantId"], p["position"], connection, time.monotonic()))
