@@ -121,9 +121,9 @@ class Hub:
         """Remove ``peer`` from ``tenant``; True when the tenant has no local subscriber left."""
         if self._remove(peer, tenant) is None:
             return False
-        users = self.users.get(tenant)
-        same_user = users.get(user_id) if users is not None else None
-        if users is not None and same_user is not None:
+        users = self.users.get(tenant, {})
+        same_user = users.get(user_id)
+        if same_user is not None:
             if peer in same_user:
                 same_user.remove(peer)
             if not same_user:
