@@ -136,28 +136,31 @@ class Deflater:
             return plain
         hit = self._cache.get(id(plain))
         if hit is not None and hit[0] is plain:
-            if hit[2]:
-                self.deliveries += 1
-                self.saved_bytes += hit[2]
-            return hit[1]
-        payload = payload_of(plain)
-        out = plain
-        if len(payload) >= self.min_bytes:
-            compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -self.window_bits)
-            data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
-            if data.endswith(TAIL):
-                data = data[:-4]
-            if len(data) < len(payload):
-                out = frame(opcode, data, RSV1)
-                self.compressed += 1
-        saved = len(plain) - len(out)
+            _, out, saved = hit
+        else:
+            out = self._compressed(opcode, plain)
+            saved = len(plain) - len(out)
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[id(plain)] = (plain, out, saved)
         if saved:
             self.deliveries += 1
             self.saved_bytes += saved
-        if len(self._cache) >= CACHE_SIZE:
-            self._cache.clear()
-        self._cache[id(plain)] = (plain, out, saved)
         return out
+
+    def _compressed(self, opcode: int, plain: bytes) -> bytes:
+        """``plain`` compressed, or itself when its payload is under the minimum or would not get smaller."""
+        payload = payload_of(plain)
+        if len(payload) < self.min_bytes:
+            return plain
+        compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -self.window_bits)
+        data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        if data.endswith(TAIL):
+            data = data[:-4]
+        if len(data) >= len(payload):
+            return plain
+        self.compressed += 1
+        return frame(opcode, data, RSV1)
 
     def frames(self, plain: Sequence[bytes]) -> list[bytes]:
         return [self.frame(f) for f in plain]
@@ -183,11 +186,6 @@ class Compression:
         if deflater is None:
             deflater = self._deflaters[agreement.window_bits] = Deflater(agreement.window_bits, self.min_bytes)
         return deflater, agreement.response
-
-    @property
-    def compressed(self) -> int:
-        """Frames compressed so far (once per frame and window size)."""
-        return sum(d.compressed for d in self._deflaters.values())
 
     def stats(self) -> CompressionStats:
         """What compression did so far, over every window size (the metrics read it when scraped)."""

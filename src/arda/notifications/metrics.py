@@ -11,7 +11,7 @@ collects, so an application that embeds the service keeps its own (prometheus_cl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -105,13 +105,18 @@ class _Registry(CollectorRegistry):
             yield family
 
 
-class _BusCollector(Collector):
-    def __init__(self, stats: Callable[[], BusStats]) -> None:
-        self._stats = stats
+class _Counters(Collector):
+    """Counters kept elsewhere (the bus's, the compressor's), read when scraped: ``<prefix><name>_total`` for
+    each name and value ``read`` returns, with its HELP from ``helps``."""
+
+    def __init__(self, prefix: str, helps: Mapping[str, str], read: Callable[[], Mapping[str, int]]) -> None:
+        self._prefix = prefix
+        self._helps = helps
+        self._read = read
 
     def collect(self) -> Iterable[Metric]:
-        for name, value in self._stats().snapshot().items():
-            family = CounterMetricFamily(f"arda_bus_{name}", BUS_COUNTERS.get(name, f"Event bus counter {name}."))
+        for name, value in self._read().items():
+            family = CounterMetricFamily(self._prefix + name, self._helps.get(name, f"Counter {name}."))
             family.add_metric([], value)
             yield family
 
@@ -124,18 +129,6 @@ COMPRESSION_COUNTERS: dict[str, str] = {
     "saved_bytes": "Bytes permessage-deflate kept off the wire: the uncompressed minus the compressed sizes of "
     "the frames sent compressed.",
 }
-
-
-class _CompressionCollector(Collector):
-    def __init__(self, stats: Callable[[], CompressionStats]) -> None:
-        self._stats = stats
-
-    def collect(self) -> Iterable[Metric]:
-        stats = self._stats()
-        for name, text in COMPRESSION_COUNTERS.items():
-            family = CounterMetricFamily(f"arda_compression_{name}", text)
-            family.add_metric([], getattr(stats, name))
-            yield family
 
 
 def _task_count() -> float:
@@ -217,8 +210,9 @@ class Metrics:
             registry=r,
         )
         self.tasks.set_function(_task_count)
-        r.register(_BusCollector(bus_stats))
-        r.register(_CompressionCollector(compression))  # read when scraped: no counting on the hot path
+        r.register(_Counters("arda_bus_", BUS_COUNTERS, lambda: bus_stats().snapshot()))
+        # read when scraped: no counting on the hot path
+        r.register(_Counters("arda_compression_", COMPRESSION_COUNTERS, lambda: compression()._asdict()))
         ProcessCollector(registry=r)  # process_resident_memory_bytes, cpu seconds, open fds
         for reason in FAILURE_REASONS:
             self.failures.labels(reason)
