@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import shutil
 import signal as signals
-import socket
 import subprocess
 import tempfile
 import time
@@ -30,7 +29,7 @@ from typing import Any, Literal
 
 import redis
 
-from .redis_server import free_port
+from .redis_server import free_port, port_is_free
 from .tls import TlsFiles
 
 SLOTS = 16384
@@ -75,15 +74,6 @@ def key_slot(key: str | bytes) -> int:
     return crc16(data) % SLOTS
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def cluster_ports(count: int, taken: Iterable[int] = ()) -> list[int]:
     """``count`` free ports below 55536 whose cluster bus port (port + 10000) is free too, none of them (nor their
     bus ports) equal to another's or to one in ``taken``."""
@@ -93,7 +83,7 @@ def cluster_ports(count: int, taken: Iterable[int] = ()) -> list[int]:
         if len(ports) == count:
             return ports
         port = free_port()
-        if port > MAX_PORT or {port, port + 10000} & used or not _port_free(port + 10000):
+        if port > MAX_PORT or {port, port + 10000} & used or not port_is_free(port + 10000):
             continue
         ports.append(port)
         used |= {port, port + 10000, port - 10000}

@@ -4,24 +4,58 @@ restarted at will. Needs the ``redis-server`` binary (Debian package ``redis-ser
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
 
 from .tls import TlsFiles
 
+#: Where :func:`free_port` looks first: above the well-known services' ports, below the kernel's ephemeral range.
+LOW_PORTS = 20_000
+_pick = random.SystemRandom()  # not the global generator, which tests (hypothesis) seed
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (Linux; else the IANA range)."""
+    try:
+        low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return 49152, 65535
+    return low, high
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a listener could bind ``port`` on 127.0.0.1 now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
 
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port to listen on, outside the ephemeral range. A port the kernel hands out (bind to port 0) is one it
+    also gives outgoing connections their local port from: between this call and the server's bind, any of the
+    thousands of client sockets of a test or a benchmark could take it (seen: a benchmark peer failing with
+    EADDRINUSE). Ports below and above the range are never taken that way."""
+    low, high = _ephemeral_range()
+    candidates: list[int] = [*range(LOW_PORTS, low), *range(high + 1, 65536)]
+    for port in _pick.sample(candidates, min(len(candidates), 200)):
+        if port_is_free(port):
+            return port
+    with socket.socket() as s:  # nothing outside the range is free: any port
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        found: int = s.getsockname()[1]
+        return found
 
 
 class RedisServer:
